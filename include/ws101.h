@@ -1,0 +1,789 @@
+/*
+ * ws101.h - the public C API of libws101.
+ *
+ * libws101 serves HTTP and the protocols HTTP 101 Switching Protocols opens
+ * (WebSocket, RFC 6455 + RFC 7692), as a server and as a client, on libuv.
+ *
+ * Conventions that hold for every function below:
+ *
+ *  - Handles are opaque. Nothing here exposes a struct layout, so the ABI
+ *    survives new fields. Options are opaque objects with setters.
+ *  - Errors are negative ints from WS101_ERRNO_MAP; ws101_strerror() and
+ *    ws101_err_name() describe them. Success is 0 (or a non-negative count).
+ *  - When a function that takes a callback returns an error, that callback
+ *    is never called for that call.
+ *  - Every callback runs on the loop thread and ends with `void *user_data`;
+ *    at registration the function pointer and its user data are adjacent.
+ *  - Unless a function says "thread-safe", call it only on the loop thread
+ *    (inside a callback, or before/between ws101_loop_run calls).
+ *  - Inbound data (request bodies, WebSocket payloads, header strings passed
+ *    to a callback) is valid only during the callback unless stated otherwise.
+ *    Strings passed *to* the library are copied before the call returns.
+ *  - Closing is asynchronous: memory is freed after the final callback
+ *    (WS101_WS_CLOSE, the server close callback, ...), and a callback may
+ *    close its own handle.
+ */
+#ifndef WS101_H
+#define WS101_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Export and version                                                       */
+/* ------------------------------------------------------------------------ */
+
+#if defined(_WIN32)
+#define WS101_EXTERN __declspec(dllexport)
+#elif defined(__GNUC__) || defined(__clang__)
+#define WS101_EXTERN __attribute__((visibility("default")))
+#else
+#define WS101_EXTERN
+#endif
+
+#define WS101_VERSION_MAJOR 0
+#define WS101_VERSION_MINOR 1
+#define WS101_VERSION_PATCH 0
+/** The version as 0xMMmmpp, e.g. 0x000100 for 0.1.0. */
+#define WS101_VERSION_HEX                                                  \
+  ((WS101_VERSION_MAJOR << 16) | (WS101_VERSION_MINOR << 8) |             \
+   WS101_VERSION_PATCH)
+
+/**
+ * Returns the version of the library actually loaded, in the same form as
+ * WS101_VERSION_HEX. Compare with the macro to detect header/library skew.
+ */
+WS101_EXTERN unsigned ws101_version(void);
+
+/** Returns the version of the loaded library as a static "M.m.p" string. */
+WS101_EXTERN const char *ws101_version_string(void);
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* XX(name, value, message). Numbers are fixed forever; new ones are added at
+ * the end. */
+#define WS101_ERRNO_MAP(XX)                                                 \
+  XX(EINVAL, -1, "invalid argument")                                       \
+  XX(ENOMEM, -2, "out of memory")                                          \
+  XX(ECLOSED, -3, "handle is closed or closing")                           \
+  XX(ESTATE, -4, "operation not valid in the current state")               \
+  XX(EADDRINUSE, -5, "address already in use")                             \
+  XX(EADDRNOTAVAIL, -6, "address not available")                           \
+  XX(ECONNREFUSED, -7, "connection refused")                               \
+  XX(ECONNRESET, -8, "connection reset by peer")                           \
+  XX(ETIMEDOUT, -9, "operation timed out")                                 \
+  XX(EDNS, -10, "host name could not be resolved")                         \
+  XX(EIO, -11, "input/output error")                                       \
+  XX(EPROTO, -12, "protocol error from peer")                              \
+  XX(EBADUPGRADE, -13, "not a valid WebSocket upgrade request")            \
+  XX(EHANDSHAKE, -14, "WebSocket handshake failed")                        \
+  XX(EBACKPRESSURE, -15, "send buffer limit reached")                      \
+  XX(ETOOBIG, -16, "message or body too large")                            \
+  XX(EURL, -17, "invalid or unsupported URL")                              \
+  XX(EUTF8, -18, "invalid UTF-8 in text")                                  \
+  XX(ECANCELED, -19, "operation canceled")                                 \
+  XX(EEOF, -20, "connection closed by peer")                               \
+  XX(ENOTSUP, -21, "not supported")                                        \
+  XX(ETLS, -22, "TLS error")
+
+enum {
+#define WS101__ERR_ENUM(name, val, msg) WS101_##name = (val),
+  WS101_ERRNO_MAP(WS101__ERR_ENUM)
+#undef WS101__ERR_ENUM
+  WS101_OK = 0
+};
+
+/**
+ * Returns a static, human-readable message for an error code.
+ * Unknown codes give "unknown error". Never returns NULL.
+ */
+WS101_EXTERN const char *ws101_strerror(int err);
+
+/**
+ * Returns the static symbolic name of an error code ("WS101_EINVAL"), or
+ * "WS101_UNKNOWN". Never returns NULL.
+ */
+WS101_EXTERN const char *ws101_err_name(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Handles                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/** An event loop; wraps a libuv loop (its own or the caller's). */
+typedef struct ws101_loop ws101_loop;
+/** Options shared by servers, WebSocket connections and clients. */
+typedef struct ws101_options ws101_options;
+/** An HTTP server: listeners, routes and their connections. */
+typedef struct ws101_server ws101_server;
+/**
+ * One HTTP request and its response, whatever the protocol carrying it
+ * (HTTP/1.0, HTTP/1.1, and later HTTP/2 streams and TLS): the protocol is a
+ * property of the request, not a separate API.
+ */
+typedef struct ws101_req ws101_req;
+/** One WebSocket connection, server or client side. */
+typedef struct ws101_ws ws101_ws;
+/** One HTTP client exchange (request sent, response received). */
+typedef struct ws101_fetch ws101_fetch;
+
+/** libuv's loop type, forward-declared so this header never includes uv.h. */
+struct uv_loop_s;
+
+/* ------------------------------------------------------------------------ */
+/* Loop                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/** Callback posted with ws101_loop_post(); runs on the loop thread. */
+typedef void (*ws101_post_cb)(ws101_loop *loop, void *user_data);
+
+/**
+ * Creates a loop that owns a fresh libuv loop.
+ * Returns 0 and stores the handle in *out, or WS101_EINVAL / WS101_ENOMEM /
+ * WS101_EIO.
+ */
+WS101_EXTERN int ws101_loop_new(ws101_loop **out);
+
+/**
+ * Creates a loop that runs on the caller's libuv loop `uv`. The caller keeps
+ * owning `uv`: it must outlive this handle and the caller runs it (with
+ * uv_run or ws101_loop_run). Returns 0, WS101_EINVAL or WS101_ENOMEM.
+ */
+WS101_EXTERN int ws101_loop_new_uv(struct uv_loop_s *uv, ws101_loop **out);
+
+/** Returns the libuv loop under `loop` (never NULL). */
+WS101_EXTERN struct uv_loop_s *ws101_loop_uv(ws101_loop *loop);
+
+/**
+ * Runs the loop until ws101_loop_stop() is called or nothing is left to do
+ * (no listener, connection, timer or pending post). Returns 0, or
+ * WS101_ESTATE if called re-entrantly from a callback.
+ */
+WS101_EXTERN int ws101_loop_run(ws101_loop *loop);
+
+/**
+ * Runs one iteration of the loop. If `block` is non-zero it waits for at
+ * least one event; otherwise it only handles what is ready. Returns 1 if
+ * there is more work, 0 if the loop is idle, or WS101_ESTATE if re-entrant.
+ */
+WS101_EXTERN int ws101_loop_run_once(ws101_loop *loop, int block);
+
+/**
+ * Makes the current or next ws101_loop_run() return after the iteration in
+ * progress. Loop thread only; from other threads post a callback that calls
+ * it.
+ */
+WS101_EXTERN void ws101_loop_stop(ws101_loop *loop);
+
+/**
+ * Thread-safe. Queues `cb(loop, user_data)` to run on the loop thread during
+ * a future iteration and wakes the loop. Callbacks run in posting order.
+ * Every successfully posted callback runs exactly once: if the loop is freed
+ * first, it runs inside ws101_loop_free(). Returns 0, WS101_EINVAL,
+ * WS101_ENOMEM or WS101_ECLOSED (loop being freed).
+ */
+WS101_EXTERN int ws101_loop_post(ws101_loop *loop, ws101_post_cb cb,
+                                 void *user_data);
+
+/**
+ * Frees the loop. Servers, WebSockets and fetches still open are closed
+ * first (their final callbacks run), pending posts run, then memory is
+ * released. A libuv loop owned by ws101 is closed; a caller's is left
+ * running with no ws101 handles on it. Returns 0 or WS101_ESTATE if called
+ * from inside a callback of this loop.
+ */
+WS101_EXTERN int ws101_loop_free(ws101_loop *loop);
+
+/* ------------------------------------------------------------------------ */
+/* Options                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/** Integer options for ws101_options_set(). Defaults are in brackets. */
+typedef enum ws101_opt {
+  /* --- HTTP/1.1 limits (server and client) --- */
+  /** Longest request line (method, target, version) in bytes; longer gets
+   *  414 URI Too Long. [8192] */
+  WS101_OPT_MAX_REQUEST_LINE = 1,
+  /** Largest header section in bytes, request line included; larger gets
+   *  431. [16384] */
+  WS101_OPT_MAX_HEADER_BYTES = 2,
+  /** Most header fields in one message; more gets 431. [100] */
+  WS101_OPT_MAX_HEADERS = 3,
+  /** Largest request body buffered for a handler; larger gets 413.
+   *  Streaming routes are not limited by it. [1048576] */
+  WS101_OPT_MAX_BODY = 4,
+  /** Milliseconds allowed to receive a complete request head, from its first
+   *  byte; on expiry the connection is closed (408 if nothing was answered
+   *  yet). [10000] */
+  WS101_OPT_HEADER_TIMEOUT_MS = 5,
+  /** Milliseconds an idle keep-alive connection is kept. [60000] */
+  WS101_OPT_IDLE_TIMEOUT_MS = 6,
+  /** Most requests served on one HTTP/1.1 connection (0 = unlimited). [0] */
+  WS101_OPT_MAX_KEEPALIVE_REQUESTS = 7,
+
+  /* --- WebSocket --- */
+  /** Largest message in bytes (after inflation); larger fails the
+   *  connection with 1009. [16777216] */
+  WS101_OPT_WS_MAX_MESSAGE = 20,
+  /** Most bytes queued for sending on one WebSocket before the backpressure
+   *  policy applies. [16777216] */
+  WS101_OPT_WS_MAX_BACKPRESSURE = 21,
+  /** What happens when a send would exceed WS_MAX_BACKPRESSURE:
+   *  WS101_BACKPRESSURE_CLOSE closes with 1008 (after the send fails),
+   *  WS101_BACKPRESSURE_REFUSE refuses the send with WS101_EBACKPRESSURE.
+   *  [WS101_BACKPRESSURE_REFUSE] */
+  WS101_OPT_WS_BACKPRESSURE_POLICY = 22,
+  /** Milliseconds to wait for the peer's close frame, and then for TCP to
+   *  end, before dropping the connection. [5000] */
+  WS101_OPT_WS_CLOSE_TIMEOUT_MS = 23,
+  /** Send a ping after this many idle milliseconds (0 = never). [0] */
+  WS101_OPT_WS_PING_INTERVAL_MS = 24,
+  /** Drop the connection (1006 locally) if a keep-alive ping gets no pong
+   *  within this many milliseconds. [30000] */
+  WS101_OPT_WS_PONG_TIMEOUT_MS = 25,
+  /** 1 delivers data frames as WS101_WS_FRAGMENT events as they arrive
+   *  instead of reassembled messages. [0] */
+  WS101_OPT_WS_STREAM_FRAGMENTS = 26,
+  /** Milliseconds allowed for a client's opening handshake. [10000] */
+  WS101_OPT_WS_HANDSHAKE_TIMEOUT_MS = 27,
+
+  /* --- permessage-deflate (RFC 7692) --- */
+  /** 1 negotiates permessage-deflate when offered (server) or offers it
+   *  (client); 0 never does. [1] */
+  WS101_OPT_DEFLATE = 40,
+  /** zlib compression level 0..9. [1] */
+  WS101_OPT_DEFLATE_LEVEL = 41,
+  /** Our compressor's LZ77 window, 8..15 bits. [15] */
+  WS101_OPT_DEFLATE_WINDOW_BITS = 42,
+  /** Messages shorter than this many bytes are sent uncompressed. [64] */
+  WS101_OPT_DEFLATE_MIN_SIZE = 43,
+  /** Memory model: WS101_DEFLATE_DEDICATED keeps a compressor per
+   *  connection (context takeover, best ratio); WS101_DEFLATE_SHARED uses
+   *  one compressor per loop and negotiates server_no_context_takeover
+   *  (tiny memory per connection). [WS101_DEFLATE_DEDICATED] */
+  WS101_OPT_DEFLATE_MEMORY = 44,
+  /** zlib memLevel 1..9 for our compressor. [8] */
+  WS101_OPT_DEFLATE_MEM_LEVEL = 45,
+
+  /* --- client --- */
+  /** Milliseconds allowed for DNS + TCP connect. [10000] */
+  WS101_OPT_CONNECT_TIMEOUT_MS = 60,
+  /** Milliseconds allowed between bytes of a client response. [30000] */
+  WS101_OPT_RESPONSE_TIMEOUT_MS = 61
+} ws101_opt;
+
+/** Values of WS101_OPT_WS_BACKPRESSURE_POLICY. */
+enum { WS101_BACKPRESSURE_REFUSE = 0, WS101_BACKPRESSURE_CLOSE = 1 };
+/** Values of WS101_OPT_DEFLATE_MEMORY. */
+enum { WS101_DEFLATE_DEDICATED = 0, WS101_DEFLATE_SHARED = 1 };
+
+/**
+ * Creates an options object holding every default. Returns 0,
+ * WS101_EINVAL or WS101_ENOMEM. Objects that take options copy them, so
+ * one options object can configure many servers and clients and be freed
+ * right after.
+ */
+WS101_EXTERN int ws101_options_new(ws101_options **out);
+
+/** Frees an options object. NULL is ignored. */
+WS101_EXTERN void ws101_options_free(ws101_options *opts);
+
+/**
+ * Sets an integer option. Returns 0, or WS101_EINVAL if the option is
+ * unknown or the value out of its range (values are never clamped).
+ */
+WS101_EXTERN int ws101_options_set(ws101_options *opts, ws101_opt opt,
+                                   int64_t value);
+
+/**
+ * Reads an integer option into *value. Returns 0 or WS101_EINVAL.
+ */
+WS101_EXTERN int ws101_options_get(const ws101_options *opts, ws101_opt opt,
+                                   int64_t *value);
+
+/**
+ * Server: adds an allowed Origin (exact, case-insensitive match such as
+ * "https://app.example.com"). Once any is added, WebSocket upgrades whose
+ * Origin is missing or not listed are answered 403. Returns 0,
+ * WS101_EINVAL or WS101_ENOMEM.
+ */
+WS101_EXTERN int ws101_options_add_origin(ws101_options *opts,
+                                          const char *origin);
+
+/**
+ * Server: adds a subprotocol that WebSocket-only routes accept, in order of
+ * preference; the first one the client also offers is picked. Client:
+ * adds a subprotocol to offer in Sec-WebSocket-Protocol. Returns 0,
+ * WS101_EINVAL (not a token) or WS101_ENOMEM.
+ */
+WS101_EXTERN int ws101_options_add_subprotocol(ws101_options *opts,
+                                               const char *protocol);
+
+/**
+ * Client: adds a header sent with every request made with these options
+ * (e.g. Origin, Authorization). Returns 0, WS101_EINVAL (bad name or CR/LF
+ * in the value) or WS101_ENOMEM.
+ */
+WS101_EXTERN int ws101_options_add_header(ws101_options *opts,
+                                          const char *name, const char *value);
+
+/* ------------------------------------------------------------------------ */
+/* Server                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** Called once per request routed to a handler; see ws101_req_*. */
+typedef void (*ws101_request_cb)(ws101_req *req, void *user_data);
+
+/** Called once when ws101_server_close() has finished. */
+typedef void (*ws101_server_close_cb)(ws101_server *server, void *user_data);
+
+/** Route flags for ws101_server_route(). */
+enum {
+  /** Call the handler as soon as the head has arrived; the body is then
+   *  delivered through ws101_req_read_body() instead of being buffered. */
+  WS101_ROUTE_STREAM_BODY = 1
+};
+
+/**
+ * Creates a server on `loop`. `opts` may be NULL for defaults; it is copied.
+ * Returns 0, WS101_EINVAL or WS101_ENOMEM.
+ */
+WS101_EXTERN int ws101_server_new(ws101_loop *loop, const ws101_options *opts,
+                                  ws101_server **out);
+
+/**
+ * Routes requests whose path matches `path` to `cb`. A path ending in "*"
+ * matches by prefix ("/static/*", or "*" for everything); otherwise the
+ * match is exact. The longest matching route wins; an unmatched path gets
+ * 404. The handler may respond at once or later (keep the ws101_req), and
+ * may accept a WebSocket upgrade with ws101_req_accept_websocket().
+ * `flags` is 0 or WS101_ROUTE_STREAM_BODY. Returns 0, WS101_EINVAL
+ * (path not starting with "/" or "*", or already routed) or WS101_ENOMEM.
+ */
+WS101_EXTERN int ws101_server_route(ws101_server *server, const char *path,
+                                    int flags, ws101_request_cb cb,
+                                    void *user_data);
+
+/** WebSocket events, passed as `event` to ws101_ws_cb. */
+typedef enum ws101_ws_event {
+  /** The connection is open (server: after the 101 was queued; client:
+   *  after a valid 101). data/len are empty, arg is 0. */
+  WS101_WS_OPEN = 1,
+  /** A complete text message, validated UTF-8. arg is 0. */
+  WS101_WS_TEXT = 2,
+  /** A complete binary message. arg is 0. */
+  WS101_WS_BINARY = 3,
+  /** With WS101_OPT_WS_STREAM_FRAGMENTS: part of a message. arg holds
+   *  WS101_FRAG_TEXT or WS101_FRAG_BINARY, plus WS101_FRAG_FIN on the last
+   *  part. Text parts are validated UTF-8 up to a code point boundary. */
+  WS101_WS_FRAGMENT = 4,
+  /** A ping arrived (the pong was already queued). */
+  WS101_WS_PING = 5,
+  /** A pong arrived. */
+  WS101_WS_PONG = 6,
+  /** The send queue became empty after having held data. */
+  WS101_WS_DRAIN = 7,
+  /** Client only: the connection or handshake failed. arg is a negative
+   *  WS101_E* code and data a human-readable message; the handshake
+   *  response, if any, is readable with ws101_ws_response_status() and
+   *  ws101_ws_response_header() during this event. WS101_WS_CLOSE (1006)
+   *  follows. */
+  WS101_WS_ERROR = 8,
+  /** Always the last event. arg is the close code: the peer's (1005 if its
+   *  close frame had none), ours when we failed the connection (1002,
+   *  1007, 1009, ...), or 1006 when TCP ended without a close handshake.
+   *  data/len hold the reason. The handle is freed when the callback
+   *  returns. */
+  WS101_WS_CLOSE = 9
+} ws101_ws_event;
+
+/** Bits of `arg` for WS101_WS_FRAGMENT. */
+enum { WS101_FRAG_TEXT = 1, WS101_FRAG_BINARY = 2, WS101_FRAG_FIN = 4 };
+
+/**
+ * Receives every event of a WebSocket. `data`/`len` are valid only during
+ * the call; `arg` depends on `event` (see ws101_ws_event).
+ */
+typedef void (*ws101_ws_cb)(ws101_ws *ws, int event, const char *data,
+                            size_t len, int arg, void *user_data);
+
+/**
+ * Registers a WebSocket-only route at `path` (same matching as
+ * ws101_server_route). Valid upgrades are accepted automatically (picking
+ * a subprotocol from ws101_options_add_subprotocol, and checking the
+ * Origin allow-list); a plain request gets 426 Upgrade Required with
+ * "Upgrade: websocket". Events of every accepted connection go to `cb`.
+ * Returns 0, WS101_EINVAL or WS101_ENOMEM.
+ */
+WS101_EXTERN int ws101_server_websocket(ws101_server *server, const char *path,
+                                        ws101_ws_cb cb, void *user_data);
+
+/**
+ * Starts listening on `host` (a numeric IPv4/IPv6 address such as
+ * "127.0.0.1" or "::1", or "localhost") and `port` (0 picks a free port).
+ * May be called several times for several addresses. Returns 0,
+ * WS101_EINVAL, WS101_EADDRINUSE, WS101_EADDRNOTAVAIL or WS101_EIO.
+ */
+WS101_EXTERN int ws101_server_listen(ws101_server *server, const char *host,
+                                     int port);
+
+/**
+ * Returns the local port of the first listener (useful after listening on
+ * port 0), or WS101_ESTATE if not listening.
+ */
+WS101_EXTERN int ws101_server_port(const ws101_server *server);
+
+/**
+ * Closes the server: stops listening, closes every WebSocket with 1001
+ * (Going Away), lets in-flight HTTP responses finish and closes idle
+ * connections. `cb` (may be NULL) runs once all connections are gone; the
+ * server is freed after it returns. Calling it again returns WS101_ECLOSED.
+ * Returns 0.
+ */
+WS101_EXTERN int ws101_server_close(ws101_server *server,
+                                    ws101_server_close_cb cb, void *user_data);
+
+/** Returns the loop of a server. */
+WS101_EXTERN ws101_loop *ws101_server_loop(const ws101_server *server);
+
+/* ------------------------------------------------------------------------ */
+/* Requests and responses                                                   */
+/* ------------------------------------------------------------------------ */
+/*
+ * Strings returned by ws101_req_* getters are NUL-terminated and stay valid
+ * until the response is complete (ws101_req_respond, ws101_req_end or
+ * ws101_req_accept_websocket returned). The request handle itself stays
+ * valid until then too, even if the peer disconnects first: writes then
+ * fail with WS101_ECLOSED and the abort callback tells you.
+ */
+
+/** Returns the method ("GET", "POST", ...). */
+WS101_EXTERN const char *ws101_req_method(const ws101_req *req);
+/** Returns the request-target as sent ("/a/b?x=1"). */
+WS101_EXTERN const char *ws101_req_target(const ws101_req *req);
+/** Returns the path part of the target, without the query ("/a/b"). */
+WS101_EXTERN const char *ws101_req_path(const ws101_req *req);
+/** Returns the query without "?" ("x=1"), or "" if there is none. */
+WS101_EXTERN const char *ws101_req_query(const ws101_req *req);
+/** Returns the HTTP version: 10, 11 or (later) 20. */
+WS101_EXTERN int ws101_req_http_version(const ws101_req *req);
+/** Returns the peer address as "ip:port" ("[ip6]:port" for IPv6). */
+WS101_EXTERN const char *ws101_req_remote_addr(const ws101_req *req);
+/**
+ * Returns the value of the first header named `name` (case-insensitive),
+ * with surrounding whitespace removed, or NULL if absent.
+ */
+WS101_EXTERN const char *ws101_req_header(const ws101_req *req,
+                                          const char *name);
+/** Returns the number of request header fields. */
+WS101_EXTERN size_t ws101_req_header_count(const ws101_req *req);
+/** Returns the name of header `i` as received, or NULL if out of range. */
+WS101_EXTERN const char *ws101_req_header_name(const ws101_req *req, size_t i);
+/** Returns the value of header `i`, or NULL if out of range. */
+WS101_EXTERN const char *ws101_req_header_value(const ws101_req *req,
+                                                size_t i);
+/**
+ * Returns the buffered body (NULL if empty or on a streaming route). Valid
+ * until the response is complete. Its length is ws101_req_body_len().
+ */
+WS101_EXTERN const char *ws101_req_body(const ws101_req *req);
+/** Returns the length of the buffered body. */
+WS101_EXTERN size_t ws101_req_body_len(const ws101_req *req);
+/**
+ * Returns 1 if the request asks for a WebSocket upgrade (an Upgrade header
+ * naming "websocket"), 0 otherwise. It may still be malformed; see
+ * ws101_req_accept_websocket().
+ */
+WS101_EXTERN int ws101_req_is_websocket(const ws101_req *req);
+
+/** Receives streamed body bytes; `last` is 1 on the final call (len may be
+ *  0), after which no more calls come. */
+typedef void (*ws101_body_cb)(ws101_req *req, const char *data, size_t len,
+                              int last, void *user_data);
+
+/**
+ * On a WS101_ROUTE_STREAM_BODY route, starts delivering the body to `cb`
+ * (sending "100 Continue" first if the client asked for it). Call it from
+ * the handler. Returns 0, WS101_EINVAL or WS101_ESTATE (not a streaming
+ * route, or called twice).
+ */
+WS101_EXTERN int ws101_req_read_body(ws101_req *req, ws101_body_cb cb,
+                                     void *user_data);
+
+/** Called at most once if the connection is lost before the response
+ *  completes. The request stays valid until the application ends it. */
+typedef void (*ws101_abort_cb)(ws101_req *req, void *user_data);
+
+/** Registers the abort callback. Returns 0 or WS101_EINVAL. */
+WS101_EXTERN int ws101_req_on_abort(ws101_req *req, ws101_abort_cb cb,
+                                    void *user_data);
+
+/** Attaches an application pointer to the request. */
+WS101_EXTERN void ws101_req_set_user_data(ws101_req *req, void *user_data);
+/** Returns the pointer set with ws101_req_set_user_data (NULL by default). */
+WS101_EXTERN void *ws101_req_get_user_data(const ws101_req *req);
+
+/**
+ * Sets the response status (100..999, default 200) before anything was
+ * sent. Returns 0, WS101_EINVAL or WS101_ESTATE (head already sent).
+ */
+WS101_EXTERN int ws101_req_set_status(ws101_req *req, int status);
+
+/**
+ * Adds a response header before the head is sent. Setting Content-Length
+ * makes ws101_req_write send a fixed-length body instead of chunks.
+ * Connection, Transfer-Encoding, Date and Upgrade are managed by the
+ * library and refused. Returns 0, WS101_EINVAL (invalid name or value, or
+ * a managed header), WS101_ESTATE or WS101_ENOMEM.
+ */
+WS101_EXTERN int ws101_req_add_header(ws101_req *req, const char *name,
+                                      const char *value);
+
+/**
+ * Sends a complete response: status, Content-Type (if not NULL), any headers
+ * added, and `len` bytes of `body` (copied or written before return; HEAD
+ * requests get the headers only). Completes the request. Returns 0,
+ * WS101_ESTATE (already responding), WS101_EINVAL or WS101_ECLOSED (peer
+ * gone; the request is still completed).
+ */
+WS101_EXTERN int ws101_req_respond(ws101_req *req, int status,
+                                   const char *content_type, const char *body,
+                                   size_t len);
+
+/**
+ * Streams part of the body, sending the head first if needed: chunked on
+ * HTTP/1.1 without Content-Length, close-delimited on HTTP/1.0. Never blocks.
+ * Returns 0, WS101_ESTATE (ended), WS101_ETOOBIG (exceeds Content-Length)
+ * or WS101_ECLOSED.
+ */
+WS101_EXTERN int ws101_req_write(ws101_req *req, const char *data, size_t len);
+
+/**
+ * Ends a streamed response and completes the request. Returns 0,
+ * WS101_ESTATE or WS101_ECLOSED (the request is still completed).
+ */
+WS101_EXTERN int ws101_req_end(ws101_req *req);
+
+/**
+ * Accepts a WebSocket upgrade: validates the request (RFC 6455 section 4.2:
+ * GET, HTTP/1.1, Host, Upgrade, Connection, a 16-byte Sec-WebSocket-Key,
+ * version 13, the Origin allow-list), negotiates permessage-deflate per the
+ * options, answers 101 with `subprotocol` (NULL for none; it must be one the
+ * client offered) and hands the connection to the WebSocket engine, whose
+ * events go to `cb`. Completes the request.
+ * On an invalid request the proper answer is sent instead (400; 426 with
+ * Sec-WebSocket-Version: 13 for a wrong version; 403 for a refused Origin),
+ * the request is completed, and WS101_EBADUPGRADE is returned; `cb` is then
+ * never called. Also returns WS101_ESTATE (already responding) or
+ * WS101_EINVAL. `out` may be NULL.
+ */
+WS101_EXTERN int ws101_req_accept_websocket(ws101_req *req,
+                                            const char *subprotocol,
+                                            ws101_ws_cb cb, void *user_data,
+                                            ws101_ws **out);
+
+/**
+ * Returns the subprotocols the client offered, as the raw comma-separated
+ * Sec-WebSocket-Protocol value, or NULL. Same as reading the header.
+ */
+WS101_EXTERN const char *ws101_req_ws_protocols(const ws101_req *req);
+
+/* ------------------------------------------------------------------------ */
+/* WebSocket                                                                */
+/* ------------------------------------------------------------------------ */
+
+/** Opcodes for ws101_ws_send / ws101_ws_send_fragment. */
+enum {
+  WS101_OP_CONTINUATION = 0,
+  WS101_OP_TEXT = 1,
+  WS101_OP_BINARY = 2
+};
+
+/** Flags for ws101_ws_send_ex. */
+enum {
+  /** Send this message uncompressed even if deflate was negotiated. */
+  WS101_SEND_NO_COMPRESS = 1
+};
+
+/**
+ * Queues a complete message (WS101_OP_TEXT or WS101_OP_BINARY); never
+ * blocks. Text must be valid UTF-8. The bytes are written at once when the
+ * socket takes them, otherwise copied into the send queue. Returns 0,
+ * WS101_EINVAL, WS101_EUTF8, WS101_ECLOSED (closing or closed) or
+ * WS101_EBACKPRESSURE (see WS101_OPT_WS_BACKPRESSURE_POLICY).
+ */
+WS101_EXTERN int ws101_ws_send(ws101_ws *ws, const char *data, size_t len,
+                               int opcode);
+
+/** Like ws101_ws_send with WS101_SEND_* `flags`. Same return codes. */
+WS101_EXTERN int ws101_ws_send_ex(ws101_ws *ws, const char *data, size_t len,
+                                  int opcode, int flags);
+
+/**
+ * Queues one fragment of a message: the first has opcode TEXT or BINARY,
+ * the following ones WS101_OP_CONTINUATION; `fin` non-zero ends the message.
+ * Fragmented messages are never compressed. Returns the codes of
+ * ws101_ws_send, and WS101_ESTATE for a wrong opcode sequence.
+ */
+WS101_EXTERN int ws101_ws_send_fragment(ws101_ws *ws, const char *data,
+                                        size_t len, int opcode, int fin);
+
+/** Queues a ping with up to 125 bytes of payload. Returns 0, WS101_EINVAL
+ *  or WS101_ECLOSED. */
+WS101_EXTERN int ws101_ws_ping(ws101_ws *ws, const char *data, size_t len);
+
+/**
+ * Starts the close handshake with `code` (1000, 1001, 1003, 1007..1014 or
+ * 3000..4999) and a UTF-8 `reason` of at most 123 bytes (NULL for none).
+ * Queued messages are sent first. WS101_WS_CLOSE follows once the handshake
+ * ends or times out. Returns 0, WS101_EINVAL or WS101_ECLOSED.
+ */
+WS101_EXTERN int ws101_ws_close(ws101_ws *ws, int code, const char *reason);
+
+/** Returns the number of bytes queued and not yet written to the socket. */
+WS101_EXTERN size_t ws101_ws_buffered(const ws101_ws *ws);
+
+/** Stops reading from the peer (receive-side backpressure). Returns 0 or
+ *  WS101_ECLOSED. */
+WS101_EXTERN int ws101_ws_pause(ws101_ws *ws);
+/** Resumes reading after ws101_ws_pause. Returns 0 or WS101_ECLOSED. */
+WS101_EXTERN int ws101_ws_resume(ws101_ws *ws);
+
+/** Replaces the event callback of this connection. Returns 0 or
+ *  WS101_EINVAL. */
+WS101_EXTERN int ws101_ws_set_handler(ws101_ws *ws, ws101_ws_cb cb,
+                                      void *user_data);
+/** Attaches an application pointer to the connection. */
+WS101_EXTERN void ws101_ws_set_user_data(ws101_ws *ws, void *user_data);
+/** Returns the pointer set with ws101_ws_set_user_data (NULL by default). */
+WS101_EXTERN void *ws101_ws_get_user_data(const ws101_ws *ws);
+/** Returns the negotiated subprotocol, or "" if none. Valid for the life of
+ *  the handle. */
+WS101_EXTERN const char *ws101_ws_subprotocol(const ws101_ws *ws);
+/** Returns the negotiated Sec-WebSocket-Extensions value, or "". */
+WS101_EXTERN const char *ws101_ws_extensions(const ws101_ws *ws);
+/** Returns the request path the connection was opened on. */
+WS101_EXTERN const char *ws101_ws_path(const ws101_ws *ws);
+/** Returns the peer address ("ip:port"). */
+WS101_EXTERN const char *ws101_ws_remote_addr(const ws101_ws *ws);
+/** Returns the loop of the connection. */
+WS101_EXTERN ws101_loop *ws101_ws_loop(const ws101_ws *ws);
+/** Returns the user-space bytes this connection holds (state, queues,
+ *  compression streams) for memory accounting. */
+WS101_EXTERN size_t ws101_ws_memory(const ws101_ws *ws);
+
+/**
+ * Takes a reference so the handle outlives its WS101_WS_CLOSE event, for
+ * use with ws101_ws_post_send from other threads. Loop thread only.
+ */
+WS101_EXTERN void ws101_ws_ref(ws101_ws *ws);
+/** Thread-safe. Drops a reference taken with ws101_ws_ref. */
+WS101_EXTERN void ws101_ws_unref(ws101_ws *ws);
+
+/**
+ * Thread-safe. Copies `data` and queues a ws101_ws_send of it on the loop
+ * thread. The caller must hold a reference (ws101_ws_ref) or otherwise know
+ * the handle is alive. Returns 0, WS101_EINVAL or WS101_ENOMEM; a send that
+ * later fails on the loop (connection closed) is dropped.
+ */
+WS101_EXTERN int ws101_ws_post_send(ws101_ws *ws, const char *data,
+                                    size_t len, int opcode);
+
+/* ------------------------------------------------------------------------ */
+/* Clients                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Opens a WebSocket client connection to `url` ("ws://host[:port]/path?q").
+ * Resolves the name asynchronously, connects, sends the upgrade with a fresh
+ * random key, offers the subprotocols, headers and permessage-deflate from
+ * `opts` (may be NULL), and verifies the 101. Events go to `cb`: OPEN, then
+ * messages; or ERROR then CLOSE on failure. Returns 0, WS101_EINVAL,
+ * WS101_EURL or WS101_ENOMEM (then `cb` is never called). `out` may be NULL.
+ */
+WS101_EXTERN int ws101_ws_connect(ws101_loop *loop, const char *url,
+                                  const ws101_options *opts, ws101_ws_cb cb,
+                                  void *user_data, ws101_ws **out);
+
+/** Client: the HTTP status of the handshake response (101 on success), or 0
+ *  if none was received. */
+WS101_EXTERN int ws101_ws_response_status(const ws101_ws *ws);
+/** Client: a header of the handshake response, or NULL. Valid during the
+ *  OPEN or ERROR event. */
+WS101_EXTERN const char *ws101_ws_response_header(const ws101_ws *ws,
+                                                  const char *name);
+
+/** HTTP client events, passed as `event` to ws101_fetch_cb. */
+typedef enum ws101_fetch_event {
+  /** The response head arrived: read it with ws101_fetch_status / _header. */
+  WS101_FETCH_RESPONSE = 1,
+  /** A piece of the response body. */
+  WS101_FETCH_BODY = 2,
+  /** The response is complete. Last event; the handle is freed after it. */
+  WS101_FETCH_DONE = 3,
+  /** The exchange failed: arg is a negative WS101_E* code, data a message.
+   *  Last event; the handle is freed after it. */
+  WS101_FETCH_ERROR = 4
+} ws101_fetch_event;
+
+/** Receives the events of an HTTP client exchange. */
+typedef void (*ws101_fetch_cb)(ws101_fetch *f, int event, const char *data,
+                               size_t len, int arg, void *user_data);
+
+/**
+ * Prepares an HTTP request `method` `url` ("http://host[:port]/path?q").
+ * Add headers with ws101_fetch_add_header, then send with ws101_fetch_send
+ * (whole body) or ws101_fetch_write + ws101_fetch_end (streamed, chunked
+ * unless a Content-Length header was added). Connections to the same origin
+ * are kept alive and reused. Returns 0, WS101_EINVAL, WS101_EURL or
+ * WS101_ENOMEM (then `cb` is never called).
+ */
+WS101_EXTERN int ws101_fetch_new(ws101_loop *loop, const char *method,
+                                 const char *url, const ws101_options *opts,
+                                 ws101_fetch_cb cb, void *user_data,
+                                 ws101_fetch **out);
+/** Adds a request header. Returns 0, WS101_EINVAL, WS101_ESTATE (already
+ *  sending) or WS101_ENOMEM. */
+WS101_EXTERN int ws101_fetch_add_header(ws101_fetch *f, const char *name,
+                                        const char *value);
+/** Sends the request with a complete body (`body` may be NULL with len 0).
+ *  Returns 0, WS101_ESTATE or WS101_ENOMEM. */
+WS101_EXTERN int ws101_fetch_send(ws101_fetch *f, const char *body,
+                                  size_t len);
+/** Streams part of the request body (starting the request). Returns 0,
+ *  WS101_ESTATE or WS101_ENOMEM. */
+WS101_EXTERN int ws101_fetch_write(ws101_fetch *f, const char *data,
+                                   size_t len);
+/** Ends a streamed request body. Returns 0 or WS101_ESTATE. */
+WS101_EXTERN int ws101_fetch_end(ws101_fetch *f);
+/** Cancels the exchange: WS101_FETCH_ERROR with WS101_ECANCELED follows.
+ *  Returns 0 or WS101_ECLOSED. */
+WS101_EXTERN int ws101_fetch_cancel(ws101_fetch *f);
+/** Returns the response status, or 0 before WS101_FETCH_RESPONSE. */
+WS101_EXTERN int ws101_fetch_status(const ws101_fetch *f);
+/** Returns a response header (case-insensitive) or NULL; valid until the
+ *  last event. */
+WS101_EXTERN const char *ws101_fetch_header(const ws101_fetch *f,
+                                            const char *name);
+/** Returns the number of response headers. */
+WS101_EXTERN size_t ws101_fetch_header_count(const ws101_fetch *f);
+/** Returns the name of response header `i`, or NULL. */
+WS101_EXTERN const char *ws101_fetch_header_name(const ws101_fetch *f,
+                                                 size_t i);
+/** Returns the value of response header `i`, or NULL. */
+WS101_EXTERN const char *ws101_fetch_header_value(const ws101_fetch *f,
+                                                  size_t i);
+/** Attaches an application pointer to the exchange. */
+WS101_EXTERN void ws101_fetch_set_user_data(ws101_fetch *f, void *user_data);
+/** Returns the pointer set with ws101_fetch_set_user_data. */
+WS101_EXTERN void *ws101_fetch_get_user_data(const ws101_fetch *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WS101_H */

@@ -1,0 +1,59 @@
+/* loop.h - the internal layout of ws101_loop. */
+#ifndef WS101_LOOP_H
+#define WS101_LOOP_H
+
+#include "ws101.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct ws101__conn;
+struct ws101__post;
+
+/* One shared read buffer per loop: libuv reads into it, protocols consume
+ * it during the callback and copy only what they must keep. */
+#define WS101__READ_BUF_SIZE (64 * 1024)
+
+struct ws101_loop {
+  uv_loop_t *uv;
+  uv_loop_t own_uv;
+  int owns_uv;
+  int running;  /* inside ws101_loop_run / run_once */
+  int freeing;  /* ws101_loop_free in progress */
+  char *rbuf;   /* WS101__READ_BUF_SIZE bytes */
+  int rbuf_busy;
+  /* Thread-safe posts. */
+  uv_async_t async;
+  uv_mutex_t post_mu;
+  struct ws101__post *post_head, *post_tail;
+  int post_closed;
+  /* Output flushing once per iteration. */
+  uv_prepare_t flush_prepare;
+  uv_check_t flush_check;
+  struct ws101__conn *dirty;
+  /* Deadlines. */
+  uv_timer_t sweep;
+  struct ws101__conn *timed;
+  /* All connections, for shutdown. */
+  struct ws101__conn *conns;
+  size_t nconns;
+  /* The cached HTTP Date value ("Sun, 06 Nov 1994 08:49:37 GMT"). */
+  char date[32];
+  uint64_t date_sec;
+  /* Per-loop shared state of other modules, created on first use. */
+  void *deflate_shared;        /* ws101__pmd_shared * */
+  void (*deflate_shared_free)(void *);
+  void *client_pool;           /* HTTP client keep-alive pool */
+  void (*client_pool_free)(void *);
+  /* Servers and client handles still open, closed by ws101_loop_free. */
+  void *servers;
+};
+
+/* The loop's Date header value, refreshed at most once per second. */
+const char *ws101__loop_date(ws101_loop *loop);
+
+/* Maps a libuv error to a WS101_E* code. */
+int ws101__uv_err(int uverr);
+
+#endif
