@@ -36,6 +36,10 @@ typedef struct ws101__proto {
   void (*on_drain)(ws101__conn *c);
   /* The deadline set with ws101__conn_set_deadline passed. May be NULL. */
   void (*on_timeout)(ws101__conn *c);
+  /* The server that owns this connection is shutting down: finish what is
+   * in flight and close (HTTP: close when idle; WebSocket: close 1001).
+   * May be NULL (then the connection is closed at once). */
+  void (*on_shutdown)(ws101__conn *c);
   /* The connection is closed (socket closed, memory about to go).
    * Release protocol state. `err` is 0 for an orderly close. Last call. */
   void (*on_close)(ws101__conn *c, int err);
@@ -76,14 +80,17 @@ struct ws101__conn {
   ws101__conn *prev, *next;
   ws101__conn *next_dirty;
   ws101__conn *tprev, *tnext;
+  void *owner; /* the ws101_server that accepted it, or NULL (client) */
   uint32_t flags;
   int close_err;
 };
 
-/* Initialises `c` for an accepted or outgoing TCP stream on `loop`
- * (uv_tcp_init is done here) and links it into the loop. */
-int ws101__conn_init(ws101__conn *c, ws101_loop *loop,
-                     const ws101__proto *proto, void *proto_data);
+/* Allocates a connection for an accepted or outgoing TCP stream on `loop`
+ * (uv_tcp_init is done here) and links it into the loop. The caller then
+ * uv_accept()s or uv_tcp_connect()s on &c->tcp. conn.c frees it after
+ * proto->on_close has returned. Returns NULL on failure. */
+ws101__conn *ws101__conn_new(ws101_loop *loop, const ws101__proto *proto,
+                             void *proto_data);
 
 /* Starts reading (after accept/connect). Returns 0 or a WS101_E* code. */
 int ws101__conn_start(ws101__conn *c);
