@@ -32,7 +32,9 @@ typedef struct ws101__proto {
   /* The peer ended its side (err == WS101_EEOF) or reading failed
    * (WS101_ECONNRESET, WS101_EIO). Reading has stopped. */
   void (*on_read_end)(ws101__conn *c, int err);
-  /* The output queue went from non-empty to empty. May be NULL. */
+  /* Backpressure relieved: a write the kernel could not take at once has
+   * completed and the queue is now empty. Corked bytes that a flush wrote
+   * synchronously never trigger it. May be NULL. */
   void (*on_drain)(ws101__conn *c);
   /* The deadline set with ws101__conn_set_deadline passed. May be NULL. */
   void (*on_timeout)(ws101__conn *c);

@@ -53,6 +53,9 @@ struct ws101_loop {
 /* The loop's Date header value, refreshed at most once per second. */
 const char *ws101__loop_date(ws101_loop *loop);
 
+/* Starts the deadline sweep timer if it is not running. */
+void ws101__loop_arm_sweep(ws101_loop *loop);
+
 /* Maps a libuv error to a WS101_E* code. */
 int ws101__uv_err(int uverr);
 
