@@ -140,7 +140,19 @@ int ws101_loop_run(ws101_loop *loop) {
   if (loop == NULL) return WS101_EINVAL;
   if (loop->running) return WS101_ESTATE;
   loop->running = 1;
-  uv_run(loop->uv, UV_RUN_DEFAULT);
+  loop->stopped = 0;
+  /* The async handle is unreferenced (an idle loop must return), so posts
+   * that arrive as uv_run decides to return are run here. */
+  for (;;) {
+    int pending;
+    uv_run(loop->uv, UV_RUN_DEFAULT);
+    if (loop->stopped) break;
+    uv_mutex_lock(&loop->post_mu);
+    pending = loop->post_head != NULL;
+    uv_mutex_unlock(&loop->post_mu);
+    if (!pending) break;
+    run_posts(loop);
+  }
   loop->running = 0;
   return 0;
 }
@@ -151,12 +163,15 @@ int ws101_loop_run_once(ws101_loop *loop, int block) {
   if (loop->running) return WS101_ESTATE;
   loop->running = 1;
   more = uv_run(loop->uv, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+  run_posts(loop); /* see ws101_loop_run */
   loop->running = 0;
   return more != 0;
 }
 
 void ws101_loop_stop(ws101_loop *loop) {
-  if (loop != NULL) uv_stop(loop->uv);
+  if (loop == NULL) return;
+  loop->stopped = 1;
+  uv_stop(loop->uv);
 }
 
 int ws101_loop_post(ws101_loop *loop, ws101_post_cb cb, void *user_data) {

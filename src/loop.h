@@ -21,6 +21,7 @@ struct ws101_loop {
   int owns_uv;
   int running;  /* inside ws101_loop_run / run_once */
   int freeing;  /* ws101_loop_free in progress */
+  int stopped;  /* ws101_loop_stop was called during this run */
   char *rbuf;   /* WS101__READ_BUF_SIZE bytes */
   int rbuf_busy;
   /* Thread-safe posts. */
