@@ -357,9 +357,9 @@ WS101_EXTERN int ws101_server_new(ws101_loop *loop, const ws101_options *opts,
                                   ws101_server **out);
 
 /**
- * Routes requests whose path matches `path` to `cb`. A path ending in "*"
- * matches by prefix ("/static/*", or "*" for everything); otherwise the
- * match is exact. The longest matching route wins; an unmatched path gets
+ * Routes requests whose path matches `path` to `cb`. A path ending in a
+ * star matches by prefix ("/static/" plus a star, or a lone star for
+ * everything); otherwise the match is exact. The longest matching route wins; an unmatched path gets
  * 404. The handler may respond at once or later (keep the ws101_req), and
  * may accept a WebSocket upgrade with ws101_req_accept_websocket().
  * `flags` is 0 or WS101_ROUTE_STREAM_BODY. Returns 0, WS101_EINVAL
