@@ -3,6 +3,10 @@
  *
  *   ws101-demo [--host 127.0.0.1] [--port 8080] [--origin URL]...
  *
+ * Routes: GET / (page), GET /hello, POST /echo (buffered body echoed),
+ * GET /stream?n=N (chunked), POST /upload (streamed body, counted),
+ * /ws (WebSocket echo; "close:CODE:REASON" makes the server close).
+ *
  * Prints "listening on http://HOST:PORT/" once it accepts connections.
  * SIGINT/SIGTERM close every WebSocket with 1001 and exit 0. */
 #define _POSIX_C_SOURCE 200809L
@@ -87,6 +91,36 @@ static void on_stream(ws101_req *req, void *ud) {
     ws101_req_write(req, line, (size_t)len);
   }
   ws101_req_end(req);
+}
+
+/* Streamed upload: the body is counted as it arrives, never buffered. */
+typedef struct upload {
+  unsigned long long bytes;
+  unsigned long sum; /* a cheap checksum so tests can tell bytes apart */
+} upload;
+
+static void on_upload_body(ws101_req *req, const char *data, size_t len,
+                           int last, void *ud) {
+  upload *u = ud;
+  size_t i;
+  char line[96];
+  int n;
+  for (i = 0; i < len; i++) u->sum = (u->sum * 31 + (unsigned char)data[i]) % 1000000007UL;
+  u->bytes += len;
+  if (!last) return;
+  n = snprintf(line, sizeof(line), "%llu bytes, checksum %lu\n", u->bytes,
+               u->sum);
+  free(u);
+  ws101_req_respond(req, 200, "text/plain", line, (size_t)n);
+}
+
+static void on_upload(ws101_req *req, void *ud) {
+  upload *u = calloc(1, sizeof(*u));
+  (void)ud;
+  if (u == NULL || ws101_req_read_body(req, on_upload_body, u) != 0) {
+    free(u);
+    ws101_req_respond(req, 500, "text/plain", "no memory\n", 10);
+  }
 }
 
 /* Echo, plus "close:CODE:REASON" to make the server close. */
@@ -185,6 +219,8 @@ int main(int argc, char **argv) {
   ws101_server_route(server, "/hello", 0, on_hello, NULL);
   ws101_server_route(server, "/echo", 0, on_echo, NULL);
   ws101_server_route(server, "/stream", 0, on_stream, NULL);
+  ws101_server_route(server, "/upload", WS101_ROUTE_STREAM_BODY, on_upload,
+                     NULL);
   ws101_server_websocket(server, "/ws", on_ws, NULL);
   rc = ws101_server_listen(server, host, port);
   if (rc != 0) {
