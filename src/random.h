@@ -1,0 +1,16 @@
+/* random.h - fast unpredictable bytes for WebSocket client masking keys.
+ *
+ * RFC 6455 10.3 wants masking keys an attacker cannot predict, one per
+ * frame. Calling RAND_bytes for every 4-byte key costs a lock and a DRBG
+ * step per frame, so keys come from a per-thread ChaCha20 stream keyed
+ * from OpenSSL RAND_bytes (see random.c for the construction). */
+#ifndef WS101_RANDOM_H
+#define WS101_RANDOM_H
+
+#include <stddef.h>
+
+/* Fills out[0..n) with random bytes. Thread-safe (per-thread state).
+ * Returns 0, or -1 if OpenSSL could not provide a seed. */
+int ws101__random_bytes(void *out, size_t n);
+
+#endif
