@@ -614,8 +614,9 @@ enum {
  * Queues a complete message (WS101_OP_TEXT or WS101_OP_BINARY); never
  * blocks. Text must be valid UTF-8. The bytes are written at once when the
  * socket takes them, otherwise copied into the send queue. Returns 0,
- * WS101_EINVAL, WS101_EUTF8, WS101_ECLOSED (closing or closed) or
- * WS101_EBACKPRESSURE (see WS101_OPT_WS_BACKPRESSURE_POLICY).
+ * WS101_EINVAL, WS101_EUTF8, WS101_ECLOSED (closing or closed),
+ * WS101_ESTATE (a fragmented send is still open) or WS101_EBACKPRESSURE
+ * (see WS101_OPT_WS_BACKPRESSURE_POLICY).
  */
 WS101_EXTERN int ws101_ws_send(ws101_ws *ws, const char *data, size_t len,
                                int opcode);

@@ -19,6 +19,44 @@
  * burst does not pin memory on an idle connection. */
 #define OUT_KEEP (16 * 1024)
 
+/* One block size serves both request types. */
+typedef union ws101__req_block {
+  uv_write_t w;
+  uv_shutdown_t s;
+  void *next;
+} ws101__req_block;
+#define REQ_CACHE_MAX 64
+
+static void *req_get(ws101_loop *loop) {
+  ws101__req_block *b = loop->req_cache;
+  if (b != NULL) {
+    loop->req_cache = b->next;
+    loop->req_cache_len--;
+    return b;
+  }
+  return malloc(sizeof(ws101__req_block));
+}
+
+static void req_put(ws101_loop *loop, void *p) {
+  ws101__req_block *b = p;
+  if (loop->req_cache_len >= REQ_CACHE_MAX) {
+    free(b);
+    return;
+  }
+  b->next = loop->req_cache;
+  loop->req_cache = b;
+  loop->req_cache_len++;
+}
+
+void ws101__conn_cache_free(ws101_loop *loop) {
+  while (loop->req_cache != NULL) {
+    ws101__req_block *b = loop->req_cache;
+    loop->req_cache = b->next;
+    free(b);
+  }
+  loop->req_cache_len = 0;
+}
+
 static void link_conn(ws101__conn *c) {
   ws101_loop *loop = c->loop;
   c->prev = NULL;
@@ -77,6 +115,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 }
 
 static void finish_end(ws101__conn *c);
+static void flush(ws101__conn *c, int may_drain);
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   ws101__conn *c = s->data;
@@ -85,7 +124,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     c->flags |= WS101__CONN_IN_READ;
     c->proto->on_read(c, buf->base, (size_t)nread);
     c->flags &= ~WS101__CONN_IN_READ;
-    if (!(c->flags & WS101__CONN_CLOSING)) ws101__conn_flush(c);
+    if (!(c->flags & WS101__CONN_CLOSING)) flush(c, 1);
     return;
   }
   if (nread == 0) return; /* EAGAIN */
@@ -202,7 +241,13 @@ int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
 
 static void write_cb(uv_write_t *req, int status);
 
-void ws101__conn_flush(ws101__conn *c) {
+void ws101__conn_flush(ws101__conn *c) { flush(c, 0); }
+
+/* The loop's per-iteration flush: the one place where a queue that empties
+ * synchronously reports drain, outside any application call. */
+void ws101__conn_flush_from_loop(ws101__conn *c) { flush(c, 1); }
+
+static void flush(ws101__conn *c, int may_drain) {
   uv_buf_t b;
   int w;
   ws101__outbuf tmp;
@@ -221,7 +266,10 @@ void ws101__conn_flush(ws101__conn *c) {
   if (w > 0) c->out.off += (size_t)w;
   if (c->out.off == c->out.len) {
     out_release(&c->out);
-    if (c->flags & WS101__CONN_ENDING) finish_end(c);
+    if (c->flags & WS101__CONN_ENDING)
+      finish_end(c);
+    else if (may_drain && c->proto->on_drain != NULL)
+      c->proto->on_drain(c);
     return;
   }
   /* The kernel is full: hand the rest to uv_write and collect new writes in
@@ -232,9 +280,16 @@ void ws101__conn_flush(ws101__conn *c) {
   c->out.off = c->out.len = 0;
   b = uv_buf_init(c->inflight.data + c->inflight.off,
                   (unsigned)(c->inflight.len - c->inflight.off));
-  c->wreq.data = c;
-  w = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+  c->wreq = req_get(c->loop);
+  if (c->wreq == NULL) {
+    ws101__conn_close(c, WS101_ENOMEM);
+    return;
+  }
+  c->wreq->data = c;
+  w = uv_write(c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
   if (w != 0) {
+    req_put(c->loop, c->wreq);
+    c->wreq = NULL;
     ws101__conn_close(c, ws101__uv_err(w));
     return;
   }
@@ -243,6 +298,8 @@ void ws101__conn_flush(ws101__conn *c) {
 
 static void write_cb(uv_write_t *req, int status) {
   ws101__conn *c = req->data;
+  req_put(c->loop, req);
+  c->wreq = NULL;
   c->flags &= ~WS101__CONN_WRITING;
   out_release(&c->inflight);
   if (c->flags & WS101__CONN_CLOSING) return;
@@ -322,6 +379,8 @@ void ws101__conn_sweep(ws101_loop *loop) {
 
 static void shutdown_cb(uv_shutdown_t *req, int status) {
   ws101__conn *c = req->data;
+  req_put(c->loop, req);
+  c->sreq = NULL;
   if (c->flags & WS101__CONN_CLOSING) return;
   /* Close once the peer's FIN arrives, or at once if it already came or
    * the shutdown failed; the linger deadline covers silent peers. */
@@ -334,8 +393,15 @@ static void shutdown_cb(uv_shutdown_t *req, int status) {
 static void finish_end(ws101__conn *c) {
   if (c->flags & WS101__CONN_SHUTDOWN) return;
   c->flags |= WS101__CONN_SHUTDOWN;
-  c->sreq.data = c;
-  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
+  c->sreq = req_get(c->loop);
+  if (c->sreq == NULL) {
+    ws101__conn_close(c, 0);
+    return;
+  }
+  c->sreq->data = c;
+  if (uv_shutdown(c->sreq, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
+    req_put(c->loop, c->sreq);
+    c->sreq = NULL;
     ws101__conn_close(c, 0);
     return;
   }

@@ -32,9 +32,9 @@ typedef struct ws101__proto {
   /* The peer ended its side (err == WS101_EEOF) or reading failed
    * (WS101_ECONNRESET, WS101_EIO). Reading has stopped. */
   void (*on_read_end)(ws101__conn *c, int err);
-  /* Backpressure relieved: a write the kernel could not take at once has
-   * completed and the queue is now empty. Corked bytes that a flush wrote
-   * synchronously never trigger it. May be NULL. */
+  /* The output queue is empty after a flush or a completed write. Called
+   * only from loop context (never inside ws101__conn_write), possibly when
+   * nothing was waiting: protocols filter. May be NULL. */
   void (*on_drain)(ws101__conn *c);
   /* The deadline set with ws101__conn_set_deadline passed. May be NULL. */
   void (*on_timeout)(ws101__conn *c);
@@ -74,8 +74,10 @@ struct ws101__conn {
   /* `out` collects writes; `inflight` is what the current uv_write sends. */
   ws101__outbuf out;
   ws101__outbuf inflight;
-  uv_write_t wreq;
-  uv_shutdown_t sreq;
+  /* Requests exist only while a write is pending or the end is under way;
+   * they come from a per-loop cache so an idle connection carries neither. */
+  uv_write_t *wreq;
+  uv_shutdown_t *sreq;
   uint64_t deadline; /* uv_now() ms; 0 = none */
   /* Intrusive links: the loop's list of all connections, its flush list
    * and its list of connections with a deadline. */
@@ -106,8 +108,11 @@ void ws101__conn_set_proto(ws101__conn *c, const ws101__proto *proto,
  * WS101_ENOMEM or WS101_ECLOSED. Bytes are copied unless written at once. */
 int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n);
 
-/* Flushes queued output now (normally the loop does it). */
+/* Flushes queued output now (normally the loop does it). Never calls the
+ * protocol back, so it is safe inside application calls. */
 void ws101__conn_flush(ws101__conn *c);
+/* The loop's flush: may call proto->on_drain when the queue empties. */
+void ws101__conn_flush_from_loop(ws101__conn *c);
 
 /* Bytes queued and not yet accepted by the kernel. */
 size_t ws101__conn_buffered(const ws101__conn *c);

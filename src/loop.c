@@ -40,14 +40,15 @@ static void flush_dirty(ws101_loop *loop) {
     loop->dirty = c->next_dirty;
     c->next_dirty = NULL;
     c->flags &= ~WS101__CONN_DIRTY;
-    if (!(c->flags & WS101__CONN_CLOSING)) ws101__conn_flush(c);
+    if (!(c->flags & WS101__CONN_CLOSING)) ws101__conn_flush_from_loop(c);
   }
 }
 
 static void on_prepare(uv_prepare_t *h) { flush_dirty(h->data); }
 static void on_check(uv_check_t *h) { flush_dirty(h->data); }
 
-void ws101__conn_sweep(ws101_loop *loop); /* conn.c */
+void ws101__conn_sweep(ws101_loop *loop);      /* conn.c */
+void ws101__conn_cache_free(ws101_loop *loop); /* conn.c */
 
 static void on_sweep(uv_timer_t *h) {
   ws101_loop *loop = h->data;
@@ -251,6 +252,7 @@ int ws101_loop_free(ws101_loop *loop) {
       uv_loop_close(loop->uv);
     }
   }
+  ws101__conn_cache_free(loop);
   uv_mutex_destroy(&loop->post_mu);
   free(loop->rbuf);
   free(loop);

@@ -42,6 +42,10 @@ struct ws101_loop {
   /* The cached HTTP Date value ("Sun, 06 Nov 1994 08:49:37 GMT"). */
   char date[32];
   uint64_t date_sec;
+  /* Cache of released uv_write_t / uv_shutdown_t (a union-sized block),
+   * so backpressured writes do not call malloc each time. */
+  void *req_cache;
+  size_t req_cache_len;
   /* Per-loop shared state of other modules, created on first use. */
   void *deflate_shared;        /* ws101__pmd_shared * */
   void (*deflate_shared_free)(void *);
