@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Install test (ctest install.pkgconfig): installs a build of libws101 into a
+# temporary prefix and uses it the way a user would.
+#
+#   bash tests/install/test_install.sh BUILD_DIR [SOURCE_DIR]
+#
+# Environment: CC (default cc), WS101_EXTRA_CFLAGS (sanitizer flags of the
+# build, so that programs linked to an instrumented library load its runtime),
+# WS101_KEEP=1 keeps the prefix for inspection.
+#
+# Checks, each printed before it runs; the first failure stops the test with
+# a message starting "FAIL:".
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+build="$(cd "${1:?usage: test_install.sh BUILD_DIR [SOURCE_DIR]}" && pwd)"
+src="$(cd "${2:-$here/../..}" && pwd)"
+cc="${CC:-cc}"
+read -r -a extra <<<"${WS101_EXTRA_CFLAGS:-}"
+expected_version="$(sed -n 's/^project(ws101 VERSION \([0-9.]*\).*/\1/p' \
+  "$src/CMakeLists.txt")"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/ws101-install.XXXXXX")"
+cleanup() {
+  if [ "${WS101_KEEP:-0}" = 1 ]; then
+    echo "kept $work"
+  else
+    rm -rf "$work"
+  fi
+}
+trap cleanup EXIT
+prefix="$work/prefix"
+
+step() { echo "--- $*"; }
+ok() { echo "    ok: $*"; }
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+step "cmake --install $build --prefix $prefix"
+cmake --install "$build" --prefix "$prefix" >"$work/install.log" 2>&1 ||
+  { cat "$work/install.log"; fail "cmake --install failed"; }
+ok "$(grep -c 'Installing:' "$work/install.log") files installed"
+
+step "installed files"
+pc="$(find "$prefix" -name libws101.pc -path '*/pkgconfig/*' | head -n1)"
+[ -n "$pc" ] || fail "no libws101.pc under $prefix"
+pcdir="$(dirname "$pc")"
+libdir="$(dirname "$pcdir")"
+for f in "$prefix/include/ws101.h" "$libdir/libws101.so" \
+  "$libdir/libws101.so.1" "$libdir/libws101.so.$expected_version" \
+  "$libdir/libws101.a" "$libdir/cmake/ws101/ws101Config.cmake" \
+  "$libdir/cmake/ws101/ws101ConfigVersion.cmake" \
+  "$libdir/cmake/ws101/ws101Targets.cmake"; do
+  [ -e "$f" ] || fail "missing $f"
+  ok "${f#"$prefix"/}"
+done
+[ -L "$libdir/libws101.so" ] || fail "libws101.so is not a symlink"
+[ -L "$libdir/libws101.so.1" ] || fail "libws101.so.1 is not a symlink"
+
+for exe in ws101-demo ws101; do
+  [ -x "$prefix/bin/$exe" ] || continue
+  step "installed bin/$exe finds the installed library (rpath, no LD_LIBRARY_PATH)"
+  found="$(env -u LD_LIBRARY_PATH ldd "$prefix/bin/$exe" | grep 'libws101\.so' || true)"
+  case "$found" in
+    *"=> $libdir/libws101.so.1 "* | *"=> $prefix/bin/../lib"*"/libws101.so.1 "*) ok "$found" ;;
+    *) fail "bin/$exe resolves libws101 as: ${found:-nothing}" ;;
+  esac
+done
+
+step "pkg-config libws101 (PKG_CONFIG_PATH=$pcdir)"
+export PKG_CONFIG_PATH="$pcdir"
+pcver="$(pkg-config --modversion libws101)" || fail "pkg-config cannot read libws101.pc"
+[ "$pcver" = "$expected_version" ] ||
+  fail "pkg-config version $pcver, expected $expected_version"
+ok "version $pcver"
+pkg-config --validate libws101 || fail "libws101.pc does not validate"
+read -r -a pc_flags <<<"$(pkg-config --cflags --libs libws101)"
+read -r -a pc_static <<<"$(pkg-config --static --cflags --libs libws101)"
+ok "cflags/libs: ${pc_flags[*]}"
+case " ${pc_flags[*]} " in
+  *" -I$prefix/include "*) ;;
+  *) fail "pkg-config --cflags does not point into the prefix" ;;
+esac
+
+step "soname"
+soname="$(readelf -d "$libdir/libws101.so.1" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')"
+[ "$soname" = "libws101.so.1" ] || fail "SONAME is '$soname', expected libws101.so.1"
+ok "SONAME $soname"
+
+step "exported symbols (nm -D --defined-only libws101.so.1)"
+# The version node WS101_1 shows up as an absolute symbol: not code.
+nm -D --defined-only "$libdir/libws101.so.1" |
+  awk '$2 != "A" { print $3 }' | sed 's/@.*//' | sort -u >"$work/exports"
+bad="$(grep -v '^ws101_' "$work/exports" || true)"
+if [ -n "$bad" ]; then
+  echo "$bad" | head -n 30 >&2
+  fail "libws101.so.1 exports $(echo "$bad" | wc -l) symbols outside ws101_*"
+fi
+grep -qx ws101_version "$work/exports" || fail "ws101_version is not exported"
+ok "$(wc -l <"$work/exports") symbols, all ws101_*"
+# Every function the public header declares and the library defines must be
+# exported (catches a missing WS101_EXTERN under -fvisibility=hidden).
+sed -n 's/^WS101_EXTERN[^(]*[ *]\(ws101_[a-z0-9_]*\)(.*/\1/p' \
+  "$prefix/include/ws101.h" | sort -u >"$work/declared"
+nm --defined-only "$libdir/libws101.a" 2>/dev/null | awk '$2 == "T" { print $3 }' |
+  sort -u >"$work/defined"
+missing="$(comm -12 "$work/declared" "$work/defined" | comm -23 - "$work/exports")"
+[ -z "$missing" ] || fail "defined but not exported: $missing"
+undefined="$(comm -23 "$work/declared" "$work/defined" | wc -l)"
+ok "every defined public function is exported ($undefined declared ones not written yet)"
+
+# A program using only the version API: it works whatever else is missing.
+cat >"$work/version.c" <<'EOF'
+#include <stdio.h>
+#include <ws101.h>
+
+int main(void) {
+  printf("libws101 %s (0x%06x)\n", ws101_version_string(), ws101_version());
+  if (ws101_version() != WS101_VERSION_HEX) {
+    fprintf(stderr, "header/library mismatch\n");
+    return 1;
+  }
+  return 0;
+}
+EOF
+
+step "public header compiles alone as C99, C11 and C++ (-Wpedantic -Werror)"
+for std in c99 c11; do
+  "$cc" -std="$std" -Wall -Wextra -Wpedantic -Werror "-I$prefix/include" \
+    -fsyntax-only "$work/version.c" || fail "ws101.h does not compile as $std"
+  ok "$std"
+done
+if command -v c++ >/dev/null; then
+  c++ -x c++ -std=c++11 -Wall -Wextra -Wpedantic -Werror "-I$prefix/include" \
+    -fsyntax-only "$work/version.c" || fail "ws101.h does not compile as C++"
+  ok "c++11"
+fi
+
+step "$cc version.c \$(pkg-config --cflags --libs libws101), shared"
+"$cc" "${extra[@]}" -o "$work/version" "$work/version.c" "${pc_flags[@]}" ||
+  fail "cannot build against the installed shared library"
+out="$(LD_LIBRARY_PATH="$libdir" "$work/version")" || fail "version program failed"
+echo "    $out"
+[ "$out" = "libws101 $expected_version (0x$(printf '%06x' \
+  "$(echo "$expected_version" | awk -F. '{ print $1 * 65536 + $2 * 256 + $3 }')"))" ] ||
+  fail "unexpected output: $out"
+ldd_line="$(LD_LIBRARY_PATH="$libdir" ldd "$work/version" | grep libws101 || true)"
+case "$ldd_line" in
+  *"$libdir/libws101.so.1"*) ok "loads $libdir/libws101.so.1" ;;
+  *) fail "version program does not load the installed library: $ldd_line" ;;
+esac
+
+step "$cc version.c \$(pkg-config --static ...) with libws101.a"
+# -l:libws101.a picks the archive; the rest comes from Requires.private.
+"$cc" "${extra[@]}" -o "$work/version_static" "$work/version.c" \
+  "${pc_static[@]/#-lws101/-l:libws101.a}" ||
+  fail "cannot link the installed static library with pkg-config --static"
+if ldd "$work/version_static" | grep -q libws101; then
+  fail "the static build still loads libws101.so"
+fi
+"$work/version_static" | sed 's/^/    /' || fail "static version program failed"
+
+if [ -f "$src/examples/hello_echo.c" ]; then
+  step "$cc examples/hello_echo.c \$(pkg-config --cflags --libs libws101)"
+  "$cc" "${extra[@]}" -o "$work/hello_echo" "$src/examples/hello_echo.c" \
+    "${pc_flags[@]}" || fail "examples/hello_echo.c does not build against the install"
+  # argv[1] is the port; 0 picks a free one (PORT is set too, in case).
+  echo "    starting it: hello_echo 0"
+  PORT=0 LD_LIBRARY_PATH="$libdir" "$work/hello_echo" 0 \
+    >"$work/hello.log" 2>&1 </dev/null &
+  pid=$!
+  url=""
+  for _ in $(seq 50); do
+    url="$(grep -o 'http://[^ ]*' "$work/hello.log" | head -n1 || true)"
+    [ -z "$url" ] && kill -0 "$pid" 2>/dev/null && sleep 0.1 && continue
+    break
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    if [ -n "$url" ]; then
+      body="$(python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode(), end="")' \
+        "$url" 2>&1)" || {
+        kill -TERM "$pid"
+        fail "GET $url failed: $body"
+      }
+      ok "GET $url -> $(printf '%q' "$body")"
+    fi
+    kill -TERM "$pid"
+    wait "$pid" || true
+    ok "started, running, stopped with SIGTERM"
+  else
+    rc=0
+    wait "$pid" || rc=$?
+    [ "$rc" -eq 0 ] || { cat "$work/hello.log" >&2; fail "hello_echo exited with $rc"; }
+    ok "ran and exited 0"
+  fi
+  sed 's/^/    | /' "$work/hello.log" | head -n 5
+else
+  step "examples/hello_echo.c not there yet: skipped"
+fi
+
+step "find_package(ws101) from a CMake project (CMAKE_PREFIX_PATH=$prefix)"
+mkdir -p "$work/consumer"
+cp "$work/version.c" "$work/consumer/version.c"
+cat >"$work/consumer/CMakeLists.txt" <<'EOF'
+cmake_minimum_required(VERSION 3.16)
+project(ws101_consumer LANGUAGES C)
+find_package(ws101 0.1 REQUIRED)
+message(STATUS "found ws101 ${ws101_VERSION} in ${ws101_DIR}")
+foreach(t ws101::ws101 ws101::ws101_static)
+  if(NOT TARGET ${t})
+    message(FATAL_ERROR "find_package(ws101) did not define ${t}")
+  endif()
+endforeach()
+add_executable(use_shared version.c)
+target_link_libraries(use_shared PRIVATE ws101::ws101)
+add_executable(use_static version.c)
+target_link_libraries(use_static PRIVATE ws101::ws101_static)
+EOF
+cmake -S "$work/consumer" -B "$work/consumer/build" \
+  -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" \
+  -DCMAKE_C_FLAGS="${extra[*]}" -DCMAKE_EXE_LINKER_FLAGS="${extra[*]}" \
+  >"$work/consumer.log" 2>&1 || { cat "$work/consumer.log"; fail "find_package(ws101) failed"; }
+grep 'found ws101' "$work/consumer.log" | sed 's/^/    /'
+cmake --build "$work/consumer/build" >>"$work/consumer.log" 2>&1 ||
+  { cat "$work/consumer.log"; fail "building against ws101::ws101 / ws101_static failed"; }
+LD_LIBRARY_PATH="$libdir" "$work/consumer/build/use_shared" | sed 's/^/    shared: /' ||
+  fail "use_shared failed"
+"$work/consumer/build/use_static" | sed 's/^/    static: /' || fail "use_static failed"
+if ldd "$work/consumer/build/use_static" | grep -q libws101; then
+  fail "ws101::ws101_static still loads libws101.so"
+fi
+ok "ws101::ws101 and ws101::ws101_static link and run"
+
+echo "install test: all checks passed"
