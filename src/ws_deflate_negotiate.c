@@ -310,16 +310,19 @@ int ws101__pmd_client_accept(const char *response,
   /* We offer at most one extension, so anything else is unsolicited. */
   if (opts == NULL || !opts->deflate || n != 1 || !seen.o.is_pmd || seen.o.bad)
     return -1;
-  /* We never offer server_max_window_bits, and RFC 7692 §7.1.2.1 forbids
-   * answering it then; a value is mandatory for client_max_window_bits in a
-   * response (§7.1.2.2). */
-  if (seen.o.smwb || (seen.o.cmwb && seen.o.cmwb_val == 0))
+  /* A server may add server_max_window_bits although we did not offer it
+   * (RFC 7692 §7.1.2.1): it only narrows the server's own window, which our
+   * 15-bit inflater covers. In a response both window parameters need a
+   * value (§7.1.2.2). */
+  if ((seen.o.smwb && seen.o.smwb_val == 0) ||
+      (seen.o.cmwb && seen.o.cmwb_val == 0))
     return -1;
   if (out != NULL) {
     out->server_no_context_takeover = (uint8_t)seen.o.snct;
     out->client_no_context_takeover =
         (uint8_t)(seen.o.cnct || opts->deflate_memory == WS101_DEFLATE_SHARED);
-    out->server_max_window_bits = 15;
+    out->server_max_window_bits =
+        (uint8_t)(seen.o.smwb ? seen.o.smwb_val : 15);
     out->client_max_window_bits = (uint8_t)(seen.o.cmwb ? seen.o.cmwb_val : 15);
   }
   return 1;

@@ -199,13 +199,26 @@ static void test_client_offer_accept(void) {
                                      &o, &prm),
             1);
   ASSERT_EQ(prm.client_no_context_takeover, 1);
+  /* Unsolicited server_max_window_bits only narrows the server's own window
+   * (RFC 7692 7.1.2.1 lets the server add it); Python websockets sends it. */
+  ASSERT_EQ(ws101__pmd_client_accept("permessage-deflate; "
+                                     "server_max_window_bits=12; "
+                                     "client_max_window_bits=12",
+                                     &o, &prm),
+            1);
+  ASSERT_EQ(prm.server_max_window_bits, 12);
+  ASSERT_EQ(prm.client_max_window_bits, 12);
 
   /* Invalid responses fail the connection. */
   ASSERT_EQ(ws101__pmd_client_accept(
                 "permessage-deflate; client_max_window_bits", &o, &prm),
             -1);
   ASSERT_EQ(ws101__pmd_client_accept("permessage-deflate; "
-                                     "server_max_window_bits=10",
+                                     "server_max_window_bits",
+                                     &o, &prm),
+            -1);
+  ASSERT_EQ(ws101__pmd_client_accept("permessage-deflate; "
+                                     "server_max_window_bits=7",
                                      &o, &prm),
             -1);
   ASSERT_EQ(ws101__pmd_client_accept("permessage-deflate; "
