@@ -15,9 +15,6 @@
 /* A cork buffer this full is flushed at once rather than at the end of
  * the iteration, bounding memory per connection during bursts. */
 #define CORK_FLUSH_AT (64 * 1024)
-/* Output buffers above this capacity are freed when they empty, so one
- * burst does not pin memory on an idle connection. */
-#define OUT_KEEP (16 * 1024)
 
 /* One block size serves both request types. */
 typedef union ws101__req_block {
@@ -156,7 +153,41 @@ void ws101__conn_set_proto(ws101__conn *c, const ws101__proto *proto,
   c->proto_data = proto_data;
 }
 
-static int out_append(ws101__outbuf *o, const char *p, size_t n) {
+/* Output buffers of this size are lent from a per-loop pool and returned
+ * as soon as they empty, so an idle connection holds no output memory and
+ * a busy one does not call malloc per flush. Bigger ones are plain heap. */
+#define OUT_UNIT (16 * 1024)
+#define OUT_POOL_MAX 64
+
+static char *pool_get(ws101_loop *loop) {
+  char *b = loop->out_pool;
+  if (b == NULL) return malloc(OUT_UNIT);
+  memcpy(&loop->out_pool, b, sizeof(char *));
+  loop->out_pool_len--;
+  return b;
+}
+
+static void pool_put(ws101_loop *loop, char *b) {
+  if (loop->out_pool_len >= OUT_POOL_MAX) {
+    free(b);
+    return;
+  }
+  memcpy(b, &loop->out_pool, sizeof(char *));
+  loop->out_pool = b;
+  loop->out_pool_len++;
+}
+
+void ws101__conn_pool_free(ws101_loop *loop) {
+  while (loop->out_pool != NULL) {
+    char *b = loop->out_pool;
+    memcpy(&loop->out_pool, b, sizeof(char *));
+    free(b);
+  }
+  loop->out_pool_len = 0;
+}
+
+static int out_append(ws101_loop *loop, ws101__outbuf *o, const char *p,
+                      size_t n) {
   if (o->off > 0 && o->off == o->len) o->off = o->len = 0;
   if (n > o->cap - o->len) {
     size_t live = o->len - o->off, cap;
@@ -167,12 +198,17 @@ static int out_append(ws101__outbuf *o, const char *p, size_t n) {
       o->off = 0;
       o->len = live;
     } else {
-      cap = o->cap ? o->cap : 4096;
+      cap = o->cap ? o->cap * 2 : OUT_UNIT;
       while (cap - live < n) cap *= 2;
-      d = malloc(cap);
+      d = cap == OUT_UNIT ? pool_get(loop) : malloc(cap);
       if (d == NULL) return WS101_ENOMEM;
       if (live) memcpy(d, o->data + o->off, live);
-      free(o->data);
+      if (o->data != NULL) {
+        if (o->cap == OUT_UNIT)
+          pool_put(loop, o->data);
+        else
+          free(o->data);
+      }
       o->data = d;
       o->cap = cap;
       o->off = 0;
@@ -184,13 +220,15 @@ static int out_append(ws101__outbuf *o, const char *p, size_t n) {
   return 0;
 }
 
-static void out_release(ws101__outbuf *o) {
+static void out_release(ws101_loop *loop, ws101__outbuf *o) {
   o->off = o->len = 0;
-  if (o->cap > OUT_KEEP) {
+  if (o->data == NULL) return;
+  if (o->cap == OUT_UNIT)
+    pool_put(loop, o->data);
+  else
     free(o->data);
-    o->data = NULL;
-    o->cap = 0;
-  }
+  o->data = NULL;
+  o->cap = 0;
 }
 
 static void mark_dirty(ws101__conn *c) {
@@ -224,7 +262,7 @@ int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
       skip -= len;
       continue;
     }
-    rc = out_append(&c->out, bufs[i].base + skip, len - skip);
+    rc = out_append(c->loop, &c->out, bufs[i].base + skip, len - skip);
     skip = 0;
     if (rc != 0) {
       ws101__conn_close(c, rc);
@@ -265,7 +303,7 @@ static void flush(ws101__conn *c, int may_drain) {
   }
   if (w > 0) c->out.off += (size_t)w;
   if (c->out.off == c->out.len) {
-    out_release(&c->out);
+    out_release(c->loop, &c->out);
     if (c->flags & WS101__CONN_ENDING)
       finish_end(c);
     else if (may_drain && c->proto->on_drain != NULL)
@@ -301,7 +339,7 @@ static void write_cb(uv_write_t *req, int status) {
   req_put(c->loop, req);
   c->wreq = NULL;
   c->flags &= ~WS101__CONN_WRITING;
-  out_release(&c->inflight);
+  out_release(c->loop, &c->inflight);
   if (c->flags & WS101__CONN_CLOSING) return;
   if (status < 0) {
     ws101__conn_close(c, ws101__uv_err(status));
@@ -428,8 +466,8 @@ static void close_cb(uv_handle_t *h) {
   unlink_conn(c);
   if (c->proto != NULL && c->proto->on_close != NULL)
     c->proto->on_close(c, c->close_err);
-  free(c->out.data);
-  free(c->inflight.data);
+  out_release(loop, &c->out);
+  out_release(loop, &c->inflight);
   free(c);
   if (owner != NULL) ws101__server_conn_closed(owner);
 }

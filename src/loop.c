@@ -49,6 +49,7 @@ static void on_check(uv_check_t *h) { flush_dirty(h->data); }
 
 void ws101__conn_sweep(ws101_loop *loop);      /* conn.c */
 void ws101__conn_cache_free(ws101_loop *loop); /* conn.c */
+void ws101__conn_pool_free(ws101_loop *loop);  /* conn.c */
 
 static void on_sweep(uv_timer_t *h) {
   ws101_loop *loop = h->data;
@@ -253,6 +254,7 @@ int ws101_loop_free(ws101_loop *loop) {
     }
   }
   ws101__conn_cache_free(loop);
+  ws101__conn_pool_free(loop);
   uv_mutex_destroy(&loop->post_mu);
   free(loop->rbuf);
   free(loop);

@@ -46,6 +46,9 @@ struct ws101_loop {
    * so backpressured writes do not call malloc each time. */
   void *req_cache;
   size_t req_cache_len;
+  /* Pool of output buffers lent to connections while they have output. */
+  char *out_pool;
+  size_t out_pool_len;
   /* Per-loop shared state of other modules, created on first use. */
   void *deflate_shared;        /* ws101__pmd_shared * */
   void (*deflate_shared_free)(void *);
