@@ -233,6 +233,10 @@ int ws101_req_respond(ws101_req *req, int status, const char *content_type,
   }
   req->status = status;
   req->resp_state = WS101__RESP_STREAMING;
+  /* The whole body goes out here: nothing of a handler-set Content-Length
+   * is left owing. Without this, finish() saw cl_left > 0 and closed the
+   * connection after a response whose head promised keep-alive. */
+  req->cl_left = 0;
   if (req->aborted) return complete(req, WS101_ECLOSED);
   rc = req->ops->send_head(req, (int64_t)len);
   if (rc == 0 && len > 0 && body_allowed(req))
