@@ -186,8 +186,8 @@ void ws101__conn_pool_free(ws101_loop *loop) {
   loop->out_pool_len = 0;
 }
 
-static int out_append(ws101_loop *loop, ws101__outbuf *o, const char *p,
-                      size_t n) {
+/* Makes room for `n` more bytes at o->data + o->len. */
+static int out_room(ws101_loop *loop, ws101__outbuf *o, size_t n) {
   if (o->off > 0 && o->off == o->len) o->off = o->len = 0;
   if (n > o->cap - o->len) {
     size_t live = o->len - o->off, cap;
@@ -215,6 +215,12 @@ static int out_append(ws101_loop *loop, ws101__outbuf *o, const char *p,
       o->len = live;
     }
   }
+  return 0;
+}
+
+static int out_append(ws101_loop *loop, ws101__outbuf *o, const char *p,
+                      size_t n) {
+  if (out_room(loop, o, n) != 0) return WS101_ENOMEM;
   memcpy(o->data + o->len, p, n);
   o->len += n;
   return 0;
@@ -236,6 +242,16 @@ static void mark_dirty(ws101__conn *c) {
   c->flags |= WS101__CONN_DIRTY;
   c->next_dirty = c->loop->dirty;
   c->loop->dirty = c;
+}
+
+/* New bytes are in `out`: flush now if the cork is full, else at the end
+ * of the iteration. */
+static void queued(ws101__conn *c) {
+  if (c->out.len - c->out.off >= CORK_FLUSH_AT &&
+      !(c->flags & WS101__CONN_IN_READ))
+    ws101__conn_flush(c);
+  else
+    mark_dirty(c);
 }
 
 int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
@@ -269,12 +285,28 @@ int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
       return rc;
     }
   }
-  if (c->out.len - c->out.off >= CORK_FLUSH_AT &&
-      !(c->flags & WS101__CONN_IN_READ))
-    ws101__conn_flush(c);
-  else
-    mark_dirty(c);
+  queued(c);
   return 0;
+}
+
+/* Space is handed out only in the cork buffer: never zero-copy, because
+ * the caller builds the bytes there (masking) instead of copying them. */
+char *ws101__conn_reserve(ws101__conn *c, size_t n) {
+  int rc;
+  if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_SHUTDOWN)) return NULL;
+  rc = out_room(c->loop, &c->out, n);
+  if (rc != 0) {
+    ws101__conn_close(c, rc);
+    return NULL;
+  }
+  return c->out.data + c->out.len;
+}
+
+void ws101__conn_commit(ws101__conn *c, size_t n) {
+  if (n == 0 || (c->flags & (WS101__CONN_CLOSING | WS101__CONN_SHUTDOWN)))
+    return;
+  c->out.len += n;
+  queued(c);
 }
 
 static void write_cb(uv_write_t *req, int status);

@@ -108,6 +108,14 @@ void ws101__conn_set_proto(ws101__conn *c, const ws101__proto *proto,
  * WS101_ENOMEM or WS101_ECLOSED. Bytes are copied unless written at once. */
 int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n);
 
+/* Appends in place: returns space for `n` > 0 bytes at the end of the cork
+ * buffer (valid until the next call on `c`), to be filled and then marked
+ * written with ws101__conn_commit(c, k), k <= n. Saves a copy when output
+ * must be built anyway (client masking). Returns NULL if the connection is
+ * closed or ending, or on ENOMEM (the connection is then closed). */
+char *ws101__conn_reserve(ws101__conn *c, size_t n);
+void ws101__conn_commit(ws101__conn *c, size_t n);
+
 /* Flushes queued output now (normally the loop does it). Never calls the
  * protocol back, so it is safe inside application calls. */
 void ws101__conn_flush(ws101__conn *c);

@@ -18,15 +18,26 @@
 /* The single connection deadline is multiplexed between these. */
 enum { T_NONE = 0, T_PING, T_PONG, T_CLOSE };
 
-/* Masked client frames up to this size are built on the stack; larger
- * ones in a per-thread scratch buffer that keeps up to SCRATCH_KEEP. */
-#define STACK_FRAME 2048
+/* Compression output above this size is not kept between messages. */
 #define SCRATCH_KEEP (256 * 1024)
 
-/* Output that must be built (client masking, compression) is produced in
- * a per-thread scratch buffer: ws101__conn_write copies or writes it
- * before returning, so one buffer per thread serves every connection. */
-static _Thread_local ws101__buf scratch;
+/* Compressed messages are produced in a per-loop scratch buffer:
+ * write_frame copies (or masks) them into the connection before returning,
+ * so one buffer per loop serves every connection. (Not per thread: a
+ * thread-local buffer leaks when the thread that ran the loop exits.) */
+static void free_scratch(void *p) {
+  ws101__buf_free((ws101__buf *)p);
+  free(p);
+}
+
+static ws101__buf *loop_scratch(ws101_loop *loop) {
+  if (loop->ws_scratch == NULL) {
+    loop->ws_scratch = calloc(1, sizeof(ws101__buf));
+    if (loop->ws_scratch == NULL) return NULL;
+    loop->ws_scratch_free = free_scratch;
+  }
+  return (ws101__buf *)loop->ws_scratch;
+}
 
 static int writable(const ws101_ws *ws) {
   return ws->conn != NULL && !ws->close_sent &&
@@ -48,14 +59,15 @@ static void arm(ws101_ws *ws, int kind, uint64_t ms) {
 /* Frame output                                                             */
 
 /* Queues one frame. Servers send {header, payload} straight from the
- * caller's bytes. Clients mask: header and masked payload are written in
- * one pass into one buffer (in place when `data` is already our scratch). */
+ * caller's bytes (zero-copy when the socket takes them at once). Clients
+ * mask the payload straight into the connection's output buffer: one pass,
+ * one copy, whatever the size. */
 static int write_frame(ws101_ws *ws, int opcode, int fin, int rsv1,
-                       const char *data, size_t len, int in_scratch) {
+                       const char *data, size_t len) {
   uint8_t hdr[WS101__WS_MAX_HDR], key[4];
   uv_buf_t b[2];
   size_t hn;
-  int rc;
+  char *p;
   if (!ws->eng.is_client) {
     hn = ws101__ws_hdr_encode(hdr, fin, rsv1, opcode, len, NULL);
     b[0].base = (char *)hdr;
@@ -66,32 +78,12 @@ static int write_frame(ws101_ws *ws, int opcode, int fin, int rsv1,
   }
   if (ws101__random_bytes(key, 4) != 0) return WS101_EIO;
   hn = ws101__ws_hdr_encode(hdr, fin, rsv1, opcode, len, key);
-  if (in_scratch) {
-    ws101__ws_mask((uint8_t *)scratch.data, len, key, 0);
-    b[0].base = (char *)hdr;
-    b[0].len = hn;
-    b[1].base = scratch.data;
-    b[1].len = len;
-    rc = ws101__conn_write(ws->conn, b, len ? 2 : 1);
-  } else if (len <= STACK_FRAME) {
-    uint8_t frame[WS101__WS_MAX_HDR + STACK_FRAME];
-    memcpy(frame, hdr, hn);
-    ws101__ws_mask_copy(frame + hn, (const uint8_t *)data, len, key);
-    b[0].base = (char *)frame;
-    b[0].len = hn + len;
-    return ws101__conn_write(ws->conn, b, 1);
-  } else {
-    scratch.len = 0;
-    if (ws101__buf_reserve(&scratch, hn + len) != 0) return WS101_ENOMEM;
-    memcpy(scratch.data, hdr, hn);
-    ws101__ws_mask_copy((uint8_t *)scratch.data + hn, (const uint8_t *)data,
-                        len, key);
-    b[0].base = scratch.data;
-    b[0].len = hn + len;
-    rc = ws101__conn_write(ws->conn, b, 1);
-  }
-  ws101__buf_reset(&scratch, SCRATCH_KEEP);
-  return rc;
+  p = ws101__conn_reserve(ws->conn, hn + len);
+  if (p == NULL) return WS101_ECLOSED; /* closed, or closed by ENOMEM */
+  memcpy(p, hdr, hn);
+  ws101__ws_mask_copy((uint8_t *)p + hn, (const uint8_t *)data, len, key);
+  ws101__conn_commit(ws->conn, hn + len);
+  return 0;
 }
 
 /* Sends a close frame (code 0 = no payload) and enters the closing state. */
@@ -107,7 +99,7 @@ static int send_close(ws101_ws *ws, unsigned code, const char *reason,
     if (rlen) memcpy(p + 2, reason, rlen);
     n = 2 + rlen;
   }
-  rc = write_frame(ws, WS101__WS_OP_CLOSE, 1, 0, p, n, 0);
+  rc = write_frame(ws, WS101__WS_OP_CLOSE, 1, 0, p, n);
   ws->close_sent = 1;
   return rc;
 }
@@ -116,8 +108,12 @@ static int send_close(ws101_ws *ws, unsigned code, const char *reason,
 static void start_close(ws101_ws *ws, unsigned code, const char *reason,
                         size_t rlen) {
   send_close(ws, code, reason, rlen);
-  if (ws->conn != NULL && !(ws->conn->flags & WS101__CONN_CLOSING))
+  if (ws->conn != NULL && !(ws->conn->flags & WS101__CONN_CLOSING)) {
     arm(ws, T_CLOSE, ws->eng.opts->ws_close_timeout_ms);
+    /* The handshake needs the peer's answer: a paused connection would
+     * otherwise always end in the close timeout with 1006. */
+    if (ws->paused) ws101_ws_resume(ws);
+  }
 }
 
 static void set_reason(ws101_ws *ws, const char *r, size_t n, int copy) {
@@ -174,7 +170,7 @@ static int on_event(void *ud, int ev, char *data, size_t len, int arg) {
   ws101_ws *ws = (ws101_ws *)ud;
   switch (ev) {
   case WS101_WS_PING:
-    if (writable(ws)) write_frame(ws, WS101__WS_OP_PONG, 1, 0, data, len, 0);
+    if (writable(ws)) write_frame(ws, WS101__WS_OP_PONG, 1, 0, data, len);
     deliver(ws, ev, data, len, 0);
     break;
   case WS101_WS_PONG:
@@ -256,13 +252,19 @@ static void ws_on_timeout(ws101__conn *c) {
   const struct ws101_options *o = ws->eng.opts;
   int kind = ws->timer;
   ws->timer = T_NONE;
+  if (ws->paused && (kind == T_PING || kind == T_PONG)) {
+    /* A pong cannot be read while the application holds reading:
+     * keep-alive waits until it resumes. */
+    arm(ws, T_PING, o->ws_ping_interval_ms);
+    return;
+  }
   if (kind == T_PING) {
     uint32_t idle = (uint32_t)uv_now(c->loop->uv) - ws->last_rx;
     if (idle < o->ws_ping_interval_ms) {
       arm(ws, T_PING, o->ws_ping_interval_ms - idle);
       return;
     }
-    if (writable(ws) && write_frame(ws, WS101__WS_OP_PING, 1, 0, "", 0, 0) == 0)
+    if (writable(ws) && write_frame(ws, WS101__WS_OP_PING, 1, 0, "", 0) == 0)
       arm(ws, T_PONG, o->ws_pong_timeout_ms);
     return;
   }
@@ -407,8 +409,14 @@ static int backpressure(ws101_ws *ws, uint64_t n) {
   return WS101_EBACKPRESSURE;
 }
 
+/* DRAIN is owed only when output had to wait for the socket: a refused
+ * send (backpressure()), a send that found a write already in flight, or
+ * the application seeing bytes queued (ws101_ws_buffered). Output that is
+ * merely corked and leaves in the same iteration owes nothing, otherwise
+ * every send would be followed by a DRAIN (the loop's flush reports every
+ * queue that empties). */
 static int after_write(ws101_ws *ws, int rc) {
-  if (rc == 0 && ws->conn != NULL && ws101__conn_buffered(ws->conn) > 0)
+  if (rc == 0 && ws->conn != NULL && (ws->conn->flags & WS101__CONN_WRITING))
     ws->want_drain = 1;
   return rc;
 }
@@ -433,13 +441,15 @@ int ws101_ws_send_ex(ws101_ws *ws, const char *data, size_t len, int opcode,
   if (ws->eng.has_pmd && !(flags & WS101_SEND_NO_COMPRESS) &&
       len >= o->deflate_min_size) {
     ws101__pmd *pmd = ws101__wse_pmd(&ws->eng);
-    if (pmd == NULL) return WS101_ENOMEM;
-    rc = ws101__pmd_deflate(pmd, data ? data : "", len, &scratch);
+    ws101__buf *scratch = loop_scratch(ws->loop);
+    if (pmd == NULL || scratch == NULL) return WS101_ENOMEM;
+    scratch->len = 0;
+    rc = ws101__pmd_deflate(pmd, data ? data : "", len, scratch);
+    if (rc == 0) rc = write_frame(ws, opcode, 1, 1, scratch->data, scratch->len);
+    ws101__buf_reset(scratch, SCRATCH_KEEP);
     if (rc != 0) return rc;
-    rc = write_frame(ws, opcode, 1, 1, scratch.data, scratch.len, 1);
-    ws101__buf_reset(&scratch, SCRATCH_KEEP);
   } else {
-    rc = write_frame(ws, opcode, 1, 0, data, len, 0);
+    rc = write_frame(ws, opcode, 1, 0, data, len);
   }
   return after_write(ws, rc);
 }
@@ -468,7 +478,7 @@ int ws101_ws_send_fragment(ws101_ws *ws, const char *data, size_t len,
     return WS101_EUTF8;
   rc = backpressure(ws, (uint64_t)len + WS101__WS_MAX_HDR);
   if (rc != 0) return rc;
-  rc = write_frame(ws, opcode, fin, 0, data, len, 0);
+  rc = write_frame(ws, opcode, fin, 0, data, len);
   if (rc != 0) return rc;
   ws->send_utf8 = st;
   if (fin) ws->send_frag = 0;
@@ -480,7 +490,7 @@ int ws101_ws_ping(ws101_ws *ws, const char *data, size_t len) {
   if (ws == NULL || len > 125 || (data == NULL && len > 0)) return WS101_EINVAL;
   if (!writable(ws)) return WS101_ECLOSED;
   return after_write(ws, write_frame(ws, WS101__WS_OP_PING, 1, 0,
-                                     data ? data : "", len, 0));
+                                     data ? data : "", len));
 }
 
 int ws101_ws_close(ws101_ws *ws, int code, const char *reason) {
@@ -505,7 +515,11 @@ int ws101_ws_close(ws101_ws *ws, int code, const char *reason) {
 /* Flow control, accessors, references                                      */
 
 size_t ws101_ws_buffered(const ws101_ws *ws) {
-  return ws != NULL && ws->conn != NULL ? ws101__conn_buffered(ws->conn) : 0;
+  size_t n = ws != NULL && ws->conn != NULL ? ws101__conn_buffered(ws->conn) : 0;
+  /* Whoever saw bytes queued may wait for them to leave: owe a DRAIN.
+   * (The handle is never const in fact; the flag is bookkeeping.) */
+  if (n > 0) ((ws101_ws *)ws)->want_drain = 1;
+  return n;
 }
 
 int ws101_ws_pause(ws101_ws *ws) {
