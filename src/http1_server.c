@@ -104,6 +104,11 @@ static int h1_send_head(ws101_req *req, int64_t body_len) {
    * framed; simpler and safe: close after this response. */
   if (!h->body_done) h->keepalive = 0;
   if (h->shutting) h->keepalive = 0;
+  /* The last request MAX_KEEPALIVE_REQUESTS allows must announce the close
+   * in its head; h1_finish counting it afterwards was too late to say so. */
+  if (h->srv->opts.max_keepalive_requests &&
+      h->nreq + 1 >= h->srv->opts.max_keepalive_requests)
+    h->keepalive = 0;
   close_after = !h->keepalive;
   n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nDate: %s\r\n",
                req->status, ws101__h1_status_reason(req->status),
@@ -147,6 +152,10 @@ static int h1_finish(ws101_req *req) {
   h1s *h = req->proto;
   int rc = 0;
   req->resp_state = WS101__RESP_DONE;
+  /* The request is complete: its callbacks must never run again, even if
+   * body bytes that were already read are still being consumed. */
+  req->body_cb = NULL;
+  req->abort_cb = NULL;
   if (h->conn == NULL) {
     h1_free(h);
     return WS101_ECLOSED;
@@ -323,6 +332,12 @@ static int start_request(h1s *h, const char *raw, size_t n,
   if (h->body_done || h->stream_route) {
     h->state = h->body_done ? ST_HEAD : ST_BODY;
     dispatch(h);
+    /* A streaming route with no body (GET, Content-Length: 0): the handler
+     * called ws101_req_read_body inside feed(), which defers the final
+     * last=1 call to us; without this it never came. */
+    if (h->stream_route && h->body_done && h->active &&
+        h->req.body_cb != NULL)
+      deliver_body_end(h);
     return 0;
   }
   if (parsed->flags & WS101__H1_EXPECT_CONTINUE)
@@ -500,6 +515,12 @@ static void h1_on_read_end(ws101__conn *c, int err) {
   h1s *h = H(c);
   (void)err;
   if (h->active) {
+    if (h->state == ST_BODY && !h->body_done) {
+      /* FIN in the middle of a streamed body: the request is truncated,
+       * which the handler learns through its abort callback. */
+      ws101__conn_close(c, WS101_EPROTO);
+      return;
+    }
     /* The peer half-closed while we answer: finish writing, then close. */
     h->keepalive = 0;
     if (err != WS101_EEOF) ws101__conn_close(c, err);
@@ -513,7 +534,13 @@ static void h1_on_read_end(ws101__conn *c, int err) {
 
 static void h1_on_timeout(ws101__conn *c) {
   h1s *h = H(c);
-  if (h->active) return;
+  if (h->active) {
+    /* A streamed body that stalls is dropped (the handler gets its abort
+     * callback); a handler taking its time to answer is never timed out. */
+    if (h->state == ST_BODY && !h->body_done)
+      ws101__conn_close(c, WS101_ETIMEDOUT);
+    return;
+  }
   if (h->head_started || h->state == ST_BODY)
     send_error(h, 408, NULL);
   else
