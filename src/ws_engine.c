@@ -4,6 +4,9 @@
 #include "utf8.h"
 #include "ws_frame.h"
 
+/* Most bytes reserved ahead of what a peer has actually sent. */
+#define WS101__WSE_AHEAD ((size_t)256 * 1024)
+
 #include <string.h>
 
 enum {
@@ -297,7 +300,14 @@ static int payload(feed *f, char *data, size_t n) {
     e->msg_len = 0;
     return 0;
   }
-  if (ws101__buf_append(&e->msg, data, n) != 0)
+  /* The frame header announced the rest of this frame: one allocation for
+   * (up to 256 KiB of) it instead of a doubling chain of reallocs and
+   * copies. The cap keeps a peer that announces a huge frame and then
+   * trickles bytes from making us allocate memory it never sends. */
+  if (ws101__buf_reserve(&e->msg, n + (e->remaining < WS101__WSE_AHEAD
+                                           ? (size_t)e->remaining
+                                           : WS101__WSE_AHEAD)) != 0 ||
+      ws101__buf_append(&e->msg, data, n) != 0)
     return fail(f, 1011, "out of memory");
   if (!end) return 0;
   e->msg_op = 0;
