@@ -143,7 +143,10 @@ struct uv_loop_s;
 typedef void (*ws101_post_cb)(ws101_loop *loop, void *user_data);
 
 /**
- * Creates a loop that owns a fresh libuv loop.
+ * Creates a loop that owns a fresh libuv loop. If SIGPIPE is at its
+ * default disposition it is set to ignored (process-wide), because a peer
+ * that vanishes mid-write must give an error, not kill the process; an
+ * application that installed its own handler keeps it.
  * Returns 0 and stores the handle in *out, or WS101_EINVAL / WS101_ENOMEM /
  * WS101_EIO.
  */
@@ -152,7 +155,8 @@ WS101_EXTERN int ws101_loop_new(ws101_loop **out);
 /**
  * Creates a loop that runs on the caller's libuv loop `uv`. The caller keeps
  * owning `uv`: it must outlive this handle and the caller runs it (with
- * uv_run or ws101_loop_run). Returns 0, WS101_EINVAL or WS101_ENOMEM.
+ * uv_run or ws101_loop_run). SIGPIPE is handled as in ws101_loop_new.
+ * Returns 0, WS101_EINVAL or WS101_ENOMEM.
  */
 WS101_EXTERN int ws101_loop_new_uv(struct uv_loop_s *uv, ws101_loop **out);
 
@@ -386,7 +390,10 @@ typedef enum ws101_ws_event {
   WS101_WS_PING = 5,
   /** A pong arrived. */
   WS101_WS_PONG = 6,
-  /** The send queue became empty after having held data. */
+  /** The send queue became empty after data had to wait for the socket:
+   *  a send was refused with WS101_EBACKPRESSURE, a send found a write
+   *  still in progress, or ws101_ws_buffered() returned non-zero. Output
+   *  that leaves within the same loop iteration raises no DRAIN. */
   WS101_WS_DRAIN = 7,
   /** Client only: the connection or handshake failed. arg is a negative
    *  WS101_E* code and data a human-readable message; the handshake
@@ -529,8 +536,9 @@ WS101_EXTERN void ws101_req_set_user_data(ws101_req *req, void *user_data);
 WS101_EXTERN void *ws101_req_get_user_data(const ws101_req *req);
 
 /**
- * Sets the response status (100..999, default 200) before anything was
- * sent. Returns 0, WS101_EINVAL or WS101_ESTATE (head already sent).
+ * Sets the final response status (200..999, default 200) before anything
+ * was sent; interim 1xx answers are the library's (100 Continue, 101).
+ * Returns 0, WS101_EINVAL or WS101_ESTATE (head already sent).
  */
 WS101_EXTERN int ws101_req_set_status(ws101_req *req, int status);
 

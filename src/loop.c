@@ -2,6 +2,7 @@
  * output flushing, connection deadlines and the cached Date header. */
 #include "loop.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -94,10 +95,22 @@ static int loop_init(ws101_loop *loop) {
   return 0;
 }
 
+/* Writes to a socket the peer has reset raise SIGPIPE, whose default
+ * action kills the process; libuv leaves that to the application. */
+static void ignore_sigpipe(void) {
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
+      !(sa.sa_flags & SA_SIGINFO)) {
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+  }
+}
+
 int ws101_loop_new(ws101_loop **out) {
   ws101_loop *loop;
   int rc;
   if (out == NULL) return WS101_EINVAL;
+  ignore_sigpipe();
   *out = NULL;
   loop = calloc(1, sizeof(*loop));
   if (loop == NULL) return WS101_ENOMEM;
@@ -122,6 +135,7 @@ int ws101_loop_new_uv(struct uv_loop_s *uv, ws101_loop **out) {
   ws101_loop *loop;
   int rc;
   if (out == NULL) return WS101_EINVAL;
+  ignore_sigpipe();
   *out = NULL;
   if (uv == NULL) return WS101_EINVAL;
   loop = calloc(1, sizeof(*loop));
@@ -239,6 +253,10 @@ int ws101_loop_free(ws101_loop *loop) {
   run_posts(loop);
   if (loop->deflate_shared_free != NULL && loop->deflate_shared != NULL)
     loop->deflate_shared_free(loop->deflate_shared);
+  /* Per loop, not per thread: a thread-local buffer leaks when the thread
+   * that ran the loop exits. */
+  if (loop->ws_scratch_free != NULL && loop->ws_scratch != NULL)
+    loop->ws_scratch_free(loop->ws_scratch);
   close_helper((uv_handle_t *)&loop->async);
   close_helper((uv_handle_t *)&loop->flush_prepare);
   close_helper((uv_handle_t *)&loop->flush_check);
