@@ -7,8 +7,9 @@
 #   --debug    build/, CMAKE_BUILD_TYPE=Debug
 #   --asan     build-asan/, Debug with WS101_SANITIZE=ON (ASan + UBSan)
 #
-# Other arguments go to cmake's configure step. WS101_BUILD_DIR overrides the
-# build directory. Does not install packages: scripts/deps.sh does.
+# Other arguments go to cmake's configure step (WS101_WERROR is OFF unless
+# given). WS101_BUILD_DIR overrides the build directory. Does not install
+# packages: scripts/deps.sh does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +21,7 @@ for arg in "$@"; do
     --debug) mode=debug ;;
     --asan) mode=asan ;;
     -h | --help)
-      sed -n '2,12p' "$0"
+      sed -n "2,12p" "$0"
       exit 0
       ;;
     -*) cmake_args+=("$arg") ;;
@@ -38,6 +39,12 @@ case "$mode" in
     dir=build-asan type=Debug
     cmake_args=(-DWS101_SANITIZE=ON "${cmake_args[@]}")
     ;;
+esac
+# -Werror only when asked (scripts/test.sh asks): a new compiler warning
+# must not stop the demo. The cache would otherwise keep the last value.
+case " ${cmake_args[*]} " in
+  *" -DWS101_WERROR="*) ;;
+  *) cmake_args=(-DWS101_WERROR=OFF "${cmake_args[@]}") ;;
 esac
 dir="${WS101_BUILD_DIR:-$dir}"
 jobs="$(nproc 2>/dev/null || echo 2)"
