@@ -1,0 +1,96 @@
+/*
+ * ws101_pyglue.h - C side of the Python binding: callback contexts,
+ * trampolines, per-loop error state and the GIL-releasing run.
+ *
+ * Everything here runs with the GIL held, except the libuv wait inside
+ * ws101py_loop_run / ws101py_loop_run_once. Trampolines are called by the
+ * library on the loop thread and take the GIL with PyGILState_Ensure.
+ */
+#ifndef WS101_PYGLUE_H
+#define WS101_PYGLUE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "ws101.h"
+
+/* Handle kinds passed to the pointer-wrapping hook. */
+enum {
+  WS101PY_T_LOOP = 0,
+  WS101PY_T_SERVER,
+  WS101PY_T_REQ,
+  WS101PY_T_WS,
+  WS101PY_T_FETCH
+};
+
+/* One registered Python callable. `busy` counts calls in progress so a
+ * context released from inside its own callback is freed after it. */
+typedef struct ws101py_cb {
+  PyObject *fn; /* owned reference; NULL once released (or for "no cb") */
+  ws101_loop *loop;
+  int busy;
+  int dead;
+  int route; /* held by a server route (not by one handle) */
+  struct ws101py_cb *next; /* in a server's route list */
+} ws101py_cb;
+
+/* Set by the SWIG module init: turns a C handle into a SWIG pointer. */
+void ws101py_set_wrap(PyObject *(*wrap)(void *ptr, int type));
+
+/* Creates a context for `fn` (must be callable; None allowed when
+ * `allow_none`). Returns NULL with a Python exception set. */
+ws101py_cb *ws101py_cb_new(PyObject *fn, int allow_none);
+/* Drops the Python reference; frees now or after the running call. */
+void ws101py_cb_release(ws101py_cb *c);
+
+/* Called right after the C function that took the callback returned
+ * `rc`: on error the callback will never run, so the context is released;
+ * otherwise it is attached to its owner (server route list, request...).
+ * `symname` is the wrapped C function, `owner` its first argument. */
+void ws101py_cb_commit(ws101py_cb *c, int rc, const char *symname,
+                       void *owner);
+/* A new ws handle (accept/connect) takes `c` as its per-connection
+ * context (kept in the user-data slot so ws101_ws_set_handler can drop
+ * it). */
+void ws101py_ws_adopt(ws101_ws *ws, ws101py_cb *c);
+
+/* Trampolines. */
+void ws101py_post_tramp(ws101_loop *loop, void *ud);
+void ws101py_request_tramp(ws101_req *req, void *ud);
+void ws101py_server_close_tramp(ws101_server *srv, void *ud);
+void ws101py_ws_tramp(ws101_ws *ws, int event, const char *data, size_t len,
+                      int arg, void *ud);
+void ws101py_fetch_tramp(ws101_fetch *f, int event, const char *data,
+                         size_t len, int arg, void *ud);
+void ws101py_body_tramp(ws101_req *req, const char *data, size_t len,
+                        int last, void *ud);
+void ws101py_abort_tramp(ws101_req *req, void *ud);
+
+/* Loop lifetime and running. Each returns -1 with a Python exception set
+ * on failure. */
+int ws101py_loop_register(ws101_loop *loop);
+void ws101py_loop_before_free(ws101_loop *loop);
+int ws101py_loop_after_free(ws101_loop *loop);
+void ws101py_loop_free_failed(ws101_loop *loop);
+int ws101py_loop_run(ws101_loop *loop, int *result);
+int ws101py_loop_run_once(ws101_loop *loop, int block, int *result);
+
+/* Error policy of a loop: handler NULL/None = record the first exception,
+ * stop the loop and re-raise it from run(); a callable = call it with each
+ * exception (log mode; the loop keeps running). Returns 0 or -1. */
+int ws101py_loop_set_error_handler(ws101_loop *loop, PyObject *handler);
+/* Takes (and clears) the exception recorded for `loop`; NULL if none. */
+PyObject *ws101py_loop_take_error(ws101_loop *loop);
+
+/* Requests: the per-request state lives in the req user-data slot. */
+void *ws101py_req_state(ws101_req *req);
+/* Called after a call that may complete the request. */
+void ws101py_req_after(void *state, int completed);
+/* The buffered body as bytes. */
+PyObject *ws101py_req_body_bytes(ws101_req *req);
+
+/* Stats for leak tests: live callback contexts and request states. */
+long ws101py_live_callbacks(void);
+long ws101py_live_requests(void);
+
+#endif
