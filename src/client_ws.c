@@ -104,31 +104,6 @@ static int fail_later(wsc *w, int err, const char *msg) {
 /* Success: hand the connection to the engine                               */
 /* ------------------------------------------------------------------------ */
 
-/* ws101__ws_new took subprotocol, extensions and deflate parameters at
- * creation, but a client learns them only from the 101. Before attach the
- * engine has seen no byte, so re-initializing it and rebuilding the
- * strings (same layout as ws101__ws_new: path, subprotocol, extensions,
- * then the address written by attach) is safe. */
-static int set_negotiated(ws101_ws *ws, const char *sub, const char *ext,
-                          const ws101__pmd_params *pmd) {
-  const char *path = ws->strs;
-  size_t lp = strlen(path), ls = strlen(sub), lx = strlen(ext);
-  char *s = (char *)malloc(lp + ls + lx + 4);
-  if (s == NULL) return WS101_ENOMEM;
-  memcpy(s, path, lp + 1);
-  memcpy(s + lp + 1, sub, ls + 1);
-  memcpy(s + lp + 1 + ls + 1, ext, lx + 1);
-  s[lp + ls + lx + 3] = '\0';
-  free(ws->strs);
-  ws->strs = s;
-  ws->sub_off = (uint32_t)(lp + 1);
-  ws->ext_off = (uint32_t)(lp + 1 + ls + 1);
-  ws->addr_off = (uint32_t)(lp + ls + lx + 3);
-  ws101__wse_free(&ws->eng);
-  ws101__wse_init(&ws->eng, ws->eng.opts, 1, pmd, NULL);
-  return 0;
-}
-
 /* The head is in w->rbuf[0..n): verify it and attach, or fail. */
 static void on_head(wsc *w, size_t n) {
   ws101_ws *ws = w->ws;
@@ -167,8 +142,9 @@ static void on_head(wsc *w, size_t n) {
     return;
   }
   sub = ws101__h1_find_header(&w->head, "Sec-WebSocket-Protocol");
-  if (set_negotiated(ws, sub ? sub : "", rc == 1 ? ext : "",
-                     rc == 1 ? &pmd : NULL) != 0) {
+  /* Known only now: the handle was created before the offer was answered. */
+  if (ws101__ws_set_negotiated(ws, sub, rc == 1 ? ext : NULL,
+                               rc == 1 ? &pmd : NULL) != 0) {
     wsc_fail(w, WS101_ENOMEM, "out of memory completing the handshake");
     return;
   }

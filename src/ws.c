@@ -318,27 +318,40 @@ const ws101__proto ws101__ws_proto = {
 /* ------------------------------------------------------------------------ */
 /* Creation                                                                 */
 
+/* Lays out ws->strs as path, subprotocol, extensions, then an empty remote
+ * address that attach fills in: one allocation for every string a handle
+ * reports. The old block is freed only once the new one is built, so
+ * `path` may point into it. Returns 0 or WS101_ENOMEM (ws unchanged). */
+static int set_strs(ws101_ws *ws, const char *path, const char *sub,
+                    const char *ext) {
+  size_t lp = strlen(path), ls = strlen(sub), lx = strlen(ext);
+  char *s;
+  if (lp + ls + lx > (size_t)UINT32_MAX - 3) return WS101_ENOMEM;
+  s = malloc(lp + ls + lx + 4);
+  if (s == NULL) return WS101_ENOMEM;
+  memcpy(s, path, lp + 1);
+  memcpy(s + lp + 1, sub, ls + 1);
+  memcpy(s + lp + 1 + ls + 1, ext, lx + 1);
+  s[lp + ls + lx + 3] = '\0';
+  free(ws->strs);
+  ws->strs = s;
+  ws->sub_off = (uint32_t)(lp + 1);
+  ws->ext_off = (uint32_t)(lp + 1 + ls + 1);
+  ws->addr_off = (uint32_t)(lp + ls + lx + 3);
+  return 0;
+}
+
 ws101_ws *ws101__ws_new(const ws101__ws_init *init) {
-  const char *p = init->path ? init->path : "";
-  const char *s = init->subprotocol ? init->subprotocol : "";
-  const char *x = init->extensions ? init->extensions : "";
-  size_t lp = strlen(p), ls = strlen(s), lx = strlen(x);
   ws101_ws *ws;
-  if (init->opts == NULL || lp + ls + lx > (size_t)UINT32_MAX - 3) return NULL;
+  if (init->opts == NULL) return NULL;
   ws = calloc(1, sizeof(*ws));
   if (ws == NULL) return NULL;
-  ws->strs = malloc(lp + ls + lx + 4);
-  if (ws->strs == NULL) {
+  if (set_strs(ws, init->path ? init->path : "",
+               init->subprotocol ? init->subprotocol : "",
+               init->extensions ? init->extensions : "") != 0) {
     free(ws);
     return NULL;
   }
-  memcpy(ws->strs, p, lp + 1);
-  ws->sub_off = (uint32_t)(lp + 1);
-  memcpy(ws->strs + ws->sub_off, s, ls + 1);
-  ws->ext_off = (uint32_t)(ws->sub_off + ls + 1);
-  memcpy(ws->strs + ws->ext_off, x, lx + 1);
-  ws->addr_off = (uint32_t)(ws->ext_off + lx + 1);
-  ws->strs[ws->addr_off] = '\0';
   ws101__wse_init(&ws->eng, init->opts, init->is_client, init->pmd, NULL);
   ws->cb = init->cb;
   ws->cb_data = init->user_data;
@@ -346,6 +359,20 @@ ws101_ws *ws101__ws_new(const ws101__ws_init *init) {
   ws->close_code = 1006;
   atomic_init(&ws->refs, 1);
   return ws;
+}
+
+/* Before attach the engine has seen no byte, so starting it afresh with the
+ * negotiated deflate parameters loses nothing. Its shared deflate streams
+ * are chosen by attach, as for a handle created with them. */
+int ws101__ws_set_negotiated(ws101_ws *ws, const char *subprotocol,
+                             const char *extensions,
+                             const ws101__pmd_params *pmd) {
+  int rc = set_strs(ws, ws->strs, subprotocol ? subprotocol : "",
+                    extensions ? extensions : "");
+  if (rc != 0) return rc;
+  ws101__wse_free(&ws->eng);
+  ws101__wse_init(&ws->eng, ws->eng.opts, ws->eng.is_client, pmd, NULL);
+  return 0;
 }
 
 static void free_shared(void *p) {

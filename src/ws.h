@@ -67,6 +67,14 @@ struct ws101_ws {
 
 ws101_ws *ws101__ws_new(const ws101__ws_init *init);
 
+/* Before attach only (a client learns these from the 101): replaces the
+ * subprotocol and extensions the handle reports (NULL = "") and restarts
+ * the engine with deflate parameters `pmd` (NULL = no deflate). The path
+ * is kept. Returns 0, or WS101_ENOMEM with the handle unchanged. */
+int ws101__ws_set_negotiated(ws101_ws *ws, const char *subprotocol,
+                             const char *extensions,
+                             const ws101__pmd_params *pmd);
+
 /* Sets c's proto to the WebSocket proto, records the remote address,
  * emits WS101_WS_OPEN, then processes `leftover` (bytes read after the
  * handshake; mutable, unmasked in place). */
