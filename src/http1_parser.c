@@ -1,4 +1,5 @@
-/* http1_parser.c - HTTP/1.1 heads and bodies, sans-I/O, in place.
+/* http1_parser.c - HTTP/1.1 message heads, sans-I/O, in place (bodies are
+ * http1_body.c).
  *
  * A head is parsed in two passes. The first (scan_head) runs on every call
  * and only looks at bytes it has not seen before: it finds the blank line
@@ -9,53 +10,15 @@
  * and can simply be re-offered with more bytes. */
 #include "http1_parser.h"
 
+#include "http1_chars.h"
+
 #include <string.h>
-
-/* ------------------------------------------------------------------------ */
-/* Character classes (RFC 9110 §5.6.2, §5.5)                                */
-/* ------------------------------------------------------------------------ */
-
-static int is_tchar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-      (c >= '0' && c <= '9'))
-    return 1;
-  switch (c) {
-  case '!':
-  case '#':
-  case '$':
-  case '%':
-  case '&':
-  case '\'':
-  case '*':
-  case '+':
-  case '-':
-  case '.':
-  case '^':
-  case '_':
-  case '`':
-  case '|':
-  case '~':
-    return 1;
-  default:
-    return 0;
-  }
-}
-
-/* field-value bytes: VCHAR, obs-text, SP, HTAB. Every other control byte
- * (NUL, CR, LF, DEL...) is rejected because peers disagree on them. */
-static int is_field_byte(unsigned char c) {
-  return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
-static int is_ows(unsigned char c) { return c == ' ' || c == '\t'; }
-
-static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
 
 /* Compares s[0..n) with the lower-case literal `lit`, ignoring ASCII case. */
 static int ieq_n(const char *s, size_t n, const char *lit) {
   size_t i;
   for (i = 0; i < n; i++)
-    if (lit[i] == '\0' || lower((unsigned char)s[i]) != lit[i])
+    if (lit[i] == '\0' || ws101__h1_lower((unsigned char)s[i]) != lit[i])
       return 0;
   return lit[n] == '\0';
 }
@@ -63,8 +26,8 @@ static int ieq_n(const char *s, size_t n, const char *lit) {
 static int ieq_n2(const char *a, size_t n, const char *b) {
   size_t i;
   for (i = 0; i < n; i++)
-    if (b[i] == '\0' ||
-        lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
+    if (b[i] == '\0' || ws101__h1_lower((unsigned char)a[i]) !=
+                            ws101__h1_lower((unsigned char)b[i]))
       return 0;
   return b[n] == '\0';
 }
@@ -82,9 +45,9 @@ static int list_each(const char *list, list_fn fn, void *ctx) {
     while (*p != '\0' && *p != ',')
       p++;
     e = p;
-    while (s < e && is_ows((unsigned char)*s))
+    while (s < e && ws101__h1_is_ows((unsigned char)*s))
       s++;
-    while (e > s && is_ows((unsigned char)e[-1]))
+    while (e > s && ws101__h1_is_ows((unsigned char)e[-1]))
       e--;
     if (e > s && (r = fn(s, (size_t)(e - s), ctx)) != 0)
       return r;
@@ -219,13 +182,13 @@ static int parse_content_length(const char *value, ws101__h1_head *h) {
   for (p = value; *p; p++)
     if (*p == ',') {
       const char *q = p + 1;
-      while (is_ows((unsigned char)*q))
+      while (ws101__h1_is_ows((unsigned char)*q))
         q++;
       if (*q == ',' || *q == '\0')
         return -400;
     }
   p = value;
-  while (is_ows((unsigned char)*p))
+  while (ws101__h1_is_ows((unsigned char)*p))
     p++;
   if (*p == '\0' || *p == ',')
     return -400;
@@ -244,13 +207,13 @@ static int parse_content_length(const char *value, ws101__h1_head *h) {
 static int te_cb(const char *el, size_t n, void *ctx) {
   parse_state *ps = (parse_state *)ctx;
   size_t i = 0;
-  while (i < n && is_tchar((unsigned char)el[i]))
+  while (i < n && ws101__h1_is_tchar((unsigned char)el[i]))
     i++;
   if (i == 0)
     return -400;
   if (i < n) {
     size_t j = i;
-    while (j < n && is_ows((unsigned char)el[j]))
+    while (j < n && ws101__h1_is_ows((unsigned char)el[j]))
       j++;
     if (j == n || el[j] != ';')
       return -400;
@@ -379,7 +342,7 @@ static int parse_request_line(char *buf, size_t p, size_t e,
                               ws101__h1_head *h) {
   size_t q = p, t;
   int v;
-  while (q < e && is_tchar((unsigned char)buf[q]))
+  while (q < e && ws101__h1_is_tchar((unsigned char)buf[q]))
     q++;
   if (q == p || q == e || buf[q] != ' ')
     return -400;
@@ -422,7 +385,7 @@ static int parse_status_line(char *buf, size_t p, size_t e, ws101__h1_head *h) {
     if (buf[q] != ' ')
       return -400;
     for (q++; q < e; q++)
-      if (!is_field_byte((unsigned char)buf[q]))
+      if (!ws101__h1_is_field_byte((unsigned char)buf[q]))
         return -400;
     h->reason = buf + p + 13;
   } else {
@@ -470,18 +433,18 @@ static int parse_head(char *buf, size_t start, size_t end,
     /* A line starting with whitespace is obs-fold (or a space before the
      * first field name): both are smuggling vectors, RFC 9112 §5.2. */
     q = p;
-    while (q < e && is_tchar((unsigned char)buf[q]))
+    while (q < e && ws101__h1_is_tchar((unsigned char)buf[q]))
       q++;
     if (q == p || q == e || buf[q] != ':')
       return -400;
     v = q + 1;
-    while (v < e && is_ows((unsigned char)buf[v]))
+    while (v < e && ws101__h1_is_ows((unsigned char)buf[v]))
       v++;
     ve = e;
-    while (ve > v && is_ows((unsigned char)buf[ve - 1]))
+    while (ve > v && ws101__h1_is_ows((unsigned char)buf[ve - 1]))
       ve--;
     for (k = v; k < ve; k++)
-      if (!is_field_byte((unsigned char)buf[k]))
+      if (!ws101__h1_is_field_byte((unsigned char)buf[k]))
         return -400;
     if (h->nheaders >= cap)
       return -431;
@@ -650,299 +613,4 @@ const char *ws101__h1_status_reason(int status) {
   default:
     return "";
   }
-}
-
-/* ------------------------------------------------------------------------ */
-/* Body decoder                                                             */
-/* ------------------------------------------------------------------------ */
-
-/* Chunked states. chunk = size [ext] CRLF data CRLF; after the 0 chunk,
- * trailer fields then CRLF (RFC 9112 §7.1). Extensions are
- * *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ). */
-enum {
-  CS_SIZE,
-  CS_BWS_SEMI, /* after size/name/value + whitespace: only ";" may come */
-  CS_NAME_PRE, /* after ";" */
-  CS_NAME,
-  CS_NAME_WS, /* after name + whitespace: "=" or ";" */
-  CS_VAL_PRE, /* after "=" */
-  CS_VAL,
-  CS_QS,
-  CS_QS_ESC,
-  CS_AFTER_QS,
-  CS_SIZE_LF,
-  CS_DATA,
-  CS_DATA_CR,
-  CS_DATA_LF,
-  CS_TR_START,
-  CS_TR_NAME,
-  CS_TR_VALUE,
-  CS_TR_LF,
-  CS_END_LF,
-  CS_DONE
-};
-
-void ws101__h1_body_init_request(ws101__h1_body *b, const ws101__h1_head *h) {
-  memset(b, 0, sizeof(*b));
-  if (h->flags & WS101__H1_CHUNKED) {
-    b->mode = WS101__H1_BODY_CHUNKED;
-  } else if (h->flags & WS101__H1_HAS_CL) {
-    b->mode = WS101__H1_BODY_LENGTH;
-    b->remaining = h->content_length;
-  } else {
-    b->mode = WS101__H1_BODY_NONE;
-  }
-  b->state = CS_SIZE;
-}
-
-void ws101__h1_body_init_response(ws101__h1_body *b, const ws101__h1_head *h,
-                                  int request_was_head) {
-  ws101__h1_body_init_request(b, h);
-  if (request_was_head || h->status < 200 || h->status == 204 ||
-      h->status == 304)
-    b->mode = WS101__H1_BODY_NONE;
-  else if (b->mode == WS101__H1_BODY_NONE)
-    b->mode = WS101__H1_BODY_UNTIL_CLOSE;
-}
-
-int ws101__h1_body_done(const ws101__h1_body *b) {
-  switch (b->mode) {
-  case WS101__H1_BODY_NONE:
-    return 1;
-  case WS101__H1_BODY_LENGTH:
-    return b->remaining == 0;
-  case WS101__H1_BODY_CHUNKED:
-    return b->state == CS_DONE;
-  default:
-    return 0;
-  }
-}
-
-static int hexval(unsigned char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  c = (unsigned char)lower(c);
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  return -1;
-}
-
-/* Where an extension element may end: whitespace, ";" or the CRLF. */
-static int ext_end(int c, int *state) {
-  if (is_ows((unsigned char)c))
-    *state = CS_BWS_SEMI;
-  else if (c == ';')
-    *state = CS_NAME_PRE;
-  else if (c == '\r')
-    *state = CS_SIZE_LF;
-  else
-    return -1;
-  return 0;
-}
-
-/* One framing byte (anything but chunk data). Returns 0, or an error. */
-static int chunk_byte(ws101__h1_body *b, unsigned char c) {
-  int s = b->state, d;
-  if (s < CS_SIZE_LF) {
-    /* The chunk line is the only unbounded-looking part; bound it. */
-    if (++b->line_len > WS101__H1_MAX_CHUNK_LINE)
-      return -400;
-  } else if (s >= CS_TR_START) {
-    if (++b->trailer_bytes > WS101__H1_MAX_TRAILER_BYTES)
-      return -431;
-  }
-  switch (s) {
-  case CS_SIZE:
-    if ((d = hexval(c)) >= 0) {
-      if (b->remaining > (UINT64_MAX >> 4))
-        return -400;
-      b->remaining = (b->remaining << 4) | (uint64_t)d;
-      b->ndigits++;
-      return 0;
-    }
-    if (b->ndigits == 0)
-      return -400;
-    return ext_end(c, &b->state) < 0 ? -400 : 0;
-  case CS_BWS_SEMI:
-    /* Whitespace that leads nowhere ("5 \r\n") is not in the grammar. */
-    if (is_ows(c))
-      return 0;
-    if (c == ';') {
-      b->state = CS_NAME_PRE;
-      return 0;
-    }
-    return -400;
-  case CS_NAME_PRE:
-    if (is_ows(c))
-      return 0;
-    if (is_tchar(c)) {
-      b->state = CS_NAME;
-      return 0;
-    }
-    return -400;
-  case CS_NAME:
-    if (is_tchar(c))
-      return 0;
-    if (is_ows(c)) {
-      b->state = CS_NAME_WS;
-      return 0;
-    }
-    if (c == '=') {
-      b->state = CS_VAL_PRE;
-      return 0;
-    }
-    return ext_end(c, &b->state) < 0 ? -400 : 0;
-  case CS_NAME_WS:
-    if (is_ows(c))
-      return 0;
-    if (c == '=') {
-      b->state = CS_VAL_PRE;
-      return 0;
-    }
-    if (c == ';') {
-      b->state = CS_NAME_PRE;
-      return 0;
-    }
-    return -400;
-  case CS_VAL_PRE:
-    if (is_ows(c))
-      return 0;
-    if (c == '"') {
-      b->state = CS_QS;
-      return 0;
-    }
-    if (is_tchar(c)) {
-      b->state = CS_VAL;
-      return 0;
-    }
-    return -400;
-  case CS_VAL:
-    if (is_tchar(c))
-      return 0;
-    return ext_end(c, &b->state) < 0 ? -400 : 0;
-  case CS_QS:
-    if (c == '"') {
-      b->state = CS_AFTER_QS;
-      return 0;
-    }
-    if (c == '\\') {
-      b->state = CS_QS_ESC;
-      return 0;
-    }
-    return (c == '\t' || (c >= 0x20 && c != 0x7f)) ? 0 : -400;
-  case CS_QS_ESC:
-    if (c == '\t' || (c >= 0x20 && c != 0x7f)) {
-      b->state = CS_QS;
-      return 0;
-    }
-    return -400;
-  case CS_AFTER_QS:
-    return ext_end(c, &b->state) < 0 ? -400 : 0;
-  case CS_SIZE_LF:
-    if (c != '\n')
-      return -400;
-    b->line_len = 0;
-    b->ndigits = 0;
-    b->state = b->remaining ? CS_DATA : CS_TR_START;
-    return 0;
-  case CS_DATA_CR:
-    if (c != '\r')
-      return -400;
-    b->state = CS_DATA_LF;
-    return 0;
-  case CS_DATA_LF:
-    if (c != '\n')
-      return -400;
-    b->state = CS_SIZE;
-    return 0;
-  case CS_TR_START:
-    if (c == '\r') {
-      b->state = CS_END_LF;
-      return 0;
-    }
-    if (is_tchar(c)) {
-      b->state = CS_TR_NAME;
-      return 0;
-    }
-    return -400; /* includes obs-fold */
-  case CS_TR_NAME:
-    if (is_tchar(c))
-      return 0;
-    if (c == ':') {
-      b->state = CS_TR_VALUE;
-      return 0;
-    }
-    return -400;
-  case CS_TR_VALUE:
-    if (c == '\r') {
-      b->state = CS_TR_LF;
-      return 0;
-    }
-    return is_field_byte(c) ? 0 : -400;
-  case CS_TR_LF:
-    if (c != '\n')
-      return -400;
-    b->state = CS_TR_START;
-    return 0;
-  case CS_END_LF:
-    if (c != '\n')
-      return -400;
-    b->state = CS_DONE;
-    return 0;
-  default:
-    return -400;
-  }
-}
-
-int ws101__h1_body_next(ws101__h1_body *b, const char *in, size_t len,
-                        size_t *consumed, const char **data, size_t *data_len) {
-  size_t i = 0, n;
-  int r;
-  *data = NULL;
-  *data_len = 0;
-  *consumed = 0;
-  switch (b->mode) {
-  case WS101__H1_BODY_NONE:
-    return WS101__H1_BODY_DONE;
-  case WS101__H1_BODY_UNTIL_CLOSE:
-    if (len == 0)
-      return WS101__H1_BODY_MORE;
-    *data = in;
-    *data_len = *consumed = len;
-    return WS101__H1_BODY_DATA;
-  case WS101__H1_BODY_LENGTH:
-    if (b->remaining == 0)
-      return WS101__H1_BODY_DONE;
-    if (len == 0)
-      return WS101__H1_BODY_MORE;
-    n = b->remaining < len ? (size_t)b->remaining : len;
-    b->remaining -= n;
-    *data = in;
-    *data_len = *consumed = n;
-    return WS101__H1_BODY_DATA;
-  default:
-    break;
-  }
-  /* A failed decoder stays failed: its state holds the error. */
-  if (b->state < 0)
-    return b->state;
-  while (i < len && b->state != CS_DONE) {
-    if (b->state == CS_DATA) {
-      n = b->remaining < len - i ? (size_t)b->remaining : len - i;
-      b->remaining -= n;
-      if (b->remaining == 0)
-        b->state = CS_DATA_CR;
-      *data = in + i;
-      *data_len = n;
-      *consumed = i + n;
-      return WS101__H1_BODY_DATA;
-    }
-    if ((r = chunk_byte(b, (unsigned char)in[i++])) < 0) {
-      b->state = r;
-      *consumed = i;
-      return r;
-    }
-  }
-  *consumed = i;
-  return b->state == CS_DONE ? WS101__H1_BODY_DONE : WS101__H1_BODY_MORE;
 }
