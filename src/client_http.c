@@ -11,6 +11,7 @@
  * from the loop's read buffer to the application without a copy. */
 #include "buf.h"
 #include "client_connect.h"
+#include "http1_chars.h"
 #include "http1_parser.h"
 #include "options.h"
 #include "url.h"
@@ -32,9 +33,9 @@
 typedef struct hconn hconn;
 
 enum {
-  F_NEW = 0,      /* headers may still be added */
-  F_STREAMING,    /* head sent or queued, body being written */
-  F_SENT,         /* the whole request is sent or queued */
+  F_NEW = 0,   /* headers may still be added */
+  F_STREAMING, /* head sent or queued, body being written */
+  F_SENT,      /* the whole request is sent or queued */
 };
 
 struct ws101_fetch {
@@ -79,7 +80,7 @@ struct ws101_fetch {
 
 struct hconn {
   ws101__conn *c;
-  ws101_fetch *f; /* exchange in progress, NULL while pooled */
+  ws101_fetch *f;     /* exchange in progress, NULL while pooled */
   hconn *prev, *next; /* pool list */
   int pooled;
   char origin[]; /* the pool key, "http://host:port" */
@@ -101,7 +102,8 @@ static void pool_unlink(pool *p, hconn *hc) {
     hc->prev->next = hc->next;
   else
     p->idle = hc->next;
-  if (hc->next != NULL) hc->next->prev = hc->prev;
+  if (hc->next != NULL)
+    hc->next->prev = hc->prev;
   hc->prev = hc->next = NULL;
   hc->pooled = 0;
   p->count--;
@@ -123,10 +125,12 @@ static void pool_free(void *ptr) {
 
 static pool *pool_of(ws101_loop *loop) {
   ws101__clients *cl = ws101__clients_of(loop);
-  if (cl == NULL) return NULL;
+  if (cl == NULL)
+    return NULL;
   if (cl->http_pool == NULL) {
     cl->http_pool = calloc(1, sizeof(pool));
-    if (cl->http_pool != NULL) cl->http_pool_free = pool_free;
+    if (cl->http_pool != NULL)
+      cl->http_pool_free = pool_free;
   }
   return (pool *)cl->http_pool;
 }
@@ -136,9 +140,11 @@ static pool *pool_of(ws101_loop *loop) {
 static hconn *pool_take(ws101_loop *loop, const char *origin) {
   pool *p = pool_of(loop);
   hconn *hc;
-  if (p == NULL) return NULL;
+  if (p == NULL)
+    return NULL;
   for (hc = p->idle; hc != NULL; hc = hc->next) {
-    if (strcmp(hc->origin, origin) != 0) continue;
+    if (strcmp(hc->origin, origin) != 0)
+      continue;
     pool_unlink(p, hc);
     /* A pooled connection does not keep the loop alive; a busy one does. */
     uv_ref((uv_handle_t *)&hc->c->tcp);
@@ -156,18 +162,21 @@ static void hconn_close(hconn *hc, int err) {
  * could not be pooled (the caller closes it). */
 static int pool_put(ws101_loop *loop, hconn *hc, uint32_t idle_ms) {
   pool *p = pool_of(loop);
-  if (p == NULL || idle_ms == 0) return -1;
+  if (p == NULL || idle_ms == 0)
+    return -1;
   if (p->count >= POOL_MAX) {
     /* Evict the oldest (the tail), which is the likeliest to be stale. */
     hconn *old = p->idle;
-    while (old->next != NULL) old = old->next;
+    while (old->next != NULL)
+      old = old->next;
     pool_unlink(p, old);
     hconn_close(old, 0);
   }
   hc->f = NULL;
   hc->prev = NULL;
   hc->next = p->idle;
-  if (p->idle != NULL) p->idle->prev = hc;
+  if (p->idle != NULL)
+    p->idle->prev = hc;
   p->idle = hc;
   hc->pooled = 1;
   p->count++;
@@ -210,7 +219,8 @@ static void detach(ws101_fetch *f, int close_err) {
 }
 
 static void fetch_fail(ws101_fetch *f, int err, const char *msg) {
-  if (f->finished) return;
+  if (f->finished)
+    return;
   f->finished = 1;
   detach(f, err);
   f->in_cb++;
@@ -256,7 +266,8 @@ static void fetch_done(ws101_fetch *f, size_t leftover) {
   f->in_cb++;
   f->cb(f, WS101_FETCH_DONE, NULL, 0, 0, f->cb_data);
   f->in_cb--;
-  if (!f->post_pending) fetch_destroy(f);
+  if (!f->post_pending)
+    fetch_destroy(f);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -272,14 +283,16 @@ static int feed_body(ws101_fetch *f, const char *in, size_t len) {
     in += used;
     len -= used;
     if (rc == WS101__H1_BODY_DATA) {
-      if (emit(f, WS101_FETCH_BODY, data, dlen)) return 1;
+      if (emit(f, WS101_FETCH_BODY, data, dlen))
+        return 1;
       continue;
     }
     if (rc == WS101__H1_BODY_DONE) {
       fetch_done(f, len);
       return 1;
     }
-    if (rc == WS101__H1_BODY_MORE) return 0;
+    if (rc == WS101__H1_BODY_MORE)
+      return 0;
     fetch_fail(f, WS101_EPROTO,
                rc == -431 ? "response trailers too large"
                           : "malformed chunked response body");
@@ -301,7 +314,8 @@ static int parse_head(ws101_fetch *f) {
     f->head.max_headers_cap = RESP_HEADERS_CAP;
     n = ws101__h1_parse_response(f->rbuf.data, f->rbuf.len, &f->scanned, &lim,
                                  &f->head);
-    if (n == 0) return 0;
+    if (n == 0)
+      return 0;
     if (n < 0) {
       fetch_fail(f, WS101_EPROTO,
                  n == -431 ? "response head too large"
@@ -324,7 +338,8 @@ static int parse_head(ws101_fetch *f) {
   f->have_head = 1;
   ws101__h1_body_init_response(&f->body, &f->head, f->is_head);
   rest = f->rbuf.len - (size_t)n;
-  if (emit(f, WS101_FETCH_RESPONSE, NULL, 0)) return 1;
+  if (emit(f, WS101_FETCH_RESPONSE, NULL, 0))
+    return 1;
   return feed_body(f, f->rbuf.data + n, rest);
 }
 
@@ -428,35 +443,15 @@ static const ws101__proto h1_client_proto = {
 /* Request                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static int is_tchar(int c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-         (c >= 'A' && c <= 'Z') || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static int valid_token(const char *s) {
-  if (s == NULL || *s == '\0') return 0;
-  for (; *s; s++)
-    if (!is_tchar((unsigned char)*s)) return 0;
-  return 1;
-}
-
-/* Field values: no CR, LF or NUL (header injection), no other controls
- * except HTAB. */
-static int valid_value(const char *s) {
-  if (s == NULL) return 0;
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return 0;
-  }
-  return 1;
-}
-
 static int ieq(const char *a, const char *b) {
   for (; *a && *b; a++, b++) {
     int x = (unsigned char)*a, y = (unsigned char)*b;
-    if (x >= 'A' && x <= 'Z') x += 32;
-    if (y >= 'A' && y <= 'Z') y += 32;
-    if (x != y) return 0;
+    if (x >= 'A' && x <= 'Z')
+      x += 32;
+    if (y >= 'A' && y <= 'Z')
+      y += 32;
+    if (x != y)
+      return 0;
   }
   return *a == *b;
 }
@@ -474,13 +469,13 @@ static int append_header(ws101__buf *b, const char *name, const char *value) {
 
 /* Records what a caller-supplied header means for the framing we add. */
 static int note_header(ws101_fetch *f, const char *name, const char *value) {
-  if (ieq(name, "Transfer-Encoding") || ieq(name, "Upgrade") ||
-      ieq(name, "TE"))
+  if (ieq(name, "Transfer-Encoding") || ieq(name, "Upgrade") || ieq(name, "TE"))
     return WS101_EINVAL; /* framing and protocol switches are ours */
   if (ieq(name, "Content-Length")) {
     const char *p = value;
     uint64_t v = 0;
-    if (f->user_cl || *p == '\0') return WS101_EINVAL;
+    if (f->user_cl || *p == '\0')
+      return WS101_EINVAL;
     for (; *p; p++) {
       if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
         return WS101_EINVAL;
@@ -489,7 +484,8 @@ static int note_header(ws101_fetch *f, const char *name, const char *value) {
     f->user_cl = 1;
     f->user_cl_value = v;
   } else if (ieq(name, "Host")) {
-    if (f->user_host) return WS101_EINVAL;
+    if (f->user_host)
+      return WS101_EINVAL;
     f->user_host = 1;
   } else if (ieq(name, "User-Agent")) {
     f->user_ua = 1;
@@ -502,11 +498,14 @@ static int note_header(ws101_fetch *f, const char *name, const char *value) {
 int ws101_fetch_add_header(ws101_fetch *f, const char *name,
                            const char *value) {
   int rc;
-  if (f == NULL || !valid_token(name) || !valid_value(value))
+  if (f == NULL || !ws101__h1_is_token(name) ||
+      !ws101__h1_is_field_value(value))
     return WS101_EINVAL;
-  if (f->state != F_NEW || f->finished) return WS101_ESTATE;
+  if (f->state != F_NEW || f->finished)
+    return WS101_ESTATE;
   rc = note_header(f, name, value);
-  if (rc != 0) return rc;
+  if (rc != 0)
+    return rc;
   return append_header(&f->hdrs, name, value);
 }
 
@@ -514,7 +513,8 @@ int ws101_fetch_add_header(ws101_fetch *f, const char *name,
  * up, otherwise into `out` until it is. */
 static int send_bytes(ws101_fetch *f, const uv_buf_t *bufs, unsigned n) {
   unsigned i;
-  if (f->hc != NULL && !f->out_keep) return ws101__conn_write(f->hc->c, bufs, n);
+  if (f->hc != NULL && !f->out_keep)
+    return ws101__conn_write(f->hc->c, bufs, n);
   for (i = 0; i < n; i++)
     if (ws101__buf_append(&f->out, bufs[i].base, bufs[i].len) != 0)
       return WS101_ENOMEM;
@@ -522,7 +522,8 @@ static int send_bytes(ws101_fetch *f, const uv_buf_t *bufs, unsigned n) {
     /* Connected but keeping a retry copy: write what was just added. */
     size_t total = 0;
     uv_buf_t b;
-    for (i = 0; i < n; i++) total += bufs[i].len;
+    for (i = 0; i < n; i++)
+      total += bufs[i].len;
     b = uv_buf_init(f->out.data + f->out.len - total, (unsigned)total);
     return ws101__conn_write(f->hc->c, &b, 1);
   }
@@ -537,7 +538,8 @@ static void connection_ready(ws101_fetch *f, hconn *hc) {
   ws101__conn_set_deadline(hc->c, f->opts.response_timeout_ms);
   if (f->out.len > 0) {
     b = uv_buf_init(f->out.data, (unsigned)f->out.len);
-    if (ws101__conn_write(hc->c, &b, 1) != 0) return; /* on_close reports */
+    if (ws101__conn_write(hc->c, &b, 1) != 0)
+      return; /* on_close reports */
     /* Keep the bytes only if a retry could need them. */
     if (!(f->reused && !f->retried && f->idempotent && f->state == F_SENT &&
           f->out.len <= RETRY_KEEP_MAX)) {
@@ -590,7 +592,8 @@ static int start_connect(ws101_fetch *f) {
   if (f->url.tls) {
     /* Reported as an event, like every connection failure. */
     f->deferred_err = WS101_ENOTSUP;
-    if (ws101_loop_post(f->loop, deferred, f) != 0) return WS101_ENOMEM;
+    if (ws101_loop_post(f->loop, deferred, f) != 0)
+      return WS101_ENOMEM;
     f->post_pending = 1;
     return 0;
   }
@@ -604,7 +607,8 @@ static int start_connect(ws101_fetch *f) {
   }
   olen = strlen(f->url.origin);
   hc = (hconn *)calloc(1, sizeof(*hc) + olen + 1);
-  if (hc == NULL) return WS101_ENOMEM;
+  if (hc == NULL)
+    return WS101_ENOMEM;
   memcpy(hc->origin, f->url.origin, olen + 1);
   rc = ws101__connect_start(f->loop, f->url.host, f->url.port,
                             f->opts.connect_timeout_ms, &h1_client_proto, hc,
@@ -632,21 +636,24 @@ static int build_head(ws101_fetch *f, int chunked, uint64_t body_len,
     return WS101_ENOMEM;
   if (!f->user_host && append_header(b, "Host", f->url.authority))
     return WS101_ENOMEM;
-  if (!f->user_ua &&
-      append_header(b, "User-Agent", ua))
+  if (!f->user_ua && append_header(b, "User-Agent", ua))
     return WS101_ENOMEM;
   for (i = 0; i + 1 < f->opts.headers.count; i += 2)
     if (append_header(b, f->opts.headers.items[i],
                       f->opts.headers.items[i + 1]))
       return WS101_ENOMEM;
-  if (ws101__buf_append(b, f->hdrs.data, f->hdrs.len)) return WS101_ENOMEM;
+  if (ws101__buf_append(b, f->hdrs.data, f->hdrs.len))
+    return WS101_ENOMEM;
   if (chunked) {
-    if (append_header(b, "Transfer-Encoding", "chunked")) return WS101_ENOMEM;
+    if (append_header(b, "Transfer-Encoding", "chunked"))
+      return WS101_ENOMEM;
   } else if (!f->user_cl && has_body) {
     snprintf(num, sizeof(num), "%llu", (unsigned long long)body_len);
-    if (append_header(b, "Content-Length", num)) return WS101_ENOMEM;
+    if (append_header(b, "Content-Length", num))
+      return WS101_ENOMEM;
   }
-  if (append_str(b, "\r\n")) return WS101_ENOMEM;
+  if (append_str(b, "\r\n"))
+    return WS101_ENOMEM;
   ws101__buf_free(&f->hdrs);
   return 0;
 }
@@ -660,9 +667,12 @@ static int expects_body(const char *m) {
 
 int ws101_fetch_send(ws101_fetch *f, const char *body, size_t len) {
   int rc;
-  if (f == NULL || (body == NULL && len > 0)) return WS101_EINVAL;
-  if (f->state != F_NEW || f->finished) return WS101_ESTATE;
-  if (f->user_cl && f->user_cl_value != len) return WS101_EINVAL;
+  if (f == NULL || (body == NULL && len > 0))
+    return WS101_EINVAL;
+  if (f->state != F_NEW || f->finished)
+    return WS101_ESTATE;
+  if (f->user_cl && f->user_cl_value != len)
+    return WS101_EINVAL;
   rc = build_head(f, 0, len, len > 0 || expects_body(f->method));
   if (rc == 0 && len > 0 && ws101__buf_append(&f->out, body, len) != 0)
     rc = WS101_ENOMEM;
@@ -684,49 +694,61 @@ int ws101_fetch_write(ws101_fetch *f, const char *data, size_t len) {
   char size_line[24];
   unsigned n = 0;
   int rc;
-  if (f == NULL || (data == NULL && len > 0)) return WS101_EINVAL;
-  if (f->finished || f->state == F_SENT) return WS101_ESTATE;
+  if (f == NULL || (data == NULL && len > 0))
+    return WS101_EINVAL;
+  if (f->finished || f->state == F_SENT)
+    return WS101_ESTATE;
   if (f->state == F_NEW) {
     f->chunked = !f->user_cl;
     rc = build_head(f, f->chunked, 0, 1);
-    if (rc == 0) rc = start_connect(f);
+    if (rc == 0)
+      rc = start_connect(f);
     if (rc != 0) {
       ws101__buf_free(&f->out);
       return rc;
     }
     f->state = F_STREAMING;
   }
-  if (len == 0) return 0; /* an empty chunk would end a chunked body */
+  if (len == 0)
+    return 0; /* an empty chunk would end a chunked body */
   if (f->chunked) {
     snprintf(size_line, sizeof(size_line), "%zx\r\n", len);
     b[n++] = uv_buf_init(size_line, (unsigned)strlen(size_line));
   }
   b[n++] = uv_buf_init((char *)data, (unsigned)len);
-  if (f->chunked) b[n++] = uv_buf_init("\r\n", 2);
+  if (f->chunked)
+    b[n++] = uv_buf_init("\r\n", 2);
   rc = send_bytes(f, b, n);
   return rc == WS101_ECLOSED ? 0 : rc; /* a lost connection is an event */
 }
 
 int ws101_fetch_end(ws101_fetch *f) {
   int rc = 0;
-  if (f == NULL) return WS101_EINVAL;
+  if (f == NULL)
+    return WS101_EINVAL;
   if (f->state == F_NEW && !f->finished) {
     rc = ws101_fetch_write(f, NULL, 0);
-    if (rc != 0) return rc;
+    if (rc != 0)
+      return rc;
   }
-  if (f->finished || f->state != F_STREAMING) return WS101_ESTATE;
+  if (f->finished || f->state != F_STREAMING)
+    return WS101_ESTATE;
   if (f->chunked) {
     uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
     rc = send_bytes(f, &b, 1);
-    if (rc == WS101_ECLOSED) rc = 0;
+    if (rc == WS101_ECLOSED)
+      rc = 0;
   }
-  if (rc == 0) f->state = F_SENT;
+  if (rc == 0)
+    f->state = F_SENT;
   return rc;
 }
 
 int ws101_fetch_cancel(ws101_fetch *f) {
-  if (f == NULL) return WS101_EINVAL;
-  if (f->finished || f->cancel_requested) return WS101_ECLOSED;
+  if (f == NULL)
+    return WS101_EINVAL;
+  if (f->finished || f->cancel_requested)
+    return WS101_ECLOSED;
   if (f->in_cb) {
     /* Delivered right after the current callback returns. */
     f->cancel_requested = 1;
@@ -760,13 +782,15 @@ int ws101_fetch_new(ws101_loop *loop, const char *method, const char *url,
                     void *user_data, ws101_fetch **out) {
   ws101_fetch *f;
   int rc;
-  if (out != NULL) *out = NULL;
-  if (loop == NULL || url == NULL || cb == NULL || !valid_token(method))
+  if (out != NULL)
+    *out = NULL;
+  if (loop == NULL || url == NULL || cb == NULL || !ws101__h1_is_token(method))
     return WS101_EINVAL;
   if (ws101__clients_of(loop) == NULL)
     return loop->freeing ? WS101_EINVAL : WS101_ENOMEM;
   f = (ws101_fetch *)calloc(1, sizeof(*f));
-  if (f == NULL) return WS101_ENOMEM;
+  if (f == NULL)
+    return WS101_ENOMEM;
   f->loop = loop;
   f->cb = cb;
   f->cb_data = user_data;
@@ -774,12 +798,14 @@ int ws101_fetch_new(ws101_loop *loop, const char *method, const char *url,
   if (rc == 0 && f->url.scheme != WS101__URL_HTTP &&
       f->url.scheme != WS101__URL_HTTPS)
     rc = WS101_EURL;
-  if (rc == 0) rc = ws101__options_copy(&f->opts, opts);
+  if (rc == 0)
+    rc = ws101__options_copy(&f->opts, opts);
   if (rc == 0) {
     f->method = strdup(method);
-    f->resp_headers = (ws101__h1_header *)calloc(RESP_HEADERS_CAP,
-                                                 sizeof(ws101__h1_header));
-    if (f->method == NULL || f->resp_headers == NULL) rc = WS101_ENOMEM;
+    f->resp_headers =
+        (ws101__h1_header *)calloc(RESP_HEADERS_CAP, sizeof(ws101__h1_header));
+    if (f->method == NULL || f->resp_headers == NULL)
+      rc = WS101_ENOMEM;
   }
   if (rc != 0) {
     ws101__url_free(&f->url);
@@ -795,7 +821,8 @@ int ws101_fetch_new(ws101_loop *loop, const char *method, const char *url,
                   strcmp(method, "PUT") == 0 || strcmp(method, "DELETE") == 0;
   f->link.abort = fetch_abort;
   ws101__client_link_add(loop, &f->link);
-  if (out != NULL) *out = f;
+  if (out != NULL)
+    *out = f;
   return 0;
 }
 
@@ -804,7 +831,8 @@ int ws101_fetch_status(const ws101_fetch *f) {
 }
 
 const char *ws101_fetch_header(const ws101_fetch *f, const char *name) {
-  if (f == NULL || name == NULL || !f->have_head) return NULL;
+  if (f == NULL || name == NULL || !f->have_head)
+    return NULL;
   return ws101__h1_find_header(&f->head, name);
 }
 
@@ -813,17 +841,20 @@ size_t ws101_fetch_header_count(const ws101_fetch *f) {
 }
 
 const char *ws101_fetch_header_name(const ws101_fetch *f, size_t i) {
-  if (f == NULL || !f->have_head || i >= f->head.nheaders) return NULL;
+  if (f == NULL || !f->have_head || i >= f->head.nheaders)
+    return NULL;
   return f->head.headers[i].name;
 }
 
 const char *ws101_fetch_header_value(const ws101_fetch *f, size_t i) {
-  if (f == NULL || !f->have_head || i >= f->head.nheaders) return NULL;
+  if (f == NULL || !f->have_head || i >= f->head.nheaders)
+    return NULL;
   return f->head.headers[i].value;
 }
 
 void ws101_fetch_set_user_data(ws101_fetch *f, void *user_data) {
-  if (f != NULL) f->app_data = user_data;
+  if (f != NULL)
+    f->app_data = user_data;
 }
 
 void *ws101_fetch_get_user_data(const ws101_fetch *f) {

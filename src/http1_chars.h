@@ -47,4 +47,21 @@ static inline int ws101__h1_lower(int c) {
   return (c >= 'A' && c <= 'Z') ? c + 32 : c;
 }
 
+/* A whole NUL-terminated string is a token (non-empty). */
+static inline int ws101__h1_is_token(const char *s) {
+  if (s == 0 || *s == '\0') return 0;
+  for (; *s; s++)
+    if (!ws101__h1_is_tchar((unsigned char)*s)) return 0;
+  return 1;
+}
+
+/* A whole NUL-terminated string may be sent as a field value: this is what
+ * stops header injection through CR/LF in application strings. */
+static inline int ws101__h1_is_field_value(const char *s) {
+  if (s == 0) return 0;
+  for (; *s; s++)
+    if (!ws101__h1_is_field_byte((unsigned char)*s)) return 0;
+  return 1;
+}
+
 #endif

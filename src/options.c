@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http1_chars.h"
 #include "ws101.h"
 
 void ws101__options_defaults(struct ws101_options *o) {
@@ -201,45 +202,23 @@ int ws101_options_get(const ws101_options *opts, ws101_opt opt,
   return 0;
 }
 
-/* RFC 9110 tchar. */
-static int is_token(const char *s) {
-  static const char extra[] = "!#$%&'*+-.^_`|~";
-  if (s == NULL || *s == '\0') return 0;
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-          (c >= 'A' && c <= 'Z') || (c != '\0' && strchr(extra, c))))
-      return 0;
-  }
-  return 1;
-}
-
-/* Field values: visible ASCII, obs-text, SP and HTAB; never CR, LF or NUL. */
-static int is_field_value(const char *s) {
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c < 0x20 ? c != '\t' : c == 0x7f) return 0;
-  }
-  return 1;
-}
-
 int ws101_options_add_origin(ws101_options *opts, const char *origin) {
   if (opts == NULL || origin == NULL || *origin == '\0' ||
-      !is_field_value(origin))
+      !ws101__h1_is_field_value(origin))
     return WS101_EINVAL;
   return strlist_add(&opts->origins, origin);
 }
 
 int ws101_options_add_subprotocol(ws101_options *opts, const char *protocol) {
-  if (opts == NULL || !is_token(protocol)) return WS101_EINVAL;
+  if (opts == NULL || !ws101__h1_is_token(protocol)) return WS101_EINVAL;
   return strlist_add(&opts->subprotocols, protocol);
 }
 
 int ws101_options_add_header(ws101_options *opts, const char *name,
                              const char *value) {
   int rc;
-  if (opts == NULL || !is_token(name) || value == NULL ||
-      !is_field_value(value))
+  if (opts == NULL || !ws101__h1_is_token(name) || value == NULL ||
+      !ws101__h1_is_field_value(value))
     return WS101_EINVAL;
   rc = strlist_add(&opts->headers, name);
   if (rc != 0) return rc;

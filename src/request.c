@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http1_chars.h"
 #include "server.h"
 #include "ws_deflate.h"
 #include "ws_handshake.h"
@@ -161,11 +162,6 @@ void *ws101_req_get_user_data(const ws101_req *req) { return req->user_data; }
 
 /* ---- response ----------------------------------------------------------- */
 
-static int is_tchar(unsigned char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-         (c >= 'A' && c <= 'Z') || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 int ws101_req_set_status(ws101_req *req, int status) {
   if (req == NULL || status < 200 || status > 999) return WS101_EINVAL;
   if (req->resp_state != WS101__RESP_IDLE) return WS101_ESTATE;
@@ -178,15 +174,10 @@ int ws101_req_add_header(ws101_req *req, const char *name, const char *value) {
                                         "date", "upgrade", "keep-alive"};
   const char *p;
   size_t i, nl, vl;
-  if (req == NULL || name == NULL || value == NULL || *name == '\0')
+  if (req == NULL || !ws101__h1_is_token(name) ||
+      !ws101__h1_is_field_value(value))
     return WS101_EINVAL;
   if (req->resp_state != WS101__RESP_IDLE) return WS101_ESTATE;
-  for (p = name; *p; p++)
-    if (!is_tchar((unsigned char)*p)) return WS101_EINVAL;
-  for (p = value; *p; p++) {
-    unsigned char c = (unsigned char)*p;
-    if (c < 0x20 ? c != '\t' : c == 0x7f) return WS101_EINVAL;
-  }
   for (i = 0; i < sizeof(managed) / sizeof(managed[0]); i++)
     if (strcasecmp(name, managed[i]) == 0) return WS101_EINVAL;
   if (strcasecmp(name, "content-length") == 0) {

@@ -9,6 +9,7 @@
  * error anywhere is reported, even after an acceptable offer) and describes
  * each permessage-deflate element in a pmd_offer. */
 #include "ws_deflate.h"
+#include "http1_chars.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -24,15 +25,6 @@ typedef struct pmd_offer {
   int smwb_val;   /* value, or 0 if none */
   int cmwb_val;   /* value, or 0 if none (allowed only in offers) */
 } pmd_offer;
-
-/* tchar of RFC 7230 §3.2.6. */
-static int is_tchar(unsigned char c) {
-  if (c >= '0' && c <= '9')
-    return 1;
-  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
-    return 1;
-  return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
 
 static const char *skip_ows(const char *s) {
   while (*s == ' ' || *s == '\t')
@@ -113,7 +105,7 @@ static int parse_extensions(const char *s, ext_cb cb, void *ud) {
       break;
     memset(&o, 0, sizeof(o));
     name = s;
-    while (is_tchar((unsigned char)*s))
+    while (ws101__h1_is_tchar((unsigned char)*s))
       s++;
     if (s == name)
       return -1;
@@ -127,7 +119,7 @@ static int parse_extensions(const char *s, ext_cb cb, void *ud) {
       char qbuf[8];
       s = skip_ows(s + 1);
       pn = s;
-      while (is_tchar((unsigned char)*s))
+      while (ws101__h1_is_tchar((unsigned char)*s))
         s++;
       if (s == pn)
         return -1;
@@ -145,7 +137,7 @@ static int parse_extensions(const char *s, ext_cb cb, void *ud) {
             if (c == '\\')
               c = (unsigned char)*++s;
             /* RFC 6455 §9.1: the unescaped value must be a token. */
-            if (!is_tchar(c))
+            if (!ws101__h1_is_tchar(c))
               return -1;
             if (q < sizeof(qbuf))
               qbuf[q] = (char)c;
@@ -161,7 +153,7 @@ static int parse_extensions(const char *s, ext_cb cb, void *ud) {
           vlen = q < sizeof(qbuf) ? q : sizeof(qbuf);
         } else {
           val = s;
-          while (is_tchar((unsigned char)*s))
+          while (ws101__h1_is_tchar((unsigned char)*s))
             s++;
           vlen = (size_t)(s - val);
           if (vlen == 0)
