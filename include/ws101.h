@@ -278,7 +278,12 @@ typedef enum ws101_opt {
   /** Milliseconds allowed for DNS + TCP connect. [10000] */
   WS101_OPT_CONNECT_TIMEOUT_MS = 60,
   /** Milliseconds allowed between bytes of a client response. [30000] */
-  WS101_OPT_RESPONSE_TIMEOUT_MS = 61
+  WS101_OPT_RESPONSE_TIMEOUT_MS = 61,
+  /** 1 buffers a client response body and delivers it as one
+   *  WS101_FETCH_BODY event right before WS101_FETCH_DONE; a body larger
+   *  than WS101_OPT_MAX_BODY fails with WS101_ETOOBIG. 0 streams it in
+   *  pieces as it arrives. [0] */
+  WS101_OPT_FETCH_BUFFER_BODY = 62
 } ws101_opt;
 
 /** Values of WS101_OPT_WS_BACKPRESSURE_POLICY. */

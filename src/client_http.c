@@ -70,6 +70,7 @@ struct ws101_fetch {
   int have_head;
   int got_bytes;
   ws101__h1_body body;
+  ws101__buf bodybuf; /* WS101_OPT_FETCH_BUFFER_BODY */
   /* Event bookkeeping. */
   int in_cb;
   int cancel_requested;
@@ -196,6 +197,7 @@ static void fetch_destroy(ws101_fetch *f) {
   ws101__buf_free(&f->hdrs);
   ws101__buf_free(&f->out);
   ws101__buf_free(&f->rbuf);
+  ws101__buf_free(&f->bodybuf);
   free(f->resp_headers);
   free(f->method);
   free(f);
@@ -249,6 +251,9 @@ static int emit(ws101_fetch *f, int event, const char *data, size_t len) {
 static void fetch_done(ws101_fetch *f, size_t leftover) {
   hconn *hc = f->hc;
   int reuse;
+  if (f->opts.fetch_buffer_body && f->bodybuf.len > 0 &&
+      emit(f, WS101_FETCH_BODY, f->bodybuf.data, f->bodybuf.len))
+    return;
   f->finished = 1;
   f->hc = NULL;
   if (hc != NULL) {
@@ -283,6 +288,18 @@ static int feed_body(ws101_fetch *f, const char *in, size_t len) {
     in += used;
     len -= used;
     if (rc == WS101__H1_BODY_DATA) {
+      if (f->opts.fetch_buffer_body) {
+        if (f->bodybuf.len + dlen > f->opts.max_body) {
+          fetch_fail(f, WS101_ETOOBIG,
+                     "response body larger than WS101_OPT_MAX_BODY");
+          return 1;
+        }
+        if (ws101__buf_append(&f->bodybuf, data, dlen) != 0) {
+          fetch_fail(f, WS101_ENOMEM, "out of memory buffering the body");
+          return 1;
+        }
+        continue;
+      }
       if (emit(f, WS101_FETCH_BODY, data, dlen))
         return 1;
       continue;

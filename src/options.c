@@ -152,6 +152,7 @@ static const opt_desc opt_table[] = {
      86400000},
     {WS101_OPT_RESPONSE_TIMEOUT_MS, OFF(response_timeout_ms), T_U32, 1,
      86400000},
+    {WS101_OPT_FETCH_BUFFER_BODY, OFF(fetch_buffer_body), T_INT, 0, 1},
 };
 #undef OFF
 

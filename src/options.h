@@ -43,6 +43,7 @@ struct ws101_options {
   /* client */
   uint32_t connect_timeout_ms;
   uint32_t response_timeout_ms;
+  int fetch_buffer_body;
   /* lists */
   ws101__strlist origins;      /* server: allowed Origins (empty = any) */
   ws101__strlist subprotocols; /* server: accepted; client: offered */

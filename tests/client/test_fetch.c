@@ -127,6 +127,67 @@ static void test_big(void) {
   ASSERT_EQ(ws101_loop_free(loop), 0);
 }
 
+/* WS101_OPT_FETCH_BUFFER_BODY: one BODY event with everything, and the
+ * WS101_OPT_MAX_BODY limit enforced. */
+typedef struct buffered {
+  int bodies, done, error, err;
+  size_t len;
+  int ok;
+} buffered;
+
+static void on_buffered(ws101_fetch *f, int event, const char *data,
+                        size_t len, int arg, void *ud) {
+  buffered *b = ud;
+  size_t i;
+  (void)f;
+  if (event == WS101_FETCH_BODY) {
+    b->bodies++;
+    b->len = len;
+    b->ok = 1;
+    for (i = 0; i < len; i++)
+      if ((unsigned char)data[i] != (i & 255)) b->ok = 0;
+  } else if (event == WS101_FETCH_DONE) {
+    b->done++;
+  } else if (event == WS101_FETCH_ERROR) {
+    b->error++;
+    b->err = arg;
+  }
+}
+
+static void test_buffered(void) {
+  ws101_loop *loop;
+  ws101_options *o;
+  ws101_fetch *f;
+  buffered b;
+  ASSERT_EQ(ws101_loop_new(&loop), 0);
+  ASSERT_EQ(ws101_options_new(&o), 0);
+  ASSERT_EQ(ws101_options_set(o, WS101_OPT_FETCH_BUFFER_BODY, 1), 0);
+  ASSERT_EQ(ws101_options_set(o, WS101_OPT_MAX_BODY, 8u << 20), 0);
+  memset(&b, 0, sizeof(b));
+  ASSERT_EQ(ws101_fetch_new(loop, "GET", ct_url("http", "/big"), o,
+                            on_buffered, &b, &f), 0);
+  ASSERT_EQ(ws101_fetch_send(f, NULL, 0), 0);
+  ct_run(loop, 30000);
+  ASSERT_EQ(b.error, 0);
+  ASSERT_EQ(b.done, 1);
+  ASSERT_EQ(b.bodies, 1); /* the 4 MiB body in one piece */
+  ASSERT_EQ(b.len, 4u << 20);
+  ASSERT_EQ(b.ok, 1);
+  /* Over the limit: an error, not a truncated body. */
+  ASSERT_EQ(ws101_options_set(o, WS101_OPT_MAX_BODY, 1u << 20), 0);
+  memset(&b, 0, sizeof(b));
+  ASSERT_EQ(ws101_fetch_new(loop, "GET", ct_url("http", "/big"), o,
+                            on_buffered, &b, &f), 0);
+  ASSERT_EQ(ws101_fetch_send(f, NULL, 0), 0);
+  ct_run(loop, 30000);
+  ASSERT_EQ(b.bodies, 0);
+  ASSERT_EQ(b.done, 0);
+  ASSERT_EQ(b.error, 1);
+  ASSERT_EQ(b.err, WS101_ETOOBIG);
+  ws101_options_free(o);
+  ASSERT_EQ(ws101_loop_free(loop), 0);
+}
+
 static void test_no_body(void) {
   static const char *const cases[][2] = {
       {"HEAD", "/hello"}, {"GET", "/204"}, {"GET", "/304"}};
@@ -381,6 +442,7 @@ static const ct_case cases[] = {
     {"chunked", test_chunked},
     {"close_delimited", test_close_delimited},
     {"big", test_big},
+    {"buffered", test_buffered},
     {"no_body", test_no_body},
     {"post", test_post},
     {"streamed_chunked", test_streamed_chunked},
