@@ -148,7 +148,7 @@ static hconn *pool_take(ws101_loop *loop, const char *origin) {
       continue;
     pool_unlink(p, hc);
     /* A pooled connection does not keep the loop alive; a busy one does. */
-    uv_ref((uv_handle_t *)&hc->c->tcp);
+    ws101__conn_keep_loop_alive(hc->c, 1);
     ws101__conn_set_deadline(hc->c, 0);
     return hc;
   }
@@ -181,7 +181,7 @@ static int pool_put(ws101_loop *loop, hconn *hc, uint32_t idle_ms) {
   p->idle = hc;
   hc->pooled = 1;
   p->count++;
-  uv_unref((uv_handle_t *)&hc->c->tcp);
+  ws101__conn_keep_loop_alive(hc->c, 0);
   ws101__conn_set_deadline(hc->c, idle_ms);
   return 0;
 }

@@ -513,6 +513,13 @@ void ws101__conn_close(ws101__conn *c, int err) {
   uv_close((uv_handle_t *)&c->tcp, close_cb);
 }
 
+void ws101__conn_keep_loop_alive(ws101__conn *c, int on) {
+  if (on)
+    uv_ref((uv_handle_t *)&c->tcp);
+  else
+    uv_unref((uv_handle_t *)&c->tcp);
+}
+
 void ws101__conn_peer(const ws101__conn *c, char *buf, size_t size) {
   struct sockaddr_storage ss;
   int len = sizeof(ss);

@@ -6,6 +6,11 @@
  * hand-offs: the old protocol calls ws101__conn_set_proto() and passes any
  * bytes it already read to the new protocol's on_read itself.
  *
+ * Protocols use only the ws101__conn_* functions, never the uv handle:
+ * this is the seam where TLS becomes a filter inside conn.c (decrypt before
+ * on_read, encrypt in flush) and where an HTTP/2 stream can later stand in
+ * for a TCP connection under the WebSocket engine (RFC 8441).
+ *
  * Output is corked: ws101__conn_write() appends to the queue and the loop
  * flushes every dirty connection once per iteration (and at the end of each
  * read callback), so a burst of small messages leaves in one write. A large
@@ -141,6 +146,10 @@ void ws101__conn_end(ws101__conn *c, uint64_t linger_ms);
 /* Immediate close; pending output is dropped. on_close follows (from the
  * libuv close callback, never re-entrantly). */
 void ws101__conn_close(ws101__conn *c, int err);
+
+/* Whether this connection alone keeps ws101_loop_run from returning
+ * (pooled idle client connections do not). On by default. */
+void ws101__conn_keep_loop_alive(ws101__conn *c, int on);
 
 /* "ip:port" / "[ip6]:port" of the peer into buf (>= 56 bytes). */
 void ws101__conn_peer(const ws101__conn *c, char *buf, size_t size);
