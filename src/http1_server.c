@@ -202,6 +202,11 @@ static int h1_read_body(ws101_req *req) {
   if (h->req.head.flags & WS101__H1_EXPECT_CONTINUE && !h->body_done)
     put(h, "HTTP/1.1 100 Continue\r\n\r\n", 25);
   if (h->body_done && !h->in_feed) deliver_body_end(h);
+  if (!h->in_feed && !h->body_done) {
+    /* Called after the handler returned: deliver what waited meanwhile. */
+    ws101__conn_resume(h->conn);
+    if (h->in.len > 0) h1_feed_stash(h);
+  }
   return 0;
 }
 
@@ -411,7 +416,12 @@ static size_t feed(h1s *h, char *data, size_t len) {
     } else {
       const char *d;
       size_t used = 0, dl = 0;
-      int r = ws101__h1_body_next(&h->bodyd, data + pos, len - pos, &used, &d,
+      int r;
+      /* A streaming handler that has not called ws101_req_read_body yet
+       * keeps its body bytes: they wait here (reading paused) rather than
+       * being dropped. */
+      if (h->stream_route && h->active && h->req.body_cb == NULL) break;
+      r = ws101__h1_body_next(&h->bodyd, data + pos, len - pos, &used, &d,
                                   &dl);
       pos += used;
       if (r < 0) {

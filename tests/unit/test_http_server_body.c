@@ -211,6 +211,41 @@ static void test_streaming_route(void) {
   hh_stop(&s);
 }
 
+/* A handler that starts reading the body only later (here: from a posted
+ * callback) must still get every byte, even those that arrived with the
+ * head in the same segment. */
+static void later_read(ws101_loop *loop, void *ud) {
+  (void)loop;
+  ASSERT_EQ(ws101_req_read_body((ws101_req *)ud, on_body, &T), 0);
+}
+
+static void h_stream_later(ws101_req *req, void *ud) {
+  ws101_server *srv = ud;
+  hh_add(&T.handled, 1);
+  ASSERT_EQ(ws101_loop_post(ws101_server_loop(srv), later_read, req), 0);
+}
+
+static void test_streaming_read_later(void) {
+  hh_server s;
+  hh_cli *c;
+  start(&s);
+  ASSERT_EQ(ws101_server_route(s.srv, "/later", WS101_ROUTE_STREAM_BODY,
+                               h_stream_later, s.srv),
+            0);
+  hh_run(&s);
+  c = hh_connect(s.port);
+  reset_stream();
+  hh_send(c, "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n"
+             "hello world");
+  hh_expect(c, 200, "hello world|1");
+  reset_stream();
+  hh_send(c, "POST /later HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
+             "\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+  hh_expect(c, 200, "hello|1");
+  hh_close(c);
+  hh_stop(&s);
+}
+
 /* ---- streamed responses ------------------------------------------------- */
 
 static void h_chunks(ws101_req *req, void *ud) {
@@ -301,6 +336,7 @@ int main(void) {
   RUN(test_max_body_content_length);
   RUN(test_max_body_chunked);
   RUN(test_streaming_route);
+  RUN(test_streaming_read_later);
   RUN(test_streamed_response);
   TEST_DONE();
 }
