@@ -521,7 +521,12 @@ typedef void (*ws101_body_cb)(ws101_req *req, const char *data, size_t len,
 /**
  * On a WS101_ROUTE_STREAM_BODY route, starts delivering the body to `cb`
  * (sending "100 Continue" first if the client asked for it). Call it from
- * the handler. Returns 0, WS101_EINVAL or WS101_ESTATE (not a streaming
+ * the handler or later: body bytes that arrive before it wait, with reading
+ * paused, and are delivered then. If the response completes before the
+ * body was read, `cb` is not called again and the connection closes after
+ * the response. If the body is cut off (FIN, reset or a stall longer than
+ * WS101_OPT_IDLE_TIMEOUT_MS), the abort callback fires instead of the
+ * final call. Returns 0, WS101_EINVAL or WS101_ESTATE (not a streaming
  * route, or called twice).
  */
 WS101_EXTERN int ws101_req_read_body(ws101_req *req, ws101_body_cb cb,
