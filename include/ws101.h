@@ -328,7 +328,7 @@ WS101_EXTERN int ws101_options_add_origin(ws101_options *opts,
  * Server: adds a subprotocol that WebSocket-only routes accept, in order of
  * preference; the first one the client also offers is picked. Client:
  * adds a subprotocol to offer in Sec-WebSocket-Protocol. Returns 0,
- * WS101_EINVAL (not a token) or WS101_ENOMEM.
+ * WS101_EINVAL (not a token, or longer than 128 bytes) or WS101_ENOMEM.
  */
 WS101_EXTERN int ws101_options_add_subprotocol(ws101_options *opts,
                                                const char *protocol);
@@ -598,7 +598,8 @@ WS101_EXTERN int ws101_req_end(ws101_req *req);
  * Sec-WebSocket-Version: 13 for a wrong version; 403 for a refused Origin),
  * the request is completed, and WS101_EBADUPGRADE is returned; `cb` is then
  * never called. Also returns WS101_ESTATE (already responding) or
- * WS101_EINVAL. `out` may be NULL.
+ * WS101_EINVAL (a subprotocol the client did not offer, or longer than 128
+ * bytes), leaving the request to be answered otherwise. `out` may be NULL.
  */
 WS101_EXTERN int ws101_req_accept_websocket(ws101_req *req,
                                             const char *subprotocol,

@@ -94,7 +94,8 @@ static int h1_send_head(ws101_req *req, int64_t body_len) {
   uv_buf_t b[3];
   if (h->conn == NULL) return WS101_ECLOSED;
   h->chunked_out = 0;
-  if (body_len < 0) {
+  /* 204 and 304 carry no body, so no framing either (RFC 9110 6.4.1). */
+  if (body_len < 0 && req->status != 204 && req->status != 304) {
     if (req->version >= 11)
       h->chunked_out = 1;
     else
@@ -250,6 +251,12 @@ static int h1_accept_ws(ws101_req *req, const char *subprotocol,
   if (extensions != NULL)
     n += snprintf(head + n, sizeof(head) - (size_t)n,
                   "Sec-WebSocket-Extensions: %s\r\n", extensions);
+  if (n < 0 || (size_t)n >= sizeof(head)) {
+    /* request.c bounds the subprotocol and extensions; never send a
+     * truncated head. */
+    ws101_ws_unref(ws);
+    return WS101_EINVAL;
+  }
   b[0] = uv_buf_init(head, (unsigned)n);
   b[1] = uv_buf_init(req->resp_hdrs.data, (unsigned)req->resp_hdrs.len);
   b[2] = uv_buf_init("\r\n", 2);
@@ -296,11 +303,18 @@ static void dispatch(h1s *h) {
                         sizeof(body) - 1);
       return;
     }
-    ws101_req_accept_websocket(
-        req,
-        ws101__ws_pick_subprotocol(ws101_req_ws_protocols(req),
-                                   &h->srv->opts.subprotocols),
-        r->ws_cb, r->user_data, NULL);
+    if (ws101_req_accept_websocket(
+            req,
+            ws101__ws_pick_subprotocol(ws101_req_ws_protocols(req),
+                                       &h->srv->opts.subprotocols),
+            r->ws_cb, r->user_data, NULL) != 0 &&
+        req->resp_state == WS101__RESP_IDLE) {
+      /* Refusals were answered already; anything else (no memory) must
+       * still complete the request. */
+      static const char body[] = "Internal Server Error\n";
+      ws101_req_respond(req, 500, "text/plain; charset=utf-8", body,
+                        sizeof(body) - 1);
+    }
     return;
   }
   r->cb(req, r->user_data);

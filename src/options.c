@@ -211,7 +211,8 @@ int ws101_options_add_origin(ws101_options *opts, const char *origin) {
 }
 
 int ws101_options_add_subprotocol(ws101_options *opts, const char *protocol) {
-  if (opts == NULL || !ws101__h1_is_token(protocol)) return WS101_EINVAL;
+  if (opts == NULL || !ws101__h1_is_token(protocol) || strlen(protocol) > 128)
+    return WS101_EINVAL;
   return strlist_add(&opts->subprotocols, protocol);
 }
 

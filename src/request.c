@@ -304,9 +304,12 @@ int ws101_req_accept_websocket(ws101_req *req, const char *subprotocol,
   if (!ws101__ws_origin_allowed(&opts->origins,
                                 ws101_req_header(req, "Origin")))
     return refuse_upgrade(req, 403, "origin not allowed");
+  /* The 101 head has room for a subprotocol of this size; longer ones are
+   * not real protocol names. */
   if (subprotocol != NULL && *subprotocol != '\0' &&
-      !ws101__ws_offered_subprotocol(ws101_req_ws_protocols(req),
-                                     subprotocol))
+      (strlen(subprotocol) > 128 ||
+       !ws101__ws_offered_subprotocol(ws101_req_ws_protocols(req),
+                                      subprotocol)))
     return WS101_EINVAL;
   offers = ws101_req_header(req, "Sec-WebSocket-Extensions");
   neg = ws101__pmd_server_negotiate(offers, opts, &pmd, ext, sizeof(ext));

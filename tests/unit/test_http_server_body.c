@@ -274,6 +274,14 @@ static void h_fixed_respond(ws101_req *req, void *ud) {
   ASSERT_EQ(ws101_req_respond(req, 200, NULL, "hello", 5), 0);
 }
 
+/* A 204 has no body and so no framing, even when streamed. */
+static void h_no_content(ws101_req *req, void *ud) {
+  (void)ud;
+  ASSERT_EQ(ws101_req_set_status(req, 204), 0);
+  ASSERT_EQ(ws101_req_write(req, "ignored", 7), 0);
+  ASSERT_EQ(ws101_req_end(req), 0);
+}
+
 static void test_streamed_response(void) {
   hh_server s;
   hh_cli *c;
@@ -283,6 +291,7 @@ static void test_streamed_response(void) {
   ASSERT_EQ(ws101_server_route(s.srv, "/chunks", 0, h_chunks, NULL), 0);
   ASSERT_EQ(ws101_server_route(s.srv, "/fixed", 0, h_fixed, NULL), 0);
   ASSERT_EQ(ws101_server_route(s.srv, "/fixed2", 0, h_fixed_respond, NULL), 0);
+  ASSERT_EQ(ws101_server_route(s.srv, "/204", 0, h_no_content, NULL), 0);
   hh_run(&s);
   c = hh_connect(s.port);
   /* The exact chunked framing. */
@@ -314,6 +323,16 @@ static void test_streamed_response(void) {
   ASSERT_STR_EQ(hh_hdr(&r, "Content-Length"), "5");
   ASSERT(hh_hdr(&r, "Connection") == NULL);
   ASSERT_STR_EQ(r.body, "hello");
+  hh_resp_free(&r);
+  hh_send(c, "GET /fixed HTTP/1.1\r\nHost: x\r\n\r\n");
+  hh_expect(c, 200, "0123456789");
+  /* 204 streamed: no Transfer-Encoding, no chunk bytes; the next response
+   * on the connection parses right after its head. */
+  hh_send(c, "GET /204 HTTP/1.1\r\nHost: x\r\n\r\n");
+  hh_read(c, &r, HH_HEAD_ONLY);
+  ASSERT_EQ(r.status, 204);
+  ASSERT(hh_hdr(&r, "Transfer-Encoding") == NULL);
+  ASSERT(hh_hdr(&r, "Content-Length") == NULL);
   hh_resp_free(&r);
   hh_send(c, "GET /fixed HTTP/1.1\r\nHost: x\r\n\r\n");
   hh_expect(c, 200, "0123456789");

@@ -35,6 +35,12 @@ static void test_lists(void) {
   ASSERT_EQ(ws101_options_add_origin(o, "x\r\ny"), WS101_EINVAL);
   ASSERT_EQ(ws101_options_add_subprotocol(o, "chat.v2"), 0);
   ASSERT_EQ(ws101_options_add_subprotocol(o, "bad proto"), WS101_EINVAL);
+  {
+    char longp[200];
+    memset(longp, 'p', sizeof(longp) - 1);
+    longp[sizeof(longp) - 1] = '\0';
+    ASSERT_EQ(ws101_options_add_subprotocol(o, longp), WS101_EINVAL);
+  }
   ASSERT_EQ(ws101_options_add_header(o, "Authorization", "Bearer x"), 0);
   ASSERT_EQ(ws101_options_add_header(o, "Bad:Name", "v"), WS101_EINVAL);
   ASSERT_EQ(ws101_options_add_header(o, "X", "a\nb"), WS101_EINVAL);
