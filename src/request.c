@@ -170,17 +170,34 @@ int ws101_req_set_status(ws101_req *req, int status) {
 }
 
 int ws101_req_add_header(ws101_req *req, const char *name, const char *value) {
-  static const char *const managed[] = {"connection", "transfer-encoding",
-                                        "date", "upgrade", "keep-alive"};
   const char *p;
-  size_t i, nl, vl;
+  size_t nl, vl;
   if (req == NULL || !ws101__h1_is_token(name) ||
       !ws101__h1_is_field_value(value))
     return WS101_EINVAL;
   if (req->resp_state != WS101__RESP_IDLE) return WS101_ESTATE;
-  for (i = 0; i < sizeof(managed) / sizeof(managed[0]); i++)
-    if (strcasecmp(name, managed[i]) == 0) return WS101_EINVAL;
-  if (strcasecmp(name, "content-length") == 0) {
+  nl = strlen(name);
+  /* Headers the library writes itself; compared only at their lengths,
+   * since every response adds a header or two. */
+  switch (nl) {
+  case 4:
+    if (strcasecmp(name, "date") == 0) return WS101_EINVAL;
+    break;
+  case 7:
+    if (strcasecmp(name, "upgrade") == 0) return WS101_EINVAL;
+    break;
+  case 10:
+    if (strcasecmp(name, "connection") == 0 ||
+        strcasecmp(name, "keep-alive") == 0)
+      return WS101_EINVAL;
+    break;
+  case 17:
+    if (strcasecmp(name, "transfer-encoding") == 0) return WS101_EINVAL;
+    break;
+  default:
+    break;
+  }
+  if (nl == 14 && strcasecmp(name, "content-length") == 0) {
     uint64_t v = 0;
     if (req->has_cl || *value == '\0') return WS101_EINVAL;
     for (p = value; *p; p++) {
@@ -192,7 +209,6 @@ int ws101_req_add_header(ws101_req *req, const char *name, const char *value) {
     req->cl_value = req->cl_left = v;
     return 0; /* emitted by send_head, which knows about HEAD and 304 */
   }
-  nl = strlen(name);
   vl = strlen(value);
   if (ws101__buf_reserve(&req->resp_hdrs, nl + vl + 4)) return WS101_ENOMEM;
   ws101__buf_append(&req->resp_hdrs, name, nl);
