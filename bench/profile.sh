@@ -1,37 +1,64 @@
 #!/usr/bin/env bash
-# bench/profile.sh - where ws101-demo spends its time under the 32 B echo load.
+# bench/profile.sh - where ws101-demo spends its time under one workload.
 #
-#   bench/profile.sh                 # perf record (falls back to callgrind)
-#   TOOL=callgrind bench/profile.sh  # valgrind --tool=callgrind (about 50x slower)
-#   DURATION=10 CONNS=100 PIPELINE=1 SIZE=32 bench/profile.sh
+#   bench/profile.sh                        # 32 B echo, 100 conns, pipeline 1
+#   PIPELINE=16 bench/profile.sh            # 32 B echo, pipeline 16
+#   CONNS=10 SIZE=65536 BINARY=1 bench/profile.sh
+#   SIZE=1024 DEFLATE=1 bench/profile.sh    # permessage-deflate
+#   MODE=http bench/profile.sh              # wrk keep-alive GET /hello
+#   TOOL=strace bench/profile.sh            # syscalls per message (strace -c -f)
 #
-# Needs build-bench/ws101-demo and build-bench/bench/wsload (bench/run.sh
-# builds both; SKIP_BUILD=0 here builds them too). Release builds carry no
-# debug info: for line-level detail configure build-bench with
-# -DCMAKE_BUILD_TYPE=RelWithDebInfo. Output goes to
-# bench/results/profile-<tool>.txt and the top functions are printed.
+# TOOL: perf (perf record) if `perf stat -e instructions true` counts
+# instructions, else callgrind (valgrind --tool=callgrind, ~50x slower, user
+# space only, exact instruction counts). TOOL=perf forces perf record with
+# its default event (cpu-clock on a VM without PMU). TOOL=strace counts
+# syscalls with `strace -c -f` and divides by the messages (requests) the
+# load generator completed; the tracing slows the server, so it batches
+# more per read than untraced: read the per-message numbers as upper
+# bounds at pipeline > 1.
+#
+# The profiled server is a RelWithDebInfo build in build-bench/prof/ (same
+# sources, -O2 -g) so that static functions keep their names. The load
+# generator runs on core 1, the server on core 0. Output:
+# bench/results/profile-<tool>-<label>.txt; the top functions are printed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=$ROOT/build-bench
+PBUILD=$BUILD/prof
 BIN=$BUILD/bench
 OUT=$ROOT/bench/results
-TOOL=${TOOL:-perf}
+MODE=${MODE:-ws}
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-100}
 PIPELINE=${PIPELINE:-1}
 SIZE=${SIZE:-32}
+DEFLATE=${DEFLATE:-0}
+BINARY=${BINARY:-0}
 TOP=${TOP:-25}
 mkdir -p "$OUT" "$BIN"
 
-if [ "${SKIP_BUILD:-1}" != 1 ] || [ ! -x "$BUILD/ws101-demo" ] || [ ! -x "$BIN/wsload" ]; then
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DWS101_BUILD_TESTS=OFF >/dev/null &&
-    cmake --build "$BUILD" -j2 >/dev/null || { echo "profile: build failed" >&2; exit 1; }
+if [ -z "${TOOL:-}" ]; then
+  if perf stat -x, -e instructions true 2>&1 | grep -q '^[0-9]'; then
+    TOOL=perf
+  else
+    echo "profile: perf cannot count instructions here, using callgrind" >&2
+    TOOL=callgrind
+  fi
+fi
+
+if [ "${SKIP_BUILD:-0}" != 1 ] || [ ! -x "$PBUILD/ws101-demo" ] || [ ! -x "$BIN/wsload" ]; then
+  { cmake -S "$ROOT" -B "$PBUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWS101_BUILD_TESTS=OFF &&
+    cmake --build "$PBUILD" -j2 --target ws101-demo; } >"$BIN/build-prof.log" 2>&1 ||
+    { echo "profile: build failed (see $BIN/build-prof.log)" >&2; exit 1; }
   cc -std=c11 -O2 -o "$BIN/wsload" "$ROOT/bench/wsload.c" -lz || exit 1
 fi
-if [ "$TOOL" = perf ] && ! perf stat -e task-clock true >/dev/null 2>&1; then
-  echo "profile: perf unavailable here, using callgrind" >&2
-  TOOL=callgrind
+
+if [ "$MODE" = http ]; then
+  LABEL=http1-hello-c$CONNS
+else
+  LABEL=ws-${SIZE}B-c$CONNS-p$PIPELINE
+  [ "$DEFLATE" = 1 ] && LABEL=$LABEL-deflate
 fi
 
 WORK=$(mktemp -d /tmp/ws101-profile.XXXXXX)
@@ -46,17 +73,14 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+SERVER=("$PBUILD/ws101-demo" --host 127.0.0.1 --port "$PORT")
 case $TOOL in
-perf)
-  taskset -c 0 perf record -F 999 -g -o "$WORK/perf.data" -- \
-    "$BUILD/ws101-demo" --host 127.0.0.1 --port "$PORT" >"$WORK/server.log" 2>&1 &
-  ;;
-callgrind)
-  taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
-    "$BUILD/ws101-demo" --host 127.0.0.1 --port "$PORT" >"$WORK/server.log" 2>&1 &
-  ;;
-*) echo "profile: TOOL must be perf or callgrind" >&2; exit 2 ;;
+perf) WRAP=(perf record -F 999 -g -o "$WORK/perf.data" --) ;;
+callgrind) WRAP=(valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out") ;;
+strace) WRAP=(strace -c -f -o "$WORK/strace.txt") ;;
+*) echo "profile: TOOL must be perf, callgrind or strace" >&2; exit 2 ;;
 esac
+taskset -c 0 "${WRAP[@]}" "${SERVER[@]}" >"$WORK/server.log" 2>&1 &
 SPID=$!
 for _ in $(seq 1 300); do
   grep -q "listening on" "$WORK/server.log" && break
@@ -64,26 +88,60 @@ for _ in $(seq 1 300); do
   sleep 0.05
 done
 
-timeout -k 5 $((${DURATION%.*} + 40)) taskset -c 1 "$BIN/wsload" \
-  --url "ws://127.0.0.1:$PORT/ws" --connections "$CONNS" --pipeline "$PIPELINE" \
-  --size "$SIZE" --duration "$DURATION" --warmup 1
-# SIGINT lets perf / valgrind write their data files
+# strace counts from the first syscall: no warm-up, so messages ~ all traffic
+WARM=1
+[ "$TOOL" = strace ] && WARM=0
+LIMIT=$((${DURATION%.*} + 40))
+if [ "$MODE" = http ]; then
+  timeout -k 5 "$LIMIT" taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" \
+    "http://127.0.0.1:$PORT/hello" >"$WORK/load.out" 2>&1
+  MSGS=$(awk '/requests in/ {print $1}' "$WORK/load.out")
+else
+  args=(--connections "$CONNS" --pipeline "$PIPELINE" --size "$SIZE")
+  [ "$DEFLATE" = 1 ] && args+=(--deflate)
+  [ "$BINARY" = 1 ] && args+=(--binary)
+  timeout -k 5 "$LIMIT" taskset -c 1 "$BIN/wsload" --url "ws://127.0.0.1:$PORT/ws" \
+    "${args[@]}" --duration "$DURATION" --warmup "$WARM" --json >"$WORK/load.out"
+  MSGS=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["messages"])' "$WORK/load.out" 2>/dev/null)
+fi
+echo "== $LABEL under $TOOL: $(head -c 400 "$WORK/load.out" | tr '\n' ' ')"
+# SIGINT lets perf / valgrind write their data files. Background jobs of a
+# non-interactive shell ignore SIGINT, hence the SIGTERM below. strace only
+# writes its summary once the traced server exits: signal the server itself.
+if [ "$TOOL" = strace ]; then
+  kill -TERM $(pgrep -P "$SPID") 2>/dev/null
+fi
 kill -INT "$SPID" 2>/dev/null
 for _ in $(seq 1 200); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.05; done
 kill -TERM "$SPID" 2>/dev/null
 wait "$SPID" 2>/dev/null
 SPID=
 
+F=$OUT/profile-$TOOL-$LABEL.txt
 case $TOOL in
 perf)
-  perf report -i "$WORK/perf.data" --stdio --no-children --sort symbol -g none \
-    --percent-limit 0.5 2>/dev/null | grep -v '^$' >"$OUT/profile-perf.txt"
-  echo "== top functions (self time), perf; full report: bench/results/profile-perf.txt"
-  grep -E '^ +[0-9.]+%' "$OUT/profile-perf.txt" | head -n "$TOP"
+  perf report -i "$WORK/perf.data" --stdio --no-children --sort dso,symbol -g none \
+    --percent-limit 0.5 2>/dev/null | grep -v '^$' >"$F"
+  echo "== top functions (self time), perf; full report: ${F#"$ROOT"/}"
+  grep -E '^ +[0-9.]+%' "$F" | head -n "$TOP"
   ;;
 callgrind)
-  callgrind_annotate --inclusive=no "$WORK/callgrind.out" 2>/dev/null >"$OUT/profile-callgrind.txt"
-  echo "== top functions (self Ir), callgrind; full report: bench/results/profile-callgrind.txt"
-  grep -E '^ *[0-9,]+ ' "$OUT/profile-callgrind.txt" | head -n "$((TOP + 1))"
+  callgrind_annotate --inclusive=no "$WORK/callgrind.out" 2>/dev/null >"$F"
+  # kept for callgrind_annotate --tree=caller / kcachegrind (not committed)
+  cp "$WORK/callgrind.out" "$PBUILD/callgrind-$LABEL.out"
+  echo "== top functions (self Ir), callgrind; full report: ${F#"$ROOT"/}"
+  # messages served while traced, for instructions per message
+  echo "messages: $MSGS" >>"$F"
+  grep -E '^ *[0-9,]+ ' "$F" | head -n "$((TOP + 1))"
+  ;;
+strace)
+  {
+    echo "messages (or requests) completed: $MSGS"
+    cat "$WORK/strace.txt"
+  } >"$F"
+  echo "== syscalls (strace -c -f); full report: ${F#"$ROOT"/}"
+  awk -v m="${MSGS:-0}" 'NR > 2 && $4 ~ /^[0-9]+$/ && m > 0 {
+      printf "%-16s %10d calls  %6.3f per message\n", $NF, $4, $4 / m }' \
+    "$WORK/strace.txt"
   ;;
 esac

@@ -87,6 +87,10 @@ def parse_h2load(path):
     return out
 
 
+# peers the Python binding (server "pyws101") is compared with
+PY_PEERS = ("pyws", "aiohttp")
+
+
 def median(vals):
     vals = [v for v in vals if isinstance(v, (int, float))]
     return statistics.median(vals) if vals else None
@@ -138,13 +142,17 @@ def summarize(raw, outdir, meta_path=None):
                 agg[s]["note"] = (f"deflate on {neg:.0f} conns, "
                                   f"{100.0 * comp / msgs if msgs else 0:.0f}% echoes compressed")
         base = agg.get("ws101", {}).get("value")
+        pybase = agg.get("pyws101", {}).get("value")
         for s, a in agg.items():
             a["ratio_ws101_over_peer"] = (
                 base / a["value"] if s != "ws101" and base and a["value"] else None)
+            # the Python binding against the Python peers (same direction)
+            a["ratio_pyws101_over_peer"] = (
+                pybase / a["value"] if s in PY_PEERS and pybase and a["value"] else None)
             results.append(a)
 
     hdr = ["workload", "server", "value", "unit", "MB/s", "p50 us", "p99 us",
-           "errors", "ws101/peer", "note"]
+           "errors", "ws101/peer", "pyws101/peer", "note"]
     table = [hdr]
     for a in results:
         table.append([
@@ -153,6 +161,7 @@ def summarize(raw, outdir, meta_path=None):
             fmt(a["mb_per_s"], 2), fmt(a["p50_us"]), fmt(a["p99_us"]),
             str(a["errors"]),
             f"{a['ratio_ws101_over_peer']:.2f}" if a["ratio_ws101_over_peer"] else "",
+            f"{a['ratio_pyws101_over_peer']:.2f}" if a["ratio_pyws101_over_peer"] else "",
             a["note"] or "",
         ])
     widths = [max(len(r[i]) for r in table) for i in range(len(hdr))]
@@ -162,7 +171,8 @@ def summarize(raw, outdir, meta_path=None):
         if i == 0:
             print("  ".join("-" * w for w in widths))
     print("value: median over rounds (msg/s, req/s, hs/s: higher is better; "
-          "B/conn: lower is better). ratio = ws101 value / peer value.")
+          "B/conn: lower is better). ratio = ws101 value / peer value; "
+          "pyws101/peer = the Python binding / Python websockets or aiohttp.")
 
     meta = json.load(open(meta_path)) if meta_path else {}
     with open(f"{outdir}/latest.json", "w") as f:
@@ -170,12 +180,14 @@ def summarize(raw, outdir, meta_path=None):
     with open(f"{outdir}/latest.csv", "w", newline="") as f:
         wr = csv.writer(f)
         wr.writerow(["workload", "server", "value", "unit", "mb_per_s", "p50_us",
-                     "p99_us", "errors", "rounds", "ratio_ws101_over_peer", "na",
+                     "p99_us", "errors", "rounds", "ratio_ws101_over_peer",
+                     "ratio_pyws101_over_peer", "na",
                      "note"])
         for a in results:
             wr.writerow([a["workload"], a["server"], a["value"], a["unit"],
                          a["mb_per_s"], a["p50_us"], a["p99_us"], a["errors"],
-                         a["rounds"], a["ratio_ws101_over_peer"], a["na"] or "",
+                         a["rounds"], a["ratio_ws101_over_peer"],
+                         a["ratio_pyws101_over_peer"], a["na"] or "",
                          a["note"] or ""])
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh - the one command for the libws101 benchmarks.
 #
-#   bench/run.sh                       # DURATION=5 ROUNDS=3 (about 12 minutes)
+#   bench/run.sh                       # DURATION=5 ROUNDS=3 (about 16 minutes)
 #   QUICK=1 bench/run.sh               # about a minute: a smoke run
 #   DURATION=10 ROUNDS=5 bench/run.sh  # longer, steadier numbers
 #
@@ -11,10 +11,10 @@
 # writes bench/results/latest.{csv,json,png}. See bench/README.md.
 #
 # Knobs (environment): DURATION, WARMUP, ROUNDS, QUICK, IDLE_N, IDLE_HOLD,
-# SERVERS (space-separated subset of: ws101 lws node pyws aiohttp),
-# WORKLOADS (subset of: echo echo16 big deflate deflate1k http http16 h2c handshakes
-# idle), WS101_H2C=1 (measure ws101-demo with h2load once it speaks h2c),
-# SKIP_DEPS=1, SKIP_BUILD=1.
+# SERVERS (space-separated subset of: ws101 lws node pyws aiohttp pyws101),
+# WORKLOADS (subset of: echo echo16 echo512 big deflate deflate1k http http16 h2c
+# handshakes idle), WS101_H2C=1 (measure ws101-demo with h2load once it speaks h2c),
+# SKIP_DEPS=1, SKIP_BUILD=1, RESULTS_DIR (default bench/results).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,8 +22,10 @@ ROOT=$PWD
 BENCH=$ROOT/bench
 BUILD=$ROOT/build-bench
 BIN=$BUILD/bench
-RESULTS=$BENCH/results
+RESULTS=${RESULTS_DIR:-$BENCH/results} # where latest.* go
 PY=/usr/bin/python3
+# The Python binding, installed offline into a venv (pyws101 server)
+PYVENV=$BUILD/pyvenv
 
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
@@ -39,8 +41,8 @@ else
   IDLE_N=${IDLE_N:-10000}
   IDLE_HOLD=${IDLE_HOLD:-2}
 fi
-SERVERS=${SERVERS:-"ws101 lws node pyws aiohttp"}
-WORKLOADS=${WORKLOADS:-"echo echo16 big deflate deflate1k http http16 h2c handshakes idle"}
+SERVERS=${SERVERS:-"ws101 lws node pyws aiohttp pyws101"}
+WORKLOADS=${WORKLOADS:-"echo echo16 echo512 big deflate deflate1k http http16 h2c handshakes idle"}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 
@@ -97,6 +99,13 @@ build_all() {
   cc -std=c11 -O2 -Wall -o "$BIN/lws_echo" "$BENCH/peers/lws_echo.c" \
     $(pkg-config --cflags --libs libwebsockets) ||
     log "WARNING: lws_echo failed to build; lws rows will be n/a"
+  if has_server pyws101; then
+    log "installing the Python binding into build-bench/pyvenv"
+    { [ -x "$PYVENV/bin/python" ] || $PY -m venv "$PYVENV"; } &&
+      "$PYVENV/bin/pip" install --no-index --force-reinstall --no-deps "$ROOT/bindings/python" \
+        >"$BIN/build-pyws101.log" 2>&1 ||
+      log "WARNING: Python binding install failed (see build-bench/bench/build-pyws101.log); pyws101 rows will be n/a"
+  fi
 }
 
 # ---------------------------------------------------------------------------
@@ -151,6 +160,10 @@ server_cmd() {
   node) [ -d "$BENCH/peers/node/node_modules/ws" ] && echo "node $BENCH/peers/node/ws_echo.js $port" ;;
   pyws) $PY -c 'import websockets' 2>/dev/null && echo "$PY $BENCH/peers/py_websockets_echo.py $port" ;;
   aiohttp) $PY -c 'import aiohttp' 2>/dev/null && echo "$PY $BENCH/peers/py_aiohttp_echo.py $port" ;;
+  pyws101) # the Python binding's example; --quiet: no print per open/close
+    "$PYVENV/bin/python" -c 'import ws101' 2>/dev/null &&
+      echo "$PYVENV/bin/python $ROOT/bindings/python/examples/echo_server.py --host 127.0.0.1 --port $port --quiet"
+    ;;
   nginx)
     command -v nginx >/dev/null || return 0
     mkdir -p "$RUN_DIR/nginx"
@@ -254,12 +267,46 @@ run_h2load() { # run_h2load WORKLOAD SERVER ROUND
   record "$w" "$s" "$r" "$($PY "$BENCH/report.py" h2load "$RUN_DIR/h2load.out")"
 }
 
+# established TCP connections on the server's port (server side)
+established() {
+  ss -Htn state established "( sport = :$1 )" 2>/dev/null | wc -l
+}
+
+# rss_settled PID: RSS (KiB) once two reads 0.2 s apart agree (at most 5 s)
+rss_settled() {
+  local prev=-1 cur
+  for _ in $(seq 1 25); do
+    cur=$(rss_kib "$1")
+    [ "$cur" = "$prev" ] && break
+    prev=$cur
+    sleep 0.2
+  done
+  echo "$cur"
+}
+
+# warm_up SERVER: open and close 100 WebSockets and make one HTTP request, so
+# one-time costs (library pages touched, lazily initialised state, the first
+# arena growth) are in the baseline instead of being charged per connection.
+warm_up() {
+  local s=$1
+  TMO 40 taskset -c "$LOAD_CPU" "$BIN/wsload" --url "ws://127.0.0.1:${PORT[$s]}/ws" \
+    --idle 100 --hold 0.2 --json >/dev/null 2>&1
+  # any answer will do (404 from an echo-only server included)
+  TMO 10 curl -s -m 5 -o /dev/null "http://127.0.0.1:${PORT[$s]}/hello" || true
+  for _ in $(seq 1 50); do # until the server has closed them all
+    [ "$(established "${PORT[$s]}")" -le 0 ] && break
+    sleep 0.1
+  done
+}
+
 run_idle() { # run_idle WORKLOAD SERVER: RSS delta / N for N idle WebSockets
-  local w=$1 s=$2 before after lp i out
+  local w=$1 s=$2 fresh before after lp i out est=0
   stop_server "$s"  # a fresh server, so earlier load does not hide the cost
   ensure_server "$s" || { record_na "$w" "$s" "server unavailable"; return; }
   sleep 0.3
-  before=$(rss_kib "${PID[$s]}")
+  fresh=$(rss_kib "${PID[$s]}")
+  warm_up "$s"
+  before=$(rss_settled "${PID[$s]}")
   : >"$RUN_DIR/idle.err"
   TMO $((60 + ${IDLE_HOLD%.*} + 30)) taskset -c "$LOAD_CPU" "$BIN/wsload" \
     --url "ws://127.0.0.1:${PORT[$s]}/ws" --idle "$IDLE_N" --hold "$IDLE_HOLD" --json \
@@ -271,15 +318,21 @@ run_idle() { # run_idle WORKLOAD SERVER: RSS delta / N for N idle WebSockets
     kill -0 "$lp" 2>/dev/null || break
     sleep 0.05
   done
-  sleep 0.3
-  after=$(rss_kib "${PID[$s]}")
+  # READY means the client saw every 101; wait until the server side holds
+  # them all too (an accepted socket per connection), then for RSS to settle
+  for _ in $(seq 1 40); do
+    est=$(established "${PORT[$s]}")
+    [ "$est" -ge "$IDLE_N" ] && break
+    sleep 0.05
+  done
+  after=$(rss_settled "${PID[$s]}")
   wait "$lp"
   out=$(cat "$RUN_DIR/idle.out")
   [ -n "$out" ] || out='{"errors":1,"note":"wsload --idle failed"}'
-  out=$($PY -c 'import json,sys; d=json.loads(sys.argv[1]); o=d.get("open",0); b,a=int(sys.argv[2]),int(sys.argv[3]); d.update(rss_before_kib=b, rss_after_kib=a, bytes_per_conn=((a-b)*1024/o if o else None), p50_us=None, p99_us=None, mb_per_s=None); print(json.dumps(d))' \
-    "$out" "$before" "$after")
+  out=$($PY -c 'import json,sys; d=json.loads(sys.argv[1]); o=d.get("open",0); f,b,a,e=(int(x) for x in sys.argv[2:6]); d.update(rss_fresh_kib=f, rss_before_kib=b, rss_after_kib=a, server_established=e, warmup_kib=b-f, bytes_per_conn=((a-b)*1024/o if o else None), p50_us=None, p99_us=None, mb_per_s=None); print(json.dumps(d))' \
+    "$out" "$fresh" "$before" "$after" "$est")
   record "$w" "$s" 1 "$out"
-  log "  idle $s: $(grep READY "$RUN_DIR/idle.err") rss ${before} -> ${after} KiB"
+  log "  idle $s: $(grep READY "$RUN_DIR/idle.err") server-side $est; rss fresh ${fresh}, after warm-up ${before}, open ${after} KiB"
   stop_server "$s"
 }
 
@@ -337,6 +390,8 @@ main() {
     case $w in
     echo) run_workload ws-32B-c100-p1 ws "$SERVERS" --connections 100 --pipeline 1 --size 32 ;;
     echo16) run_workload ws-32B-c100-p16 ws "$SERVERS" --connections 100 --pipeline 16 --size 32 ;;
+    echo512) # uWebSockets' published single-core 512 B figure (stretch target)
+      run_workload ws-512B-c100-p16 ws "$SERVERS" --connections 100 --pipeline 16 --size 512 ;;
     big) run_workload ws-64KiB-c10-p1 ws "$SERVERS" --connections 10 --pipeline 1 --size 65536 --binary ;;
     deflate) run_workload ws-32B-c100-p1-deflate ws "$SERVERS" --connections 100 --pipeline 1 --size 32 --deflate ;;
     deflate1k) run_workload ws-1KiB-c100-p1-deflate ws "$SERVERS" --connections 100 --pipeline 1 --size 1024 --deflate ;;
@@ -371,9 +426,9 @@ main() {
   echo
   $PY "$BENCH/report.py" summarize "$RAW" "$RESULTS" "$RUN_DIR/meta.json" | tee "$RESULTS/latest.txt"
   if $PY "$BENCH/plot.py" "$RESULTS/latest.json" "$RESULTS/latest.png"; then
-    log "wrote bench/results/latest.{csv,json,txt,png}"
+    log "wrote ${RESULTS#"$ROOT"/}/latest.{csv,json,txt,png}"
   else
-    log "WARNING: plot failed; wrote bench/results/latest.{csv,json,txt}"
+    log "WARNING: plot failed; wrote ${RESULTS#"$ROOT"/}/latest.{csv,json,txt}"
   fi
 }
 
