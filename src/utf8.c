@@ -47,29 +47,55 @@ static const uint8_t next[9][12] = {
   /*REJ*/ {REJ, REJ, REJ, REJ, REJ, REJ, REJ, REJ, REJ, REJ, REJ, REJ},
 };
 
+#define HIGH UINT64_C(0x8080808080808080)
+
+static uint64_t load64(const uint8_t *p) {
+  uint64_t w;
+  memcpy(&w, p, 8);
+  return w;
+}
+
+/* The length of the all-ASCII prefix of p[0..n), to a multiple of 8 bytes
+ * unless it is all of p: 32 bytes per test, then 8, and the last < 8 bytes
+ * with one word overlapping bytes already seen (only high bits are tested,
+ * so rereading them is harmless). */
+static size_t ascii_prefix(const uint8_t *p, size_t n) {
+  size_t i = 0;
+  for (; n - i >= 32; i += 32)
+    if ((load64(p + i) | load64(p + i + 8) | load64(p + i + 16) |
+         load64(p + i + 24)) & HIGH)
+      break;
+  for (; n - i >= 8; i += 8)
+    if (load64(p + i) & HIGH) return i;
+  if (i == n) return n;
+  if (n >= 8) return (load64(p + n - 8) & HIGH) ? i : n;
+  for (; i < n; i++)
+    if (p[i] & 0x80) return i;
+  return n;
+}
+
 size_t ws101__utf8_validate(uint8_t *state, const char *s, size_t n) {
   const uint8_t *p = (const uint8_t *)s;
   uint8_t st = *state;
   size_t i = 0;
   if (st == REJ) return 0;
   while (i < n) {
-    /* Most text is ASCII: skip it eight bytes at a time while on a code
-     * point boundary. */
+    /* Most text is ASCII: skip it a word at a time while on a code point
+     * boundary; the automaton only sees the bytes around non-ASCII. */
     if (st == ACC) {
-      while (n - i >= 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        if (w & UINT64_C(0x8080808080808080)) break;
-        i += 8;
-      }
+      i += ascii_prefix(p + i, n - i);
       if (i == n) break;
     }
-    st = next[st][cls[p[i]]];
-    if (st == REJ) {
-      *state = REJ;
-      return i;
-    }
-    i++;
+    /* Each byte here is non-ASCII or inside a sequence: finish the code
+     * point (and any that directly follow) before looking for ASCII. */
+    do {
+      st = next[st][cls[p[i]]];
+      if (st == REJ) {
+        *state = REJ;
+        return i;
+      }
+      i++;
+    } while (i < n && (st != ACC || p[i] >= 0x80));
   }
   *state = st;
   return n;
@@ -77,7 +103,10 @@ size_t ws101__utf8_validate(uint8_t *state, const char *s, size_t n) {
 
 int ws101__utf8_valid(const char *s, size_t n) {
   uint8_t st = ACC;
-  return ws101__utf8_validate(&st, s, n) == n && st == ACC;
+  /* The common case, pure ASCII, never reaches the automaton. */
+  size_t k = ascii_prefix((const uint8_t *)s, n);
+  if (k == n) return 1;
+  return ws101__utf8_validate(&st, s + k, n - k) == n - k && st == ACC;
 }
 
 size_t ws101__utf8_tail(const char *s, size_t n) {

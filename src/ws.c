@@ -58,31 +58,49 @@ static void arm(ws101_ws *ws, int kind, uint64_t ms) {
 /* ------------------------------------------------------------------------ */
 /* Frame output                                                             */
 
-/* Queues one frame. Servers send {header, payload} straight from the
- * caller's bytes (zero-copy when the socket takes them at once). Clients
- * mask the payload straight into the connection's output buffer: one pass,
- * one copy, whatever the size. */
+/* Payloads from this size on leave as {header, payload} through
+ * ws101__conn_write, which sends them straight from the caller's bytes
+ * when the socket takes them at once (its zero-copy threshold). */
+#define WS_ZERO_COPY_MIN (16 * 1024)
+
+/* Queues one frame. Small server frames are built in place in the
+ * connection's cork buffer (one room check, one copy); large ones go
+ * zero-copy as {header, payload}. Clients mask the payload straight into
+ * the cork buffer: one pass, one copy, whatever the size. */
 static int write_frame(ws101_ws *ws, int opcode, int fin, int rsv1,
                        const char *data, size_t len) {
+  ws101__conn *c = ws->conn;
   uint8_t hdr[WS101__WS_MAX_HDR], key[4];
-  uv_buf_t b[2];
   size_t hn;
   char *p;
-  if (!ws->eng.is_client) {
+  if (!ws->eng.is_client && len >= WS_ZERO_COPY_MIN) {
+    uv_buf_t b[2];
     hn = ws101__ws_hdr_encode(hdr, fin, rsv1, opcode, len, NULL);
     b[0].base = (char *)hdr;
     b[0].len = hn;
     b[1].base = (char *)data;
     b[1].len = len;
-    return ws101__conn_write(ws->conn, b, len ? 2 : 1);
+    return ws101__conn_write(c, b, 2);
   }
-  if (ws101__random_bytes(key, 4) != 0) return WS101_EIO;
-  hn = ws101__ws_hdr_encode(hdr, fin, rsv1, opcode, len, key);
-  p = ws101__conn_reserve(ws->conn, hn + len);
-  if (p == NULL) return WS101_ECLOSED; /* closed, or closed by ENOMEM */
-  memcpy(p, hdr, hn);
-  ws101__ws_mask_copy((uint8_t *)p + hn, (const uint8_t *)data, len, key);
-  ws101__conn_commit(ws->conn, hn + len);
+  if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_SHUTDOWN))
+    return WS101_ECLOSED;
+  if (ws->eng.is_client) {
+    if (ws101__random_bytes(key, 4) != 0) return WS101_EIO;
+    hn = ws101__ws_hdr_len(len, 1);
+  } else {
+    hn = ws101__ws_hdr_len(len, 0);
+  }
+  /* NULL on an open connection: out of memory, and it is now closed. */
+  p = ws101__conn_reserve(c, hn + len);
+  if (p == NULL) return WS101_ENOMEM;
+  if (ws->eng.is_client) {
+    ws101__ws_hdr_encode((uint8_t *)p, fin, rsv1, opcode, len, key);
+    ws101__ws_mask_copy((uint8_t *)p + hn, (const uint8_t *)data, len, key);
+  } else {
+    ws101__ws_hdr_encode((uint8_t *)p, fin, rsv1, opcode, len, NULL);
+    if (len) memcpy(p + hn, data, len);
+  }
+  ws101__conn_commit(c, hn + len);
   return 0;
 }
 

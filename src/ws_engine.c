@@ -260,16 +260,53 @@ static int inflate_part(feed *f, char *data, size_t n, int end) {
   return 0;
 }
 
+/* Appends n payload bytes of the open message to `msg`, unmasking them on
+ * the way (one pass over the bytes instead of unmask, then copy), and
+ * emits the message once it is complete. Returns 0 or -1 (failed). */
+static int reassemble(feed *f, const char *data, size_t n, int end) {
+  ws101__wse *e = f->e;
+  char *dst;
+  int ev;
+  /* The frame header announced the rest of this frame: one allocation for
+   * (up to 256 KiB of) it instead of a doubling chain of reallocs and
+   * copies. The cap keeps a peer that announces a huge frame and then
+   * trickles bytes from making us allocate memory it never sends. */
+  if (ws101__buf_reserve(&e->msg, n + (e->remaining < WS101__WSE_AHEAD
+                                           ? (size_t)e->remaining
+                                           : WS101__WSE_AHEAD)) != 0)
+    return fail(f, 1011, "out of memory");
+  dst = n ? e->msg.data + e->msg.len : (char *)data;
+  if (n && e->masked)
+    e->key_off = (uint8_t)ws101__ws_mask_copy_at(
+        (uint8_t *)dst, (const uint8_t *)data, n, e->key, e->key_off);
+  else if (n)
+    memcpy(dst, data, n);
+  if (check_text(f, dst, n, end) < 0) return -1;
+  e->msg.len += n;
+  e->msg_len += n;
+  if (!end) return 0;
+  ev = e->msg_op == WS101__WS_OP_TEXT ? WS101_WS_TEXT : WS101_WS_BINARY;
+  e->msg_op = 0;
+  emit(f, ev, e->msg.data, e->msg.len, 0);
+  end_message(e);
+  return 0;
+}
+
 /* Consumes n payload bytes of the current frame (n may be 0 only when the
  * frame is complete). Returns 0 or -1 (failed). */
 static int payload(feed *f, char *data, size_t n) {
   ws101__wse *e = f->e;
   int whole = e->state == S_PAYLOAD && n == e->remaining;
   int end, ev;
-  if (e->masked && n)
-    e->key_off = (uint8_t)ws101__ws_mask((uint8_t *)data, n, e->key, e->key_off);
   e->remaining -= n;
   e->state = e->remaining ? S_MORE : S_HDR;
+  end = e->remaining == 0 && e->fin;
+  /* A data message that is not complete in this read goes to `msg`. */
+  if (e->op < 8 && !e->msg_z && !e->opts->ws_stream_fragments &&
+      !(whole && end && e->op != WS101__WS_OP_CONT))
+    return reassemble(f, data, n, end);
+  if (e->masked && n)
+    e->key_off = (uint8_t)ws101__ws_mask((uint8_t *)data, n, e->key, e->key_off);
 
   if (e->op >= 8) {
     if (whole) return handle_control(f, data, n);
@@ -283,7 +320,6 @@ static int payload(feed *f, char *data, size_t n) {
     return handle_control(f, e->msg.data + e->ctl_off, n);
   }
 
-  end = e->remaining == 0 && e->fin;
   if (e->msg_z) return inflate_part(f, data, n, end);
   if (check_text(f, data, n, end) < 0) return -1;
   e->msg_len += n;
@@ -292,27 +328,11 @@ static int payload(feed *f, char *data, size_t n) {
     if (end) end_message(e);
     return 0;
   }
+  /* The whole message is in the caller's buffer: no copy at all. */
   ev = e->msg_op == WS101__WS_OP_TEXT ? WS101_WS_TEXT : WS101_WS_BINARY;
-  if (whole && end && e->op != WS101__WS_OP_CONT) {
-    /* The whole message is in the caller's buffer: no copy at all. */
-    e->msg_op = 0;
-    emit(f, ev, data, n, 0);
-    e->msg_len = 0;
-    return 0;
-  }
-  /* The frame header announced the rest of this frame: one allocation for
-   * (up to 256 KiB of) it instead of a doubling chain of reallocs and
-   * copies. The cap keeps a peer that announces a huge frame and then
-   * trickles bytes from making us allocate memory it never sends. */
-  if (ws101__buf_reserve(&e->msg, n + (e->remaining < WS101__WSE_AHEAD
-                                           ? (size_t)e->remaining
-                                           : WS101__WSE_AHEAD)) != 0 ||
-      ws101__buf_append(&e->msg, data, n) != 0)
-    return fail(f, 1011, "out of memory");
-  if (!end) return 0;
   e->msg_op = 0;
-  emit(f, ev, e->msg.data, e->msg.len, 0);
-  end_message(e);
+  emit(f, ev, data, n, 0);
+  e->msg_len = 0;
   return 0;
 }
 

@@ -53,47 +53,117 @@ size_t ws101__ws_hdr_encode(uint8_t *out, int fin, int rsv1, int opcode,
   return i;
 }
 
-/* The key repeated to 8 bytes, rotated so that byte 0 of the word lines up
- * with key[off]; memcpy keeps the word loads/stores alignment-agnostic and
- * compiles to plain unaligned moves where the CPU allows them. */
-static uint64_t key_word(const uint8_t key[4], unsigned off) {
-  uint8_t k[8];
-  uint64_t w;
-  unsigned i;
-  for (i = 0; i < 8; i++) k[i] = key[(off + i) & 3];
-  memcpy(&w, k, 8);
-  return w;
+/* The 4-byte key as a word in memory order, rotated so that its first byte
+ * in memory is key[off]: one load and a rotate instead of a byte loop.
+ * memcpy keeps loads and stores alignment-agnostic; compilers turn it into
+ * plain unaligned moves where the CPU allows them. */
+static uint32_t key_word(const uint8_t key[4], unsigned off) {
+  static const union {
+    uint16_t u;
+    uint8_t b[2];
+  } one = {1};
+  unsigned s = 8 * (off & 3);
+  uint32_t k;
+  memcpy(&k, key, 4);
+  /* Little endian: the first byte is the low one, so rotate right. */
+  if (one.b[0])
+    return (k >> s) | (k << ((32 - s) & 31));
+  return (k << s) | (k >> ((32 - s) & 31));
+}
+
+#if defined(__GNUC__)
+/* 16 bytes per operation: SSE2/NEON where the target has them, plain
+ * words elsewhere (the compiler lowers generic vectors to what exists). */
+typedef uint8_t mask_vec __attribute__((vector_size(16)));
+#endif
+
+/* dst[i] = src[i] ^ key phase; dst may be src (in place), never a partial
+ * overlap. k32 is key_word() for the starting phase: every whole word and
+ * vector keeps that phase, since 4 divides their sizes. */
+static void mask_run(uint8_t *dst, const uint8_t *src, size_t n,
+                     uint32_t k32) {
+  uint64_t k64 = (uint64_t)k32 << 32 | k32;
+  uint8_t kb[4];
+  size_t i = 0;
+#if defined(__GNUC__)
+  if (n >= 16) {
+    mask_vec kv, a, b, c, d;
+    memcpy(&kv, &k64, 8);
+    memcpy((uint8_t *)&kv + 8, &k64, 8);
+    for (; n - i >= 64; i += 64) {
+      memcpy(&a, src + i, 16);
+      memcpy(&b, src + i + 16, 16);
+      memcpy(&c, src + i + 32, 16);
+      memcpy(&d, src + i + 48, 16);
+      a ^= kv;
+      b ^= kv;
+      c ^= kv;
+      d ^= kv;
+      memcpy(dst + i, &a, 16);
+      memcpy(dst + i + 16, &b, 16);
+      memcpy(dst + i + 32, &c, 16);
+      memcpy(dst + i + 48, &d, 16);
+    }
+    for (; n - i >= 16; i += 16) {
+      memcpy(&a, src + i, 16);
+      a ^= kv;
+      memcpy(dst + i, &a, 16);
+    }
+  }
+#else
+  for (; n - i >= 32; i += 32) {
+    uint64_t a, b, c, d;
+    memcpy(&a, src + i, 8);
+    memcpy(&b, src + i + 8, 8);
+    memcpy(&c, src + i + 16, 8);
+    memcpy(&d, src + i + 24, 8);
+    a ^= k64;
+    b ^= k64;
+    c ^= k64;
+    d ^= k64;
+    memcpy(dst + i, &a, 8);
+    memcpy(dst + i + 8, &b, 8);
+    memcpy(dst + i + 16, &c, 8);
+    memcpy(dst + i + 24, &d, 8);
+  }
+#endif
+  /* The tail (and small payloads): words, a half word, up to 3 bytes. */
+  for (; n - i >= 8; i += 8) {
+    uint64_t w;
+    memcpy(&w, src + i, 8);
+    w ^= k64;
+    memcpy(dst + i, &w, 8);
+  }
+  if (n - i >= 4) {
+    uint32_t w;
+    memcpy(&w, src + i, 4);
+    w ^= k32;
+    memcpy(dst + i, &w, 4);
+    i += 4;
+  }
+  if (i < n) {
+    memcpy(kb, &k32, 4);
+    dst[i] = src[i] ^ kb[0];
+    if (++i < n) {
+      dst[i] = src[i] ^ kb[1];
+      if (++i < n) dst[i] = src[i] ^ kb[2];
+    }
+  }
 }
 
 unsigned ws101__ws_mask(uint8_t *p, size_t n, const uint8_t key[4],
                         unsigned off) {
-  size_t i = 0;
-  off &= 3;
-  if (n >= 16) {
-    uint64_t kw = key_word(key, off);
-    /* Whole words keep the key phase, since 8 is a multiple of 4. */
-    for (; n - i >= 8; i += 8) {
-      uint64_t w;
-      memcpy(&w, p + i, 8);
-      w ^= kw;
-      memcpy(p + i, &w, 8);
-    }
-  }
-  for (; i < n; i++) p[i] ^= key[(off + i) & 3];
+  mask_run(p, p, n, key_word(key, off));
+  return (unsigned)((off + n) & 3);
+}
+
+unsigned ws101__ws_mask_copy_at(uint8_t *dst, const uint8_t *src, size_t n,
+                                const uint8_t key[4], unsigned off) {
+  mask_run(dst, src, n, key_word(key, off));
   return (unsigned)((off + n) & 3);
 }
 
 void ws101__ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n,
                          const uint8_t key[4]) {
-  size_t i = 0;
-  if (n >= 16) {
-    uint64_t kw = key_word(key, 0);
-    for (; n - i >= 8; i += 8) {
-      uint64_t w;
-      memcpy(&w, src + i, 8);
-      w ^= kw;
-      memcpy(dst + i, &w, 8);
-    }
-  }
-  for (; i < n; i++) dst[i] = src[i] ^ key[i & 3];
+  mask_run(dst, src, n, key_word(key, 0));
 }

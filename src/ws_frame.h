@@ -46,9 +46,16 @@ static inline size_t ws101__ws_hdr_size(uint8_t b0, uint8_t b1) {
  * encodings are accepted, as the RFC does not forbid them to receivers. */
 int ws101__ws_hdr_parse(ws101__ws_hdr *h, const uint8_t *p, size_t n);
 
-/* Encodes a header into out (>= 14 bytes) with the minimal length form.
- * `rsv1` sets the permessage-deflate bit; `key` (NULL = unmasked) is the
- * masking key. Returns the header size. */
+/* The size of the header ws101__ws_hdr_encode writes for a payload of
+ * `len` bytes (2..14). */
+static inline size_t ws101__ws_hdr_len(uint64_t len, int masked) {
+  return (len < 126 ? 2 : len <= 0xFFFF ? 4 : 10) + (masked ? 4 : 0);
+}
+
+/* Encodes a header with the minimal length form into out, which has room
+ * for ws101__ws_hdr_len(len, key != NULL) bytes. `rsv1` sets the
+ * permessage-deflate bit; `key` (NULL = unmasked) is the masking key.
+ * Returns the header size. */
 size_t ws101__ws_hdr_encode(uint8_t *out, int fin, int rsv1, int opcode,
                             uint64_t len, const uint8_t *key);
 
@@ -57,6 +64,12 @@ size_t ws101__ws_hdr_encode(uint8_t *out, int fin, int rsv1, int opcode,
  * offset for the byte after p[n-1]. */
 unsigned ws101__ws_mask(uint8_t *p, size_t n, const uint8_t key[4],
                         unsigned off);
+
+/* Writes src[0..n) XOR key to dst, starting at key byte `off` (0..3):
+ * unmasking fused with the copy into a reassembly buffer. dst and src must
+ * not overlap. Returns the key offset for the byte after src[n-1]. */
+unsigned ws101__ws_mask_copy_at(uint8_t *dst, const uint8_t *src, size_t n,
+                                const uint8_t key[4], unsigned off);
 
 /* Writes src[0..n) XOR key to dst (a client's outgoing payload). */
 void ws101__ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n,

@@ -150,11 +150,71 @@ static void check_tail(void) {
   ASSERT_EQ(ws101__utf8_tail("\x98", 1), 1);
 }
 
+/* Byte at a time: the reference for the word-at-a-time ASCII path. */
+static long ref_fail_at(const char *s, size_t n, uint8_t *st) {
+  size_t j;
+  *st = WS101__UTF8_ACCEPT;
+  for (j = 0; j < n; j++)
+    if (ws101__utf8_validate(st, s + j, 1) != 1) return (long)j;
+  return -1;
+}
+
+/* ASCII buffers of every length 0..64 and alignment with one non-ASCII
+ * sequence (valid, invalid, or cut short) at every position: the fast
+ * path hands over to the automaton at exactly the right byte, including
+ * in the overlapping last word, and after it resumes skipping ASCII. */
+static void check_ascii_fast_path(void) {
+  static const char *const ins[] = {"\xc3\xa9", "\xe2\x82\xac",
+                                    "\xf0\x9f\x98\x80", "\xff", "\x80",
+                                    "\xc3", "\xe2\x82", "\xed\xa0\x80"};
+  char buf[80];
+  size_t align, len, pos, k, i;
+  for (align = 0; align < 8; align++) {
+    char *b = buf + align;
+    for (len = 0; len <= 64; len++) {
+      uint8_t st, ref;
+      long want;
+      for (i = 0; i < len; i++) b[i] = (char)('a' + i % 26);
+      want = ref_fail_at(b, len, &ref);
+      ASSERT_EQ(want, -1);
+      st = WS101__UTF8_ACCEPT;
+      ASSERT_EQ(ws101__utf8_validate(&st, b, len), len);
+      ASSERT_EQ(st, WS101__UTF8_ACCEPT);
+      ASSERT_EQ(ws101__utf8_valid(b, len), 1);
+      for (k = 0; k < sizeof ins / sizeof ins[0]; k++) {
+        size_t il = strlen(ins[k]);
+        for (pos = 0; pos + il <= len; pos++) {
+          size_t got;
+          for (i = 0; i < len; i++) b[i] = (char)('a' + i % 26);
+          memcpy(b + pos, ins[k], il);
+          want = ref_fail_at(b, len, &ref);
+          st = WS101__UTF8_ACCEPT;
+          got = ws101__utf8_validate(&st, b, len);
+          if (want >= 0) {
+            ASSERT_EQ(got, (size_t)want);
+            ASSERT_EQ(st, WS101__UTF8_REJECT);
+          } else {
+            ASSERT_EQ(got, len);
+            ASSERT_EQ(st, ref);
+          }
+          ASSERT_EQ(ws101__utf8_valid(b, len),
+                    want < 0 && ref == WS101__UTF8_ACCEPT);
+          /* Valid sequences are valid wherever they sit; broken ones fail
+           * at their first bad byte or leave the state mid-sequence. */
+          if (k < 3) ASSERT_EQ(ws101__utf8_valid(b, len), 1);
+          if (k == 3 || k == 4) ASSERT_EQ(want, (long)pos);
+        }
+      }
+    }
+  }
+}
+
 int main(void) {
   RUN(check_whole);
   RUN(check_split);
   RUN(check_bytewise);
   RUN(check_all_code_points);
   RUN(check_tail);
+  RUN(check_ascii_fast_path);
   TEST_DONE();
 }

@@ -58,25 +58,35 @@ static void header_msb_and_nonminimal(void) {
   ASSERT_EQ(h.len, 7);
 }
 
-/* The word-at-a-time masking matches a byte-wise reference for every
- * alignment, length 0..64 and starting key phase. */
+/* The word/vector-at-a-time masking matches a byte-wise reference for
+ * every alignment, length 0..136 (past several 32-byte blocks) and
+ * starting key phase, in place and copying. */
 static void masking(void) {
   static const uint8_t key[4] = {0xA5, 0x3C, 0x0F, 0xF0};
-  uint8_t src[80], buf[80], ref[80], dst[80];
+  uint8_t src[160], buf[160], ref[160], dst[160];
   size_t align, len, i;
   unsigned off;
   for (i = 0; i < sizeof src; i++) src[i] = (uint8_t)(i * 7 + 3);
   for (align = 0; align < 8; align++) {
-    for (len = 0; len <= 64; len++) {
+    for (len = 0; len <= 136; len++) {
       for (off = 0; off < 4; off++) {
         unsigned next;
         memcpy(buf + align, src, len);
+        buf[align + len] = 0x5A; /* must survive: no write past the end */
         for (i = 0; i < len; i++) ref[i] = src[i] ^ key[(off + i) & 3];
         next = ws101__ws_mask(buf + align, len, key, off);
         ASSERT_EQ(next, (off + len) & 3);
         ASSERT_MEM_EQ(buf + align, ref, len);
+        ASSERT_EQ(buf[align + len], 0x5A);
+        dst[align + len] = 0x5A;
+        next = ws101__ws_mask_copy_at(dst + align, src + (7 - align), len,
+                                      key, off);
+        ASSERT_EQ(next, (off + len) & 3);
+        for (i = 0; i < len; i++)
+          ref[i] = src[7 - align + i] ^ key[(off + i) & 3];
+        ASSERT_MEM_EQ(dst + align, ref, len);
+        ASSERT_EQ(dst[align + len], 0x5A);
       }
-      for (i = 0; i < len; i++) ref[i] = src[i] ^ key[i & 3];
       ws101__ws_mask_copy(dst + align, src + (7 - align), len, key);
       for (i = 0; i < len; i++) ref[i] = src[7 - align + i] ^ key[i & 3];
       ASSERT_MEM_EQ(dst + align, ref, len);
