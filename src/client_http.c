@@ -460,19 +460,6 @@ static const ws101__proto h1_client_proto = {
 /* Request                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static int ieq(const char *a, const char *b) {
-  for (; *a && *b; a++, b++) {
-    int x = (unsigned char)*a, y = (unsigned char)*b;
-    if (x >= 'A' && x <= 'Z')
-      x += 32;
-    if (y >= 'A' && y <= 'Z')
-      y += 32;
-    if (x != y)
-      return 0;
-  }
-  return *a == *b;
-}
-
 static int append_str(ws101__buf *b, const char *s) {
   return ws101__buf_append(b, s, strlen(s));
 }
@@ -486,9 +473,10 @@ static int append_header(ws101__buf *b, const char *name, const char *value) {
 
 /* Records what a caller-supplied header means for the framing we add. */
 static int note_header(ws101_fetch *f, const char *name, const char *value) {
-  if (ieq(name, "Transfer-Encoding") || ieq(name, "Upgrade") || ieq(name, "TE"))
+  if (ws101__h1_ieq(name, "Transfer-Encoding") ||
+      ws101__h1_ieq(name, "Upgrade") || ws101__h1_ieq(name, "TE"))
     return WS101_EINVAL; /* framing and protocol switches are ours */
-  if (ieq(name, "Content-Length")) {
+  if (ws101__h1_ieq(name, "Content-Length")) {
     const char *p = value;
     uint64_t v = 0;
     if (f->user_cl || *p == '\0')
@@ -500,13 +488,13 @@ static int note_header(ws101_fetch *f, const char *name, const char *value) {
     }
     f->user_cl = 1;
     f->user_cl_value = v;
-  } else if (ieq(name, "Host")) {
+  } else if (ws101__h1_ieq(name, "Host")) {
     if (f->user_host)
       return WS101_EINVAL;
     f->user_host = 1;
-  } else if (ieq(name, "User-Agent")) {
+  } else if (ws101__h1_ieq(name, "User-Agent")) {
     f->user_ua = 1;
-  } else if (ieq(name, "Connection")) {
+  } else if (ws101__h1_ieq(name, "Connection")) {
     f->user_close = ws101__h1_token_list_has(value, "close");
   }
   return 0;

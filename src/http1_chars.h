@@ -30,20 +30,45 @@ static inline int ws101__h1_lower(int c) {
   return (c >= 'A' && c <= 'Z') ? c + 32 : c;
 }
 
+/* a[0..n) equals the NUL-terminated b, ignoring ASCII case (never the
+ * locale's: header names are ASCII, and "I" must not meet Turkish rules). */
+static inline int ws101__h1_ieq_n(const char *a, unsigned long n,
+                                  const char *b) {
+  unsigned long i;
+  for (i = 0; i < n; i++)
+    if (b[i] == '\0' || ws101__h1_lower((unsigned char)a[i]) !=
+                            ws101__h1_lower((unsigned char)b[i]))
+      return 0;
+  return b[n] == '\0';
+}
+
+/* Both NUL-terminated strings are equal, ignoring ASCII case. */
+static inline int ws101__h1_ieq(const char *a, const char *b) {
+  for (; *a != '\0'; a++, b++)
+    if (ws101__h1_lower((unsigned char)*a) !=
+        ws101__h1_lower((unsigned char)*b))
+      return 0;
+  return *b == '\0';
+}
+
 /* A whole NUL-terminated string is a token (non-empty). */
 static inline int ws101__h1_is_token(const char *s) {
-  if (s == 0 || *s == '\0') return 0;
+  if (s == 0 || *s == '\0')
+    return 0;
   for (; *s; s++)
-    if (!ws101__h1_is_tchar((unsigned char)*s)) return 0;
+    if (!ws101__h1_is_tchar((unsigned char)*s))
+      return 0;
   return 1;
 }
 
 /* A whole NUL-terminated string may be sent as a field value: this is what
  * stops header injection through CR/LF in application strings. */
 static inline int ws101__h1_is_field_value(const char *s) {
-  if (s == 0) return 0;
+  if (s == 0)
+    return 0;
   for (; *s; s++)
-    if (!ws101__h1_is_field_byte((unsigned char)*s)) return 0;
+    if (!ws101__h1_is_field_byte((unsigned char)*s))
+      return 0;
   return 1;
 }
 

@@ -14,24 +14,6 @@
 
 #include <string.h>
 
-/* Compares s[0..n) with the lower-case literal `lit`, ignoring ASCII case. */
-static int ieq_n(const char *s, size_t n, const char *lit) {
-  size_t i;
-  for (i = 0; i < n; i++)
-    if (lit[i] == '\0' || ws101__h1_lower((unsigned char)s[i]) != lit[i])
-      return 0;
-  return lit[n] == '\0';
-}
-
-static int ieq_n2(const char *a, size_t n, const char *b) {
-  size_t i;
-  for (i = 0; i < n; i++)
-    if (b[i] == '\0' || ws101__h1_lower((unsigned char)a[i]) !=
-                            ws101__h1_lower((unsigned char)b[i]))
-      return 0;
-  return b[n] == '\0';
-}
-
 /* Calls `fn` on each non-empty, OWS-trimmed element of a comma-separated
  * list; stops at the first non-zero return and passes it back. Empty
  * elements are skipped as RFC 9110 §5.6.1 requires of recipients. */
@@ -58,7 +40,7 @@ static int list_each(const char *list, list_fn fn, void *ctx) {
 }
 
 static int has_token_cb(const char *el, size_t n, void *ctx) {
-  return ieq_n2(el, n, (const char *)ctx);
+  return ws101__h1_ieq_n(el, n, (const char *)ctx);
 }
 
 int ws101__h1_token_list_has(const char *list, const char *token) {
@@ -70,7 +52,7 @@ int ws101__h1_token_list_has(const char *list, const char *token) {
 const char *ws101__h1_find_header(const ws101__h1_head *h, const char *name) {
   size_t i, n = strlen(name);
   for (i = 0; i < h->nheaders; i++)
-    if (h->headers[i].name_len == n && ieq_n2(h->headers[i].name, n, name))
+    if (h->headers[i].name_len == n && ws101__h1_ieq_n(h->headers[i].name, n, name))
       return h->headers[i].value;
   return NULL;
 }
@@ -221,9 +203,9 @@ static int te_cb(const char *el, size_t n, void *ctx) {
   ps->te_count++;
   if (ps->te_chunked)
     return -400; /* something after "chunked" */
-  if (i == n && ieq_n(el, n, "chunked"))
+  if (i == n && ws101__h1_ieq_n(el, n, "chunked"))
     ps->te_chunked = 1;
-  else if (ieq_n(el, i, "chunked"))
+  else if (ws101__h1_ieq_n(el, i, "chunked"))
     return -400; /* chunked takes no parameters */
   else
     ps->te_other = 1;
@@ -236,11 +218,11 @@ typedef struct conn_ctx {
 
 static int conn_cb(const char *el, size_t n, void *ctx) {
   conn_ctx *c = (conn_ctx *)ctx;
-  if (ieq_n(el, n, "close"))
+  if (ws101__h1_ieq_n(el, n, "close"))
     c->flags |= WS101__H1_CONN_CLOSE;
-  else if (ieq_n(el, n, "keep-alive"))
+  else if (ws101__h1_ieq_n(el, n, "keep-alive"))
     c->flags |= WS101__H1_KEEPALIVE;
-  else if (ieq_n(el, n, "upgrade"))
+  else if (ws101__h1_ieq_n(el, n, "upgrade"))
     c->flags |= WS101__H1_CONN_UPGRADE;
   return 0;
 }
@@ -251,25 +233,25 @@ static int on_field(parse_state *ps, ws101__h1_head *h, const char *name,
   int r;
   switch (nlen) {
   case 4:
-    if (ieq_n(name, nlen, "host")) {
+    if (ws101__h1_ieq_n(name, nlen, "host")) {
       if (ps->hosts++ == 0)
         h->host = value;
     }
     break;
   case 6:
-    if (ieq_n(name, nlen, "expect") &&
+    if (ws101__h1_ieq_n(name, nlen, "expect") &&
         ws101__h1_token_list_has(value, "100-continue"))
       h->flags |= WS101__H1_EXPECT_CONTINUE;
     break;
   case 7:
-    if (ieq_n(name, nlen, "upgrade")) {
+    if (ws101__h1_ieq_n(name, nlen, "upgrade")) {
       h->flags |= WS101__H1_HAS_UPGRADE;
       if (h->upgrade == NULL)
         h->upgrade = value;
     }
     break;
   case 10:
-    if (ieq_n(name, nlen, "connection")) {
+    if (ws101__h1_ieq_n(name, nlen, "connection")) {
       conn_ctx c = {0};
       list_each(value, conn_cb, &c);
       *conn_flags |= c.flags;
@@ -278,12 +260,12 @@ static int on_field(parse_state *ps, ws101__h1_head *h, const char *name,
     }
     break;
   case 14:
-    if (ieq_n(name, nlen, "content-length"))
+    if (ws101__h1_ieq_n(name, nlen, "content-length"))
       if ((r = parse_content_length(value, h)) != 0)
         return r;
     break;
   case 17:
-    if (ieq_n(name, nlen, "transfer-encoding")) {
+    if (ws101__h1_ieq_n(name, nlen, "transfer-encoding")) {
       int before = ps->te_count;
       ps->te_seen = 1;
       if ((r = list_each(value, te_cb, ps)) != 0)
@@ -331,8 +313,8 @@ static int check_target(const ws101__h1_head *h) {
   if (h->target_len == 1 && t[0] == '*')
     return (h->method_len == 7 && memcmp(h->method, "OPTIONS", 7) == 0) ? 0
                                                                         : -400;
-  if ((h->target_len > 7 && ieq_n(t, 7, "http://")) ||
-      (h->target_len > 8 && ieq_n(t, 8, "https://")))
+  if ((h->target_len > 7 && ws101__h1_ieq_n(t, 7, "http://")) ||
+      (h->target_len > 8 && ws101__h1_ieq_n(t, 8, "https://")))
     return 0;
   return -400;
 }

@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "conn.h"
+#include "http1_chars.h"
 #include "http1_parser.h"
 #include "request.h"
 #include "server.h"
@@ -377,7 +377,7 @@ static int start_request(h1s *h, const char *raw, size_t n,
   h->stream_route = h->req.route != NULL && !h->req.route->websocket &&
                     (h->req.route->flags & WS101_ROUTE_STREAM_BODY);
   expect = ws101_req_header(&h->req, "Expect");
-  if (expect != NULL && strcasecmp(expect, "100-continue") != 0) {
+  if (expect != NULL && !ws101__h1_ieq(expect, "100-continue")) {
     send_error(h, 417, NULL);
     return -1;
   }

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "http1_chars.h"
 #include "server.h"
@@ -181,23 +180,23 @@ int ws101_req_add_header(ws101_req *req, const char *name, const char *value) {
    * since every response adds a header or two. */
   switch (nl) {
   case 4:
-    if (strcasecmp(name, "date") == 0) return WS101_EINVAL;
+    if (ws101__h1_ieq(name, "date")) return WS101_EINVAL;
     break;
   case 7:
-    if (strcasecmp(name, "upgrade") == 0) return WS101_EINVAL;
+    if (ws101__h1_ieq(name, "upgrade")) return WS101_EINVAL;
     break;
   case 10:
-    if (strcasecmp(name, "connection") == 0 ||
-        strcasecmp(name, "keep-alive") == 0)
+    if (ws101__h1_ieq(name, "connection") ||
+        ws101__h1_ieq(name, "keep-alive"))
       return WS101_EINVAL;
     break;
   case 17:
-    if (strcasecmp(name, "transfer-encoding") == 0) return WS101_EINVAL;
+    if (ws101__h1_ieq(name, "transfer-encoding")) return WS101_EINVAL;
     break;
   default:
     break;
   }
-  if (nl == 14 && strcasecmp(name, "content-length") == 0) {
+  if (nl == 14 && ws101__h1_ieq(name, "content-length")) {
     uint64_t v = 0;
     if (req->has_cl || *value == '\0') return WS101_EINVAL;
     for (p = value; *p; p++) {

@@ -1,6 +1,8 @@
 /* url.c - see url.h. */
 #include "url.h"
 
+#include "http1_chars.h"
+
 #include "ws101.h"
 
 #include <stdio.h>
@@ -23,7 +25,6 @@ static const struct {
     {"wss", WS101__URL_WSS, 443, 1},
 };
 
-static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 
 static int is_hex(int c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
@@ -151,7 +152,7 @@ int ws101__url_parse(const char *s, ws101__url *u, const char **why) {
     const char *name = schemes[i].name;
     size_t k;
     if (strlen(name) != slen) continue;
-    for (k = 0; k < slen && lower((unsigned char)s[k]) == name[k]; k++) {
+    for (k = 0; k < slen && ws101__h1_lower((unsigned char)s[k]) == name[k]; k++) {
     }
     if (k == slen) {
       si = (int)i;
@@ -217,7 +218,7 @@ int ws101__url_parse(const char *s, ws101__url *u, const char **why) {
   w = mem;
 
   u->host = w;
-  for (i = 0; i < host_len; i++) *w++ = (char)lower((unsigned char)host[i]);
+  for (i = 0; i < host_len; i++) *w++ = (char)ws101__h1_lower((unsigned char)host[i]);
   *w++ = '\0';
 
   u->target = w;

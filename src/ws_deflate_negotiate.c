@@ -32,20 +32,6 @@ static const char *skip_ows(const char *s) {
   return s;
 }
 
-static int ieq(const char *a, size_t alen, const char *lit) {
-  size_t i;
-  if (alen != strlen(lit))
-    return 0;
-  for (i = 0; i < alen; i++) {
-    unsigned char c = (unsigned char)a[i];
-    if (c >= 'A' && c <= 'Z')
-      c = (unsigned char)(c + 32);
-    if (c != (unsigned char)lit[i])
-      return 0;
-  }
-  return 1;
-}
-
 /* RFC 7692 §7.1.2: the value is 1*DIGIT without leading zero, 8..15.
  * Returns the number or 0 if invalid. */
 static int window_bits(const char *v, size_t n) {
@@ -60,22 +46,22 @@ static int window_bits(const char *v, size_t n) {
  * param has no value; unescaped (vlen bytes) otherwise. */
 static void pmd_param(pmd_offer *o, const char *name, size_t nlen,
                       const char *val, size_t vlen) {
-  if (ieq(name, nlen, "server_no_context_takeover")) {
+  if (ws101__h1_ieq_n(name, nlen, "server_no_context_takeover")) {
     if (o->snct || val != NULL)
       o->bad = 1;
     o->snct = 1;
-  } else if (ieq(name, nlen, "client_no_context_takeover")) {
+  } else if (ws101__h1_ieq_n(name, nlen, "client_no_context_takeover")) {
     if (o->cnct || val != NULL)
       o->bad = 1;
     o->cnct = 1;
-  } else if (ieq(name, nlen, "server_max_window_bits")) {
+  } else if (ws101__h1_ieq_n(name, nlen, "server_max_window_bits")) {
     /* A value is mandatory for this one in both directions. */
     if (o->smwb || val == NULL)
       o->bad = 1;
     o->smwb = 1;
     if (val != NULL && (o->smwb_val = window_bits(val, vlen)) == 0)
       o->bad = 1;
-  } else if (ieq(name, nlen, "client_max_window_bits")) {
+  } else if (ws101__h1_ieq_n(name, nlen, "client_max_window_bits")) {
     if (o->cmwb)
       o->bad = 1;
     o->cmwb = 1;
@@ -109,7 +95,7 @@ static int parse_extensions(const char *s, ext_cb cb, void *ud) {
       s++;
     if (s == name)
       return -1;
-    o.is_pmd = ieq(name, (size_t)(s - name), PMD_NAME);
+    o.is_pmd = ws101__h1_ieq_n(name, (size_t)(s - name), PMD_NAME);
     s = skip_ows(s);
     while (*s == ';') {
       const char *pn, *val = NULL;

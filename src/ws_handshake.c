@@ -1,6 +1,8 @@
 /* ws_handshake.c - see ws_handshake.h. */
 #include "ws_handshake.h"
 
+#include "http1_chars.h"
+
 #include "base64.h"
 
 #include <openssl/evp.h>
@@ -25,19 +27,6 @@ void ws101__ws_accept_key(const char *key, size_t key_len, char out[29]) {
   EVP_MD_CTX_free(ctx);
 }
 
-static int ieq(const char *a, const char *b) {
-  for (; *a && *b; a++, b++) {
-    int x = (unsigned char)*a, y = (unsigned char)*b;
-    if (x >= 'A' && x <= 'Z')
-      x += 32;
-    if (y >= 'A' && y <= 'Z')
-      y += 32;
-    if (x != y)
-      return 0;
-  }
-  return *a == *b;
-}
-
 /* Counts fields named `name` and returns the first value (or NULL). */
 static const char *find_counted(const ws101__h1_head *h, const char *name,
                                 size_t *count) {
@@ -45,7 +34,7 @@ static const char *find_counted(const ws101__h1_head *h, const char *name,
   size_t i;
   *count = 0;
   for (i = 0; i < h->nheaders; i++)
-    if (ieq(h->headers[i].name, name)) {
+    if (ws101__h1_ieq(h->headers[i].name, name)) {
       if ((*count)++ == 0)
         first = h->headers[i].value;
     }
@@ -56,7 +45,7 @@ static const char *find_counted(const ws101__h1_head *h, const char *name,
 static int upgrade_has_websocket(const ws101__h1_head *h) {
   size_t i;
   for (i = 0; i < h->nheaders; i++)
-    if (ieq(h->headers[i].name, "upgrade") &&
+    if (ws101__h1_ieq(h->headers[i].name, "upgrade") &&
         ws101__h1_token_list_has(h->headers[i].value, "websocket"))
       return 1;
   return 0;
@@ -107,7 +96,7 @@ int ws101__ws_origin_allowed(const ws101__strlist *allowed,
   if (origin == NULL)
     return 0;
   for (i = 0; i < allowed->count; i++)
-    if (ieq(allowed->items[i], origin))
+    if (ws101__h1_ieq(allowed->items[i], origin))
       return 1;
   return 0;
 }
