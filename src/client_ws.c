@@ -50,17 +50,22 @@ typedef struct wsc {
   const char *deferred_msg;
 } wsc;
 
-static void wsc_detach(wsc *w) {
+/* Stops the connect attempt and drops the connection, if any; their close
+ * completes later, with nothing calling back into us. */
+static void wsc_drop_transport(wsc *w) {
   if (w->creq != NULL) {
     ws101__connect_cancel(w->creq);
     w->creq = NULL;
   }
   if (w->conn != NULL) {
-    /* The close completes later; nothing must call back into us. */
     ws101__conn_set_proto(w->conn, &ws101__client_detached_proto, NULL);
     ws101__conn_close(w->conn, WS101_ECANCELED);
     w->conn = NULL;
   }
+}
+
+static void wsc_detach(wsc *w) {
+  wsc_drop_transport(w);
   if (w->linked) {
     ws101__client_link_remove(w->loop, &w->link);
     w->linked = 0;
@@ -304,15 +309,7 @@ static int client_close(ws101_ws *ws, int code, const char *reason) {
   if (w->done) return WS101_ECLOSED;
   /* Stop the attempt now; ERROR + CLOSE follow from the loop, never from
    * inside ws101_ws_close. */
-  if (w->creq != NULL) {
-    ws101__connect_cancel(w->creq);
-    w->creq = NULL;
-  }
-  if (w->conn != NULL) {
-    ws101__conn_set_proto(w->conn, &ws101__client_detached_proto, NULL);
-    ws101__conn_close(w->conn, WS101_ECANCELED);
-    w->conn = NULL;
-  }
+  wsc_drop_transport(w);
   return fail_later(w, WS101_ECANCELED,
                     "closed by the application before the handshake "
                     "completed");

@@ -67,15 +67,23 @@ static int deflate_bits(int bits) {
 
 /* Creates a raw deflate stream; the z_stream itself is allocated through
  * the counter too, so a connection that never sends holds nothing. */
-static int def_open(z_stream **zsp, size_t *counter, int bits, int level,
-                    int mem_level) {
+/* A zeroed z_stream whose own memory and zlib's go through `counter`. */
+static z_stream *stream_new(size_t *counter) {
   z_stream *zs = (z_stream *)count_alloc(counter, 1, sizeof(z_stream));
   if (zs == NULL)
-    return WS101_ENOMEM;
+    return NULL;
   memset(zs, 0, sizeof(*zs));
   zs->zalloc = count_alloc;
   zs->zfree = count_free;
   zs->opaque = counter;
+  return zs;
+}
+
+static int def_open(z_stream **zsp, size_t *counter, int bits, int level,
+                    int mem_level) {
+  z_stream *zs = stream_new(counter);
+  if (zs == NULL)
+    return WS101_ENOMEM;
   if (level < 0 || level > 9)
     level = 1;
   if (mem_level < 1 || mem_level > 9)
@@ -90,13 +98,9 @@ static int def_open(z_stream **zsp, size_t *counter, int bits, int level,
 }
 
 static int inf_open(z_stream **zsp, size_t *counter, int bits) {
-  z_stream *zs = (z_stream *)count_alloc(counter, 1, sizeof(z_stream));
+  z_stream *zs = stream_new(counter);
   if (zs == NULL)
     return WS101_ENOMEM;
-  memset(zs, 0, sizeof(*zs));
-  zs->zalloc = count_alloc;
-  zs->zfree = count_free;
-  zs->opaque = counter;
   if (bits < 8 || bits > 15)
     bits = 15;
   if (inflateInit2(zs, -bits) != Z_OK) {

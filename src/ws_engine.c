@@ -231,11 +231,21 @@ static void end_message(ws101__wse *e) {
   ws101__buf_reset(&e->msg, WS101__WSE_KEEP);
 }
 
+/* Delivers a complete message as TEXT or BINARY; `reassembled` says it sat
+ * in the message buffer, which is then reset. */
+static void emit_message(feed *f, char *data, size_t len, int reassembled) {
+  ws101__wse *e = f->e;
+  int ev = e->msg_op == WS101__WS_OP_TEXT ? WS101_WS_TEXT : WS101_WS_BINARY;
+  e->msg_op = 0;
+  emit(f, ev, data, len, 0);
+  if (reassembled) end_message(e);
+}
+
 static int inflate_part(feed *f, char *data, size_t n, int end) {
   ws101__wse *e = f->e;
   size_t before = e->msg.len, max_total, got;
   uint64_t budget = e->opts->ws_max_message - e->msg_len;
-  int r, ev;
+  int r;
   if (n == 0 && !end) return 0;
   max_total = budget > (uint64_t)(SIZE_MAX - before) ? SIZE_MAX
                                                       : before + (size_t)budget;
@@ -252,11 +262,7 @@ static int inflate_part(feed *f, char *data, size_t n, int end) {
     if (end) end_message(e);
     return 0;
   }
-  if (!end) return 0;
-  ev = e->msg_op == WS101__WS_OP_TEXT ? WS101_WS_TEXT : WS101_WS_BINARY;
-  e->msg_op = 0;
-  emit(f, ev, e->msg.data, e->msg.len, 0);
-  end_message(e);
+  if (end) emit_message(f, e->msg.data, e->msg.len, 1);
   return 0;
 }
 
@@ -266,7 +272,6 @@ static int inflate_part(feed *f, char *data, size_t n, int end) {
 static int reassemble(feed *f, const char *data, size_t n, int end) {
   ws101__wse *e = f->e;
   char *dst;
-  int ev;
   /* The frame header announced the rest of this frame: one allocation for
    * (up to 256 KiB of) it instead of a doubling chain of reallocs and
    * copies. The cap keeps a peer that announces a huge frame and then
@@ -284,11 +289,7 @@ static int reassemble(feed *f, const char *data, size_t n, int end) {
   if (check_text(f, dst, n, end) < 0) return -1;
   e->msg.len += n;
   e->msg_len += n;
-  if (!end) return 0;
-  ev = e->msg_op == WS101__WS_OP_TEXT ? WS101_WS_TEXT : WS101_WS_BINARY;
-  e->msg_op = 0;
-  emit(f, ev, e->msg.data, e->msg.len, 0);
-  end_message(e);
+  if (end) emit_message(f, e->msg.data, e->msg.len, 1);
   return 0;
 }
 
@@ -297,7 +298,7 @@ static int reassemble(feed *f, const char *data, size_t n, int end) {
 static int payload(feed *f, char *data, size_t n) {
   ws101__wse *e = f->e;
   int whole = e->state == S_PAYLOAD && n == e->remaining;
-  int end, ev;
+  int end;
   e->remaining -= n;
   e->state = e->remaining ? S_MORE : S_HDR;
   end = e->remaining == 0 && e->fin;
@@ -329,9 +330,7 @@ static int payload(feed *f, char *data, size_t n) {
     return 0;
   }
   /* The whole message is in the caller's buffer: no copy at all. */
-  ev = e->msg_op == WS101__WS_OP_TEXT ? WS101_WS_TEXT : WS101_WS_BINARY;
-  e->msg_op = 0;
-  emit(f, ev, data, n, 0);
+  emit_message(f, data, n, 0);
   e->msg_len = 0;
   return 0;
 }
