@@ -336,9 +336,8 @@ static void dispatch(h1s *h) {
     if (!ws101_req_is_websocket(req)) {
       static const char body[] = "Upgrade Required: this is a WebSocket "
                                  "endpoint\n";
-      ws101__buf_append(&req->resp_hdrs, "Upgrade: websocket\r\n", 20);
-      ws101_req_respond(req, 426, "text/plain; charset=utf-8", body,
-                        sizeof(body) - 1);
+      ws101__req_respond_extra(req, 426, "Upgrade: websocket\r\n", body,
+                               sizeof(body) - 1);
       return;
     }
     if (ws101_req_accept_websocket(
@@ -414,47 +413,25 @@ static size_t feed(h1s *h, char *data, size_t len) {
   while (pos < len && h->conn != NULL && h->upgrade_ws == NULL &&
          !(h->conn->flags & (WS101__CONN_CLOSING | WS101__CONN_ENDING))) {
     if (h->state == ST_HEAD) {
-      ws101__h1_header scratch[128];
       ws101__h1_head head;
-      ws101__h1_limits lim;
       int n;
       if (h->active) break; /* pipelined: wait for the response */
       memset(&head, 0, sizeof(head));
-      head.headers = o->max_headers <= 128 ? scratch : NULL;
-      head.max_headers_cap = o->max_headers <= 128 ? 128 : 0;
-      if (head.headers == NULL) {
-        /* Unusually high limit: allocate once and keep it on the request. */
-        if (h->req.hdr_cap < o->max_headers) {
-          ws101__h1_header *p =
-              realloc(h->req.hdrs, o->max_headers * sizeof(*p));
-          if (p == NULL) {
-            send_error(h, 503, NULL);
-            break;
-          }
-          h->req.hdrs = p;
-          h->req.hdr_cap = o->max_headers;
-        }
-        head.headers = malloc(o->max_headers * sizeof(*head.headers));
-        if (head.headers == NULL) {
-          send_error(h, 503, NULL);
-          break;
-        }
-        head.max_headers_cap = o->max_headers;
-      }
-      lim.max_request_line = o->max_request_line;
-      lim.max_header_bytes = o->max_header_bytes;
-      lim.max_headers = o->max_headers;
-      n = ws101__h1_parse_request(data + pos, len - pos, &h->scanned, &lim,
-                                  &head);
+      /* Parsing is synchronous on the loop thread, so the server's one
+       * scratch array serves every connection; start_request copies the
+       * fields it keeps. */
+      head.headers = h->srv->hdr_scratch;
+      head.max_headers_cap = o->max_headers;
+      n = ws101__h1_parse_request(data + pos, len - pos, &h->scanned,
+                                  &h->srv->limits, &head);
       if (n > 0) {
+        int rc;
         h->scanned = 0;
-        int rc = start_request(h, data + pos, (size_t)n, &head);
-        if (head.headers != scratch) free(head.headers);
+        rc = start_request(h, data + pos, (size_t)n, &head);
         pos += (size_t)n;
         if (rc != 0) break;
         continue;
       }
-      if (head.headers != scratch) free(head.headers);
       if (n < 0) {
         send_error(h, -n, NULL);
         pos = len;

@@ -20,6 +20,15 @@ int ws101_server_new(ws101_loop *loop, const ws101_options *opts,
     free(srv);
     return WS101_ENOMEM;
   }
+  srv->hdr_scratch = malloc(srv->opts.max_headers * sizeof(ws101__h1_header));
+  if (srv->hdr_scratch == NULL) {
+    ws101__options_clear(&srv->opts);
+    free(srv);
+    return WS101_ENOMEM;
+  }
+  srv->limits.max_request_line = srv->opts.max_request_line;
+  srv->limits.max_header_bytes = srv->opts.max_header_bytes;
+  srv->limits.max_headers = srv->opts.max_headers;
   srv->loop = loop;
   srv->next = loop->servers;
   loop->servers = srv;
@@ -174,6 +183,7 @@ static void server_free(ws101_server *srv) {
   if (*pp == srv) *pp = srv->next;
   for (i = 0; i < srv->nroutes; i++) free(srv->routes[i].path);
   free(srv->routes);
+  free(srv->hdr_scratch);
   ws101__options_clear(&srv->opts);
   free(srv);
 }

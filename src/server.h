@@ -3,6 +3,7 @@
 #ifndef WS101_SERVER_H
 #define WS101_SERVER_H
 
+#include "http1_parser.h"
 #include "options.h"
 #include "ws101.h"
 
@@ -28,6 +29,10 @@ typedef struct ws101__listener {
 struct ws101_server {
   ws101_loop *loop;
   struct ws101_options opts;
+  /* Derived once from opts for the HTTP/1.1 parser: its limits, and room
+   * for opts.max_headers fields while a head is parsed. */
+  ws101__h1_limits limits;
+  ws101__h1_header *hdr_scratch;
   ws101__route *routes;
   size_t nroutes;
   ws101__listener *listeners;
