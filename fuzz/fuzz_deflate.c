@@ -9,7 +9,7 @@
  *
  *   clang -g -fsanitize=fuzzer,address -Iinclude -Isrc fuzz/fuzz_deflate.c \
  *     src/ws_deflate*.c -lz -o build-c/fz && build-c/fz fuzz/corpus/deflate */
-#include "ws_deflate.h"
+#include "proto/ws_deflate.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * limit settings, in one piece and drip-fed; bodies are decoded whole and in
  * two pieces. Invariants are checked with abort() so the fuzzer reports
  * them as crashes. */
-#include "http1_parser.h"
+#include "proto/http1_parser.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -10,9 +10,9 @@
  * Build: clang -g -fsanitize=fuzzer,address -Iinclude -Isrc
  *        fuzz/fuzz_ws_frame.c src/ws_engine.c src/ws_frame.c src/utf8.c
  *        src/ws_deflate.c src/options.c -lz */
-#include "options.h"
-#include "utf8.h"
-#include "ws_engine.h"
+#include "core/options.h"
+#include "proto/utf8.h"
+#include "proto/ws_engine.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * definitions written out plainly. */
 #include <string.h>
 
-#include "http1_chars.h"
+#include "proto/http1_chars.h"
 #include "test.h"
 
 static int ref_tchar(int c) {

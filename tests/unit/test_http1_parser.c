@@ -3,7 +3,7 @@
  * Every good request is fed at every split point, each prefix in its own
  * exact-size allocation so ASan catches any read past `len`, and its body is
  * decoded from 2 and 3 separately allocated pieces at every split. */
-#include "http1_parser.h"
+#include "proto/http1_parser.h"
 #include "test.h"
 
 #define MAXH 32

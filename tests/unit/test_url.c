@@ -1,6 +1,6 @@
 /* test_url.c - the client URL parser. */
 #include "test.h"
-#include "url.h"
+#include "proto/url.h"
 #include "ws101.h"
 
 static void expect_ok(const char *s, int scheme, const char *host, int port,

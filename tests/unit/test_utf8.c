@@ -1,6 +1,6 @@
 /* test_utf8.c - the incremental UTF-8 validator. */
 #include "test.h"
-#include "utf8.h"
+#include "proto/utf8.h"
 
 typedef struct vec {
   const char *s;

@@ -1,6 +1,6 @@
 /* test_ws_deflate.c - permessage-deflate negotiation and compression. */
 #include "test.h"
-#include "ws_deflate.h"
+#include "proto/ws_deflate.h"
 
 #include <zlib.h>
 

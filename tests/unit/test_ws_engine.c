@@ -2,9 +2,9 @@
  * every input is also fed split at every byte, and the events must not
  * change. */
 #include "test.h"
-#include "ws_engine.h"
-#include "ws_frame.h"
-#include "utf8.h"
+#include "proto/ws_engine.h"
+#include "proto/ws_frame.h"
+#include "proto/utf8.h"
 #include <stddef.h>
 
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /* test_ws_frame.c - frame header codec and masking. */
 #include "test.h"
-#include "ws_frame.h"
+#include "proto/ws_frame.h"
 
 static void roundtrip(uint64_t len, size_t want_size, int masked) {
   static const uint8_t key[4] = {0x11, 0x22, 0x33, 0x44};

@@ -1,8 +1,8 @@
 /* test_ws_handshake.c - WebSocket opening handshake checks and keys. */
-#include "base64.h"
-#include "http1_parser.h"
+#include "proto/base64.h"
+#include "proto/http1_parser.h"
 #include "test.h"
-#include "ws_handshake.h"
+#include "proto/ws_handshake.h"
 
 static const ws101__h1_limits lim = {8192, 16384, 100};
 

@@ -4,7 +4,7 @@ It needs nothing from a package index (pyproject.toml has
 ``requires = []``), so ``python3 -m pip install ./bindings/python`` works
 offline. It runs ``swig -python`` on bindings/ws101.i, compiles the
 wrapper, the glue (ws101_pyglue.c) and the library's own C sources
-(src/*.c, bundled statically: no installed libws101 is needed) with
+(src/*/*.c, bundled statically: no installed libws101 is needed) with
 ``-fvisibility=hidden``, links libuv, OpenSSL, zlib and nghttp2 found with
 pkg-config into ``ws101/_ws101<EXT_SUFFIX>``, and writes the wheel by hand
 (zip + .dist-info METADATA, WHEEL, RECORD with sha256 hashes).
@@ -133,7 +133,7 @@ def build_extension(out_dir, tmp_dir):
     # SWIG's wrapper and Python.h want the GNU/XOPEN feature set.
     wrapper_flags = [f for f in cflags if not f.startswith("-D_POSIX_C_SOURCE")]
 
-    lib_sources = sorted(glob.glob(os.path.join(src, "*.c")))
+    lib_sources = sorted(glob.glob(os.path.join(src, "*", "*.c")))
     if not lib_sources:
         raise RuntimeError("ws101 build: no C sources in " + src)
     lib_sources += shlex.split(os.environ.get("WS101_EXTRA_SOURCES", ""))

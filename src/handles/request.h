@@ -1,0 +1,80 @@
+/* request.h - struct ws101_req: one request and its response.
+ *
+ * The request does not know which protocol carries it: reading accessors
+ * use the parsed head, and the response goes through `ops`, implemented
+ * today by HTTP/1.1 (http1_server.c) and later by HTTP/2 streams. */
+#ifndef WS101_REQUEST_H
+#define WS101_REQUEST_H
+
+#include "proto/buf.h"
+#include "proto/http1_parser.h"
+#include "ws101.h"
+
+struct ws101_server;
+struct ws101__route;
+
+/* Response progress. */
+enum { WS101__RESP_IDLE = 0, WS101__RESP_STREAMING = 1, WS101__RESP_DONE = 2 };
+
+typedef struct ws101__req_ops {
+  /* Sends the head: status, managed headers, req->resp_hdrs. `body_len` is
+   * the exact body length, or -1 for a streamed body of unknown length. */
+  int (*send_head)(ws101_req *req, int64_t body_len);
+  /* Sends body bytes (framing such as chunking is the protocol's job). */
+  int (*send_body)(ws101_req *req, const char *data, size_t len);
+  /* Ends the response; the request is complete after this. */
+  int (*finish)(ws101_req *req);
+  /* Switches to WebSocket (validation and 101 are done by request.c). */
+  int (*accept_ws)(ws101_req *req, const char *subprotocol,
+                   const char *extensions, const void *pmd_params,
+                   ws101_ws_cb cb, void *user_data, ws101_ws **out);
+  /* Fills the peer address. */
+  void (*peer)(ws101_req *req, char *buf, size_t size);
+  /* Starts body delivery on a streaming route (sending 100 Continue). */
+  int (*read_body)(ws101_req *req);
+} ws101__req_ops;
+
+struct ws101_req {
+  const ws101__req_ops *ops;
+  void *proto; /* the protocol state that owns this request */
+  struct ws101_server *server;
+  const struct ws101__route *route;
+  /* Request. */
+  ws101__h1_head head;
+  ws101__h1_header *hdrs; /* capacity hdr_cap, reused across requests */
+  size_t hdr_cap;
+  ws101__buf headbuf; /* the head bytes the strings point into, then path */
+  const char *path, *query;
+  ws101__buf body;    /* buffered body */
+  int version;        /* 10, 11, 20 */
+  /* Response. */
+  int status;
+  int resp_state;
+  int has_cl;
+  uint64_t cl_value;
+  uint64_t cl_left;
+  ws101__buf resp_hdrs; /* "Name: value\r\n" lines added by the app */
+  int is_head;
+  int aborted; /* the transport is gone */
+  ws101_abort_cb abort_cb;
+  void *abort_user;
+  ws101_body_cb body_cb;
+  void *body_user;
+  void *user_data;
+  char peer[64]; /* remote address, filled on first use */
+};
+
+/* Resets the per-request fields (keeps buffer capacity). */
+void ws101__req_reset(ws101_req *req);
+/* Releases the buffers of a request. */
+void ws101__req_free(ws101_req *req);
+/* Copies the parsed head (pointing into `raw`, `head_len` bytes) into the
+ * request's own storage, so the strings outlive the read buffer. */
+int ws101__req_take_head(ws101_req *req, const char *raw, size_t head_len,
+                         const ws101__h1_head *parsed);
+/* Sends a complete response with `extra` pre-formatted header lines (may
+ * be NULL), used for errors and 426/403 answers. */
+int ws101__req_respond_extra(ws101_req *req, int status, const char *extra,
+                             const char *body, size_t len);
+
+#endif

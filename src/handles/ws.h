@@ -1,0 +1,90 @@
+/* ws.h - struct ws101_ws: a WebSocket engine on a ws101__conn.
+ *
+ * The HTTP server (after a 101) and the WebSocket client (after a valid
+ * 101) create one with ws101__ws_new and hand it the live connection and
+ * any bytes already read with ws101__ws_attach. From then on the
+ * connection's protocol is ws101__ws_proto. */
+#ifndef WS101_WS_H
+#define WS101_WS_H
+
+#include "io/conn.h"
+#include "core/options.h"
+#include "proto/ws_deflate.h"
+#include "proto/ws_engine.h"
+#include "ws101.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef struct ws101__ws_init {
+  int is_client;
+  /* NOT copied: the owner (server or client) keeps it alive longer than
+   * the ws. */
+  const struct ws101_options *opts;
+  /* Copied (one small allocation); NULL = "". */
+  const char *path, *subprotocol, *extensions;
+  const ws101__pmd_params *pmd; /* NULL = no deflate */
+  ws101_ws_cb cb;
+  void *user_data;
+  /* Optional before attach (clients): makes ws101_ws_loop and
+   * ws101_ws_post_send usable while connecting. Attach sets it anyway. */
+  ws101_loop *loop;
+} ws101__ws_init;
+
+/* Hooks of the client helper, which keeps its own state in ws->client. */
+typedef struct ws101__ws_client_ops {
+  /* ws101_ws_close before attach (still connecting): cancel the attempt;
+   * it must end in ws101__ws_fail (possibly later). Returns 0 or a code. */
+  int (*close)(ws101_ws *ws, int code, const char *reason);
+  /* The handle's memory is being released (last reference gone). */
+  void (*free)(ws101_ws *ws);
+} ws101__ws_client_ops;
+
+struct ws101_ws {
+  ws101__wse eng;
+  ws101__conn *conn; /* NULL before attach and once closed */
+  ws101_loop *loop;
+  ws101_ws_cb cb;
+  void *cb_data;
+  void *user_data;   /* ws101_ws_set_user_data */
+  void *client;      /* the client helper's state */
+  const ws101__ws_client_ops *client_ops;
+  char *strs;        /* path, subprotocol, extensions, remote addr */
+  char *reason;      /* reason of the CLOSE event */
+  char *pend;        /* input left unread by ws101_ws_pause */
+  size_t pend_len;
+  atomic_uint refs;
+  uint32_t last_rx;  /* uv_now() of the last read (truncated), keep-alive */
+  uint32_t sub_off, ext_off, addr_off; /* offsets into strs */
+  uint16_t close_code; /* for the CLOSE event; 1006 until known */
+  uint8_t reason_len, reason_owned;
+  uint8_t timer;     /* which deadline is armed (ws.c) */
+  uint8_t send_frag; /* fragmented send open: TEXT/BINARY, or 0 */
+  uint8_t send_utf8; /* validator state of a fragmented text send */
+  uint8_t close_sent, close_rcvd, failed, finished;
+  uint8_t paused, in_feed, want_drain, resume_posted;
+};
+
+ws101_ws *ws101__ws_new(const ws101__ws_init *init);
+
+/* Before attach only (a client learns these from the 101): replaces the
+ * subprotocol and extensions the handle reports (NULL = "") and restarts
+ * the engine with deflate parameters `pmd` (NULL = no deflate). The path
+ * is kept. Returns 0, or WS101_ENOMEM with the handle unchanged. */
+int ws101__ws_set_negotiated(ws101_ws *ws, const char *subprotocol,
+                             const char *extensions,
+                             const ws101__pmd_params *pmd);
+
+/* Sets c's proto to the WebSocket proto, records the remote address,
+ * emits WS101_WS_OPEN, then processes `leftover` (bytes read after the
+ * handshake; mutable, unmasked in place). */
+void ws101__ws_attach(ws101_ws *ws, ws101__conn *c, char *leftover,
+                      size_t len);
+
+/* Client, before/without attach: emits WS101_WS_ERROR (arg = err, data =
+ * msg), then WS101_WS_CLOSE (1006), then drops the library's reference. */
+void ws101__ws_fail(ws101_ws *ws, int err, const char *msg);
+
+extern const ws101__proto ws101__ws_proto;
+
+#endif

@@ -1,0 +1,538 @@
+/* conn.c - the TCP transport under every connection: reading into the
+ * loop's shared buffer, corked and zero-copy writes, graceful ends,
+ * deadlines. Protocols see only the ws101__proto callbacks. */
+#include "io/conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+/* Writes at least this big skip the cork buffer when the queue is empty:
+ * the kernel usually takes them whole, so copying would be pure cost. */
+#define ZERO_COPY_MIN (16 * 1024)
+/* A cork buffer this full is flushed at once rather than at the end of
+ * the iteration, bounding memory per connection during bursts. */
+#define CORK_FLUSH_AT (64 * 1024)
+
+/* One block size serves both request types. */
+typedef union ws101__req_block {
+  uv_write_t w;
+  uv_shutdown_t s;
+  void *next;
+} ws101__req_block;
+#define REQ_CACHE_MAX 64
+
+static void *req_get(ws101_loop *loop) {
+  ws101__req_block *b = loop->req_cache;
+  if (b != NULL) {
+    loop->req_cache = b->next;
+    loop->req_cache_len--;
+    return b;
+  }
+  return malloc(sizeof(ws101__req_block));
+}
+
+static void req_put(ws101_loop *loop, void *p) {
+  ws101__req_block *b = p;
+  if (loop->req_cache_len >= REQ_CACHE_MAX) {
+    free(b);
+    return;
+  }
+  b->next = loop->req_cache;
+  loop->req_cache = b;
+  loop->req_cache_len++;
+}
+
+void ws101__conn_cache_free(ws101_loop *loop) {
+  while (loop->req_cache != NULL) {
+    ws101__req_block *b = loop->req_cache;
+    loop->req_cache = b->next;
+    free(b);
+  }
+  loop->req_cache_len = 0;
+}
+
+static void link_conn(ws101__conn *c) {
+  ws101_loop *loop = c->loop;
+  c->prev = NULL;
+  c->next = loop->conns;
+  if (loop->conns != NULL) loop->conns->prev = c;
+  loop->conns = c;
+  loop->nconns++;
+}
+
+static void unlink_conn(ws101__conn *c) {
+  ws101_loop *loop = c->loop;
+  if (c->prev != NULL)
+    c->prev->next = c->next;
+  else
+    loop->conns = c->next;
+  if (c->next != NULL) c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+  loop->nconns--;
+}
+
+static void untime(ws101__conn *c) {
+  ws101_loop *loop = c->loop;
+  if (c->deadline == 0) return;
+  if (c->tprev != NULL)
+    c->tprev->tnext = c->tnext;
+  else
+    loop->timed = c->tnext;
+  if (c->tnext != NULL) c->tnext->tprev = c->tprev;
+  c->tprev = c->tnext = NULL;
+  c->deadline = 0;
+}
+
+ws101__conn *ws101__conn_new(ws101_loop *loop, const ws101__proto *proto,
+                             void *proto_data) {
+  ws101__conn *c = calloc(1, sizeof(*c));
+  if (c == NULL) return NULL;
+  if (uv_tcp_init(loop->uv, &c->tcp) != 0) {
+    free(c);
+    return NULL;
+  }
+  c->tcp.data = c;
+  c->loop = loop;
+  c->proto = proto;
+  c->proto_data = proto_data;
+  link_conn(c);
+  return c;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  ws101__conn *c = h->data;
+  (void)suggested;
+  /* libuv reads and dispatches one stream at a time, so one buffer per
+   * loop serves every connection. */
+  buf->base = c->loop->rbuf;
+  buf->len = WS101__READ_BUF_SIZE;
+}
+
+static void finish_end(ws101__conn *c);
+static void flush(ws101__conn *c, int may_drain);
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  ws101__conn *c = s->data;
+  if (nread > 0) {
+    if (c->flags & WS101__CONN_ENDING) return; /* discard after our end */
+    c->flags |= WS101__CONN_IN_READ;
+    c->proto->on_read(c, buf->base, (size_t)nread);
+    c->flags &= ~WS101__CONN_IN_READ;
+    if (!(c->flags & WS101__CONN_CLOSING)) flush(c, 1);
+    return;
+  }
+  if (nread == 0) return; /* EAGAIN */
+  uv_read_stop(s);
+  c->flags &= ~WS101__CONN_READING;
+  c->flags |= WS101__CONN_READ_EOF;
+  if (c->flags & WS101__CONN_ENDING) {
+    /* We already said goodbye; the peer's FIN completes it. */
+    if (!(c->flags & (WS101__CONN_WRITING)) || nread != UV_EOF)
+      ws101__conn_close(c, 0);
+    return;
+  }
+  c->proto->on_read_end(c, ws101__uv_err((int)nread));
+}
+
+int ws101__conn_start(ws101__conn *c) {
+  int rc;
+  if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_READING)) return 0;
+  if (c->flags & (WS101__CONN_PAUSED | WS101__CONN_READ_EOF)) return 0;
+  rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+  if (rc != 0) return ws101__uv_err(rc);
+  c->flags |= WS101__CONN_READING;
+  return 0;
+}
+
+void ws101__conn_set_proto(ws101__conn *c, const ws101__proto *proto,
+                           void *proto_data) {
+  c->proto = proto;
+  c->proto_data = proto_data;
+}
+
+/* Output buffers of this size are lent from a per-loop pool and returned
+ * as soon as they empty, so an idle connection holds no output memory and
+ * a busy one does not call malloc per flush. Bigger ones are plain heap. */
+#define OUT_UNIT (16 * 1024)
+#define OUT_POOL_MAX 64
+
+static char *pool_get(ws101_loop *loop) {
+  char *b = loop->out_pool;
+  if (b == NULL) return malloc(OUT_UNIT);
+  memcpy(&loop->out_pool, b, sizeof(char *));
+  loop->out_pool_len--;
+  return b;
+}
+
+static void pool_put(ws101_loop *loop, char *b) {
+  if (loop->out_pool_len >= OUT_POOL_MAX) {
+    free(b);
+    return;
+  }
+  memcpy(b, &loop->out_pool, sizeof(char *));
+  loop->out_pool = b;
+  loop->out_pool_len++;
+}
+
+void ws101__conn_pool_free(ws101_loop *loop) {
+  while (loop->out_pool != NULL) {
+    char *b = loop->out_pool;
+    memcpy(&loop->out_pool, b, sizeof(char *));
+    free(b);
+  }
+  loop->out_pool_len = 0;
+}
+
+/* Makes room for `n` more bytes at o->data + o->len. */
+static int out_room(ws101_loop *loop, ws101__outbuf *o, size_t n) {
+  if (o->off > 0 && o->off == o->len) o->off = o->len = 0;
+  if (n > o->cap - o->len) {
+    size_t live = o->len - o->off, cap;
+    char *d;
+    /* Reclaim consumed space first: cheaper than growing. */
+    if (o->off > 0 && n <= o->cap - live) {
+      memmove(o->data, o->data + o->off, live);
+      o->off = 0;
+      o->len = live;
+    } else {
+      cap = o->cap ? o->cap * 2 : OUT_UNIT;
+      while (cap - live < n) cap *= 2;
+      d = cap == OUT_UNIT ? pool_get(loop) : malloc(cap);
+      if (d == NULL) return WS101_ENOMEM;
+      if (live) memcpy(d, o->data + o->off, live);
+      if (o->data != NULL) {
+        if (o->cap == OUT_UNIT)
+          pool_put(loop, o->data);
+        else
+          free(o->data);
+      }
+      o->data = d;
+      o->cap = cap;
+      o->off = 0;
+      o->len = live;
+    }
+  }
+  return 0;
+}
+
+static int out_append(ws101_loop *loop, ws101__outbuf *o, const char *p,
+                      size_t n) {
+  if (out_room(loop, o, n) != 0) return WS101_ENOMEM;
+  memcpy(o->data + o->len, p, n);
+  o->len += n;
+  return 0;
+}
+
+static void out_release(ws101_loop *loop, ws101__outbuf *o) {
+  o->off = o->len = 0;
+  if (o->data == NULL) return;
+  if (o->cap == OUT_UNIT)
+    pool_put(loop, o->data);
+  else
+    free(o->data);
+  o->data = NULL;
+  o->cap = 0;
+}
+
+static void mark_dirty(ws101__conn *c) {
+  if (c->flags & WS101__CONN_DIRTY) return;
+  c->flags |= WS101__CONN_DIRTY;
+  c->next_dirty = c->loop->dirty;
+  c->loop->dirty = c;
+}
+
+/* New bytes are in `out`: flush now if the cork is full, else at the end
+ * of the iteration. */
+static void queued(ws101__conn *c) {
+  if (c->out.len - c->out.off >= CORK_FLUSH_AT &&
+      !(c->flags & WS101__CONN_IN_READ))
+    ws101__conn_flush(c);
+  else
+    mark_dirty(c);
+}
+
+int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
+  size_t total = 0, skip = 0;
+  unsigned i;
+  int rc;
+  if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_SHUTDOWN))
+    return WS101_ECLOSED;
+  for (i = 0; i < n; i++) total += bufs[i].len;
+  if (total == 0) return 0;
+  if (total >= ZERO_COPY_MIN && !(c->flags & WS101__CONN_WRITING) &&
+      c->out.len == c->out.off) {
+    int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    if (w > 0) skip = (size_t)w;
+    else if (w != UV_EAGAIN && w != UV_ENOSYS) {
+      ws101__conn_close(c, ws101__uv_err(w));
+      return WS101_ECLOSED;
+    }
+    if (skip == total) return 0;
+  }
+  for (i = 0; i < n; i++) {
+    size_t len = bufs[i].len;
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    rc = out_append(c->loop, &c->out, bufs[i].base + skip, len - skip);
+    skip = 0;
+    if (rc != 0) {
+      ws101__conn_close(c, rc);
+      return rc;
+    }
+  }
+  queued(c);
+  return 0;
+}
+
+/* Space is handed out only in the cork buffer: never zero-copy, because
+ * the caller builds the bytes there (masking) instead of copying them. */
+char *ws101__conn_reserve(ws101__conn *c, size_t n) {
+  int rc;
+  if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_SHUTDOWN)) return NULL;
+  rc = out_room(c->loop, &c->out, n);
+  if (rc != 0) {
+    ws101__conn_close(c, rc);
+    return NULL;
+  }
+  return c->out.data + c->out.len;
+}
+
+void ws101__conn_commit(ws101__conn *c, size_t n) {
+  if (n == 0 || (c->flags & (WS101__CONN_CLOSING | WS101__CONN_SHUTDOWN)))
+    return;
+  c->out.len += n;
+  queued(c);
+}
+
+static void write_cb(uv_write_t *req, int status);
+
+void ws101__conn_flush(ws101__conn *c) { flush(c, 0); }
+
+/* The loop's per-iteration flush: the one place where a queue that empties
+ * synchronously reports drain, outside any application call. */
+void ws101__conn_flush_from_loop(ws101__conn *c) { flush(c, 1); }
+
+static void flush(ws101__conn *c, int may_drain) {
+  uv_buf_t b;
+  int w;
+  ws101__outbuf tmp;
+  if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_WRITING)) return;
+  if (c->out.len == c->out.off) {
+    if (c->flags & WS101__CONN_ENDING) finish_end(c);
+    return;
+  }
+  b = uv_buf_init(c->out.data + c->out.off,
+                  (unsigned)(c->out.len - c->out.off));
+  w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  if (w < 0 && w != UV_EAGAIN && w != UV_ENOSYS) {
+    ws101__conn_close(c, ws101__uv_err(w));
+    return;
+  }
+  if (w > 0) c->out.off += (size_t)w;
+  if (c->out.off == c->out.len) {
+    out_release(c->loop, &c->out);
+    if (c->flags & WS101__CONN_ENDING)
+      finish_end(c);
+    else if (may_drain && c->proto->on_drain != NULL)
+      c->proto->on_drain(c);
+    return;
+  }
+  /* The kernel is full: hand the rest to uv_write and collect new writes in
+   * the other buffer meanwhile (double buffering, no copy). */
+  tmp = c->inflight;
+  c->inflight = c->out;
+  c->out = tmp;
+  c->out.off = c->out.len = 0;
+  b = uv_buf_init(c->inflight.data + c->inflight.off,
+                  (unsigned)(c->inflight.len - c->inflight.off));
+  c->wreq = req_get(c->loop);
+  if (c->wreq == NULL) {
+    ws101__conn_close(c, WS101_ENOMEM);
+    return;
+  }
+  c->wreq->data = c;
+  w = uv_write(c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+  if (w != 0) {
+    req_put(c->loop, c->wreq);
+    c->wreq = NULL;
+    ws101__conn_close(c, ws101__uv_err(w));
+    return;
+  }
+  c->flags |= WS101__CONN_WRITING;
+}
+
+static void write_cb(uv_write_t *req, int status) {
+  ws101__conn *c = req->data;
+  req_put(c->loop, req);
+  c->wreq = NULL;
+  c->flags &= ~WS101__CONN_WRITING;
+  out_release(c->loop, &c->inflight);
+  if (c->flags & WS101__CONN_CLOSING) return;
+  if (status < 0) {
+    ws101__conn_close(c, ws101__uv_err(status));
+    return;
+  }
+  if (c->out.len != c->out.off) {
+    ws101__conn_flush(c);
+    if (c->flags & (WS101__CONN_WRITING | WS101__CONN_CLOSING)) return;
+  }
+  if (c->flags & WS101__CONN_ENDING) {
+    finish_end(c);
+    return;
+  }
+  if (c->proto->on_drain != NULL) c->proto->on_drain(c);
+}
+
+size_t ws101__conn_buffered(const ws101__conn *c) {
+  return (c->out.len - c->out.off) + (c->inflight.len - c->inflight.off);
+}
+
+void ws101__conn_pause(ws101__conn *c) {
+  c->flags |= WS101__CONN_PAUSED;
+  if (c->flags & WS101__CONN_READING) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->flags &= ~WS101__CONN_READING;
+  }
+}
+
+void ws101__conn_resume(ws101__conn *c) {
+  c->flags &= ~WS101__CONN_PAUSED;
+  if (!(c->flags & WS101__CONN_CLOSING)) ws101__conn_start(c);
+}
+
+void ws101__conn_set_deadline(ws101__conn *c, uint64_t ms) {
+  ws101_loop *loop = c->loop;
+  untime(c);
+  if (ms == 0 || (c->flags & WS101__CONN_CLOSING)) return;
+  c->deadline = uv_now(loop->uv) + ms;
+  c->tprev = NULL;
+  c->tnext = loop->timed;
+  if (loop->timed != NULL) loop->timed->tprev = c;
+  loop->timed = c;
+  ws101__loop_arm_sweep(loop);
+}
+
+/* Runs from the loop's sweep timer. Expired connections are collected
+ * first because a timeout handler may close or re-arm any connection. */
+void ws101__conn_sweep(ws101_loop *loop) {
+  uint64_t now = uv_now(loop->uv);
+  ws101__conn *c, *expired = NULL;
+  c = loop->timed;
+  while (c != NULL) {
+    ws101__conn *next = c->tnext;
+    if (c->deadline <= now) {
+      untime(c);
+      c->tnext = expired; /* reuse the link for the local list */
+      expired = c;
+    }
+    c = next;
+  }
+  while (expired != NULL) {
+    c = expired;
+    expired = c->tnext;
+    c->tnext = NULL;
+    if (c->flags & WS101__CONN_CLOSING) continue;
+    if (c->deadline != 0) continue; /* re-armed by an earlier handler */
+    if (c->flags & WS101__CONN_ENDING)
+      ws101__conn_close(c, 0);
+    else if (c->proto->on_timeout != NULL)
+      c->proto->on_timeout(c);
+    else
+      ws101__conn_close(c, WS101_ETIMEDOUT);
+  }
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status) {
+  ws101__conn *c = req->data;
+  req_put(c->loop, req);
+  c->sreq = NULL;
+  if (c->flags & WS101__CONN_CLOSING) return;
+  /* Close once the peer's FIN arrives, or at once if it already came or
+   * the shutdown failed; the linger deadline covers silent peers. */
+  if (status < 0 || (c->flags & WS101__CONN_READ_EOF)) ws101__conn_close(c, 0);
+}
+
+/* Everything queued is written: send FIN and keep reading (discarding)
+ * until the peer's FIN, so the kernel does not answer its late bytes with
+ * a reset that would destroy our last response in flight. */
+static void finish_end(ws101__conn *c) {
+  if (c->flags & WS101__CONN_SHUTDOWN) return;
+  c->flags |= WS101__CONN_SHUTDOWN;
+  c->sreq = req_get(c->loop);
+  if (c->sreq == NULL) {
+    ws101__conn_close(c, 0);
+    return;
+  }
+  c->sreq->data = c;
+  if (uv_shutdown(c->sreq, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
+    req_put(c->loop, c->sreq);
+    c->sreq = NULL;
+    ws101__conn_close(c, 0);
+    return;
+  }
+  c->flags &= ~WS101__CONN_PAUSED;
+  if (!(c->flags & WS101__CONN_READ_EOF)) ws101__conn_start(c);
+}
+
+void ws101__conn_end(ws101__conn *c, uint64_t linger_ms) {
+  if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_ENDING)) return;
+  c->flags |= WS101__CONN_ENDING;
+  ws101__conn_set_deadline(c, linger_ms ? linger_ms : 5000);
+  if (!(c->flags & WS101__CONN_WRITING)) ws101__conn_flush(c);
+}
+
+static void close_cb(uv_handle_t *h) {
+  ws101__conn *c = h->data;
+  void *owner = c->owner;
+  ws101_loop *loop = c->loop;
+  if (c->flags & WS101__CONN_DIRTY) {
+    ws101__conn **pp = &loop->dirty;
+    while (*pp != NULL && *pp != c) pp = &(*pp)->next_dirty;
+    if (*pp == c) *pp = c->next_dirty;
+  }
+  unlink_conn(c);
+  if (c->proto != NULL && c->proto->on_close != NULL)
+    c->proto->on_close(c, c->close_err);
+  out_release(loop, &c->out);
+  out_release(loop, &c->inflight);
+  free(c);
+  if (owner != NULL) ws101__server_conn_closed(owner);
+}
+
+void ws101__conn_close(ws101__conn *c, int err) {
+  if (c->flags & WS101__CONN_CLOSING) return;
+  c->flags |= WS101__CONN_CLOSING;
+  c->flags &= ~WS101__CONN_READING;
+  c->close_err = err;
+  untime(c);
+  uv_close((uv_handle_t *)&c->tcp, close_cb);
+}
+
+void ws101__conn_keep_loop_alive(ws101__conn *c, int on) {
+  if (on)
+    uv_ref((uv_handle_t *)&c->tcp);
+  else
+    uv_unref((uv_handle_t *)&c->tcp);
+}
+
+void ws101__conn_peer(const ws101__conn *c, char *buf, size_t size) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  char ip[64];
+  buf[0] = '\0';
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return;
+  if (ss.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+    uv_ip6_name(a, ip, sizeof(ip));
+    snprintf(buf, size, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
+  } else {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+    uv_ip4_name(a, ip, sizeof(ip));
+    snprintf(buf, size, "%s:%u", ip, (unsigned)ntohs(a->sin_port));
+  }
+}

@@ -1,0 +1,157 @@
+/* conn.h - one live byte pipe to a peer, and the protocol that owns it.
+ *
+ * A connection is a transport (plain TCP today; TLS and an HTTP/2 stream
+ * later) plus an output queue, plus a pointer to the protocol currently
+ * speaking on it (HTTP/1.1 server, WebSocket, HTTP client...). Upgrades are
+ * hand-offs: the old protocol calls ws101__conn_set_proto() and passes any
+ * bytes it already read to the new protocol's on_read itself.
+ *
+ * Protocols use only the ws101__conn_* functions, never the uv handle:
+ * this is the seam where TLS becomes a filter inside conn.c (decrypt before
+ * on_read, encrypt in flush) and where an HTTP/2 stream can later stand in
+ * for a TCP connection under the WebSocket engine (RFC 8441).
+ *
+ * Output is corked: ws101__conn_write() appends to the queue and the loop
+ * flushes every dirty connection once per iteration (and at the end of each
+ * read callback), so a burst of small messages leaves in one write. A large
+ * write on an idle queue goes straight to the socket without a copy.
+ */
+#ifndef WS101_CONN_H
+#define WS101_CONN_H
+
+#include "io/loop.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct ws101__conn ws101__conn;
+
+/* What a protocol implements. Every call runs on the loop thread. */
+typedef struct ws101__proto {
+  const char *name;
+  /* Bytes from the peer. `data` lives in the loop's shared read buffer: it
+   * is mutable (unmask in place) and valid only during the call; keep what
+   * you need by copying. May call anything on `c`, including close. */
+  void (*on_read)(ws101__conn *c, char *data, size_t len);
+  /* The peer ended its side (err == WS101_EEOF) or reading failed
+   * (WS101_ECONNRESET, WS101_EIO). Reading has stopped. */
+  void (*on_read_end)(ws101__conn *c, int err);
+  /* The output queue is empty after a flush or a completed write. Called
+   * only from loop context (never inside ws101__conn_write), possibly when
+   * nothing was waiting: protocols filter. May be NULL. */
+  void (*on_drain)(ws101__conn *c);
+  /* The deadline set with ws101__conn_set_deadline passed. May be NULL. */
+  void (*on_timeout)(ws101__conn *c);
+  /* The server that owns this connection is shutting down: finish what is
+   * in flight and close (HTTP: close when idle; WebSocket: close 1001).
+   * May be NULL (then the connection is closed at once). */
+  void (*on_shutdown)(ws101__conn *c);
+  /* The connection is closed (socket closed, memory about to go).
+   * Release protocol state. `err` is 0 for an orderly close. Last call. */
+  void (*on_close)(ws101__conn *c, int err);
+} ws101__proto;
+
+enum {
+  WS101__CONN_READING = 1u << 0,   /* uv_read_start active */
+  WS101__CONN_PAUSED = 1u << 1,    /* application paused reading */
+  WS101__CONN_IN_READ = 1u << 2,   /* inside on_read dispatch */
+  WS101__CONN_DIRTY = 1u << 3,     /* on the loop's flush list */
+  WS101__CONN_WRITING = 1u << 4,   /* a uv_write is in flight */
+  WS101__CONN_ENDING = 1u << 5,    /* flush, shutdown, then close */
+  WS101__CONN_CLOSING = 1u << 6,   /* uv_close called */
+  WS101__CONN_SHUTDOWN = 1u << 7,  /* uv_shutdown sent */
+  WS101__CONN_CLIENT = 1u << 8,    /* we connected out */
+  WS101__CONN_READ_EOF = 1u << 9   /* peer sent FIN */
+};
+
+/* Output bytes: `data[off..len)` not yet handed to the socket. */
+typedef struct ws101__outbuf {
+  char *data;
+  size_t off, len, cap;
+} ws101__outbuf;
+
+struct ws101__conn {
+  uv_tcp_t tcp;
+  ws101_loop *loop;
+  const ws101__proto *proto;
+  void *proto_data;
+  /* `out` collects writes; `inflight` is what the current uv_write sends. */
+  ws101__outbuf out;
+  ws101__outbuf inflight;
+  /* Requests exist only while a write is pending or the end is under way;
+   * they come from a per-loop cache so an idle connection carries neither. */
+  uv_write_t *wreq;
+  uv_shutdown_t *sreq;
+  uint64_t deadline; /* uv_now() ms; 0 = none */
+  /* Intrusive links: the loop's list of all connections, its flush list
+   * and its list of connections with a deadline. */
+  ws101__conn *prev, *next;
+  ws101__conn *next_dirty;
+  ws101__conn *tprev, *tnext;
+  void *owner; /* the ws101_server that accepted it, or NULL (client) */
+  uint32_t flags;
+  int close_err;
+};
+
+/* Allocates a connection for an accepted or outgoing TCP stream on `loop`
+ * (uv_tcp_init is done here) and links it into the loop. The caller then
+ * uv_accept()s or uv_tcp_connect()s on &c->tcp. conn.c frees it after
+ * proto->on_close has returned. Returns NULL on failure. */
+ws101__conn *ws101__conn_new(ws101_loop *loop, const ws101__proto *proto,
+                             void *proto_data);
+
+/* Starts reading (after accept/connect). Returns 0 or a WS101_E* code. */
+int ws101__conn_start(ws101__conn *c);
+
+/* Hands the connection to another protocol. Bytes already read that belong
+ * to the new protocol must be passed to proto->on_read by the caller. */
+void ws101__conn_set_proto(ws101__conn *c, const ws101__proto *proto,
+                           void *proto_data);
+
+/* Queues `n` buffers for the peer; never blocks, never fails except
+ * WS101_ENOMEM or WS101_ECLOSED. Bytes are copied unless written at once. */
+int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n);
+
+/* Appends in place: returns space for `n` > 0 bytes at the end of the cork
+ * buffer (valid until the next call on `c`), to be filled and then marked
+ * written with ws101__conn_commit(c, k), k <= n. Saves a copy when output
+ * must be built anyway (client masking). Returns NULL if the connection is
+ * closed or ending, or on ENOMEM (the connection is then closed). */
+char *ws101__conn_reserve(ws101__conn *c, size_t n);
+void ws101__conn_commit(ws101__conn *c, size_t n);
+
+/* Flushes queued output now (normally the loop does it). Never calls the
+ * protocol back, so it is safe inside application calls. */
+void ws101__conn_flush(ws101__conn *c);
+/* The loop's flush: may call proto->on_drain when the queue empties. */
+void ws101__conn_flush_from_loop(ws101__conn *c);
+
+/* Bytes queued and not yet accepted by the kernel. */
+size_t ws101__conn_buffered(const ws101__conn *c);
+
+/* Receive-side backpressure. */
+void ws101__conn_pause(ws101__conn *c);
+void ws101__conn_resume(ws101__conn *c);
+
+/* Sets when on_timeout fires, `ms` from now (0 clears). Timers are swept by
+ * the loop every WS101__SWEEP_MS, so expect that much lateness. */
+void ws101__conn_set_deadline(ws101__conn *c, uint64_t ms);
+#define WS101__SWEEP_MS 100
+
+/* Graceful end: flush output, send FIN, then close when the peer ends or
+ * after `linger_ms`. on_close follows. */
+void ws101__conn_end(ws101__conn *c, uint64_t linger_ms);
+
+/* Immediate close; pending output is dropped. on_close follows (from the
+ * libuv close callback, never re-entrantly). */
+void ws101__conn_close(ws101__conn *c, int err);
+
+/* Whether this connection alone keeps ws101_loop_run from returning
+ * (pooled idle client connections do not). On by default. */
+void ws101__conn_keep_loop_alive(ws101__conn *c, int on);
+
+/* "ip:port" / "[ip6]:port" of the peer into buf (>= 56 bytes). */
+void ws101__conn_peer(const ws101__conn *c, char *buf, size_t size);
+
+#endif

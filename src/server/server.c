@@ -1,0 +1,260 @@
+/* server.c - ws101_server: listeners, the route table, accepting
+ * connections and the graceful close of everything a server owns. */
+#include "server/server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/conn.h"
+#include "io/loop.h"
+
+int ws101_server_new(ws101_loop *loop, const ws101_options *opts,
+                     ws101_server **out) {
+  ws101_server *srv;
+  if (out == NULL) return WS101_EINVAL;
+  *out = NULL;
+  if (loop == NULL || loop->freeing) return WS101_EINVAL;
+  srv = calloc(1, sizeof(*srv));
+  if (srv == NULL) return WS101_ENOMEM;
+  if (ws101__options_copy(&srv->opts, opts) != 0) {
+    free(srv);
+    return WS101_ENOMEM;
+  }
+  srv->hdr_scratch = malloc(srv->opts.max_headers * sizeof(ws101__h1_header));
+  if (srv->hdr_scratch == NULL) {
+    ws101__options_clear(&srv->opts);
+    free(srv);
+    return WS101_ENOMEM;
+  }
+  srv->limits.max_request_line = srv->opts.max_request_line;
+  srv->limits.max_header_bytes = srv->opts.max_header_bytes;
+  srv->limits.max_headers = srv->opts.max_headers;
+  srv->loop = loop;
+  srv->next = loop->servers;
+  loop->servers = srv;
+  *out = srv;
+  return 0;
+}
+
+ws101_loop *ws101_server_loop(const ws101_server *server) {
+  return server->loop;
+}
+
+static int add_route(ws101_server *srv, const char *path, int flags,
+                     ws101_request_cb cb, ws101_ws_cb ws_cb, void *user) {
+  ws101__route *routes, *r;
+  size_t len, i;
+  int prefix;
+  if (srv == NULL || path == NULL || srv->closing) return WS101_EINVAL;
+  if (path[0] != '/' && strcmp(path, "*") != 0) return WS101_EINVAL;
+  if (flags & ~WS101_ROUTE_STREAM_BODY) return WS101_EINVAL;
+  len = strlen(path);
+  prefix = len > 0 && path[len - 1] == '*';
+  if (prefix) len--;
+  for (i = 0; i < srv->nroutes; i++)
+    if (srv->routes[i].prefix == prefix && srv->routes[i].path_len == len &&
+        memcmp(srv->routes[i].path, path, len) == 0)
+      return WS101_EINVAL;
+  routes = realloc(srv->routes, (srv->nroutes + 1) * sizeof(*routes));
+  if (routes == NULL) return WS101_ENOMEM;
+  srv->routes = routes;
+  r = &routes[srv->nroutes];
+  memset(r, 0, sizeof(*r));
+  r->path = malloc(len + 1);
+  if (r->path == NULL) return WS101_ENOMEM;
+  memcpy(r->path, path, len);
+  r->path[len] = '\0';
+  r->path_len = len;
+  r->prefix = prefix;
+  r->flags = flags;
+  r->cb = cb;
+  r->ws_cb = ws_cb;
+  r->websocket = ws_cb != NULL;
+  r->user_data = user;
+  srv->nroutes++;
+  return 0;
+}
+
+int ws101_server_route(ws101_server *server, const char *path, int flags,
+                       ws101_request_cb cb, void *user_data) {
+  if (cb == NULL) return WS101_EINVAL;
+  return add_route(server, path, flags, cb, NULL, user_data);
+}
+
+int ws101_server_websocket(ws101_server *server, const char *path,
+                           ws101_ws_cb cb, void *user_data) {
+  if (cb == NULL) return WS101_EINVAL;
+  return add_route(server, path, 0, NULL, cb, user_data);
+}
+
+const ws101__route *ws101__server_match(const ws101_server *srv,
+                                        const char *path, size_t len) {
+  const ws101__route *best = NULL;
+  size_t i;
+  for (i = 0; i < srv->nroutes; i++) {
+    const ws101__route *r = &srv->routes[i];
+    if (r->prefix) {
+      if (r->path_len > len || memcmp(r->path, path, r->path_len) != 0)
+        continue;
+      if (best == NULL || (best->prefix && r->path_len > best->path_len))
+        best = r;
+    } else if (r->path_len == len && memcmp(r->path, path, len) == 0) {
+      return r; /* an exact match beats every prefix */
+    }
+  }
+  return best;
+}
+
+static void on_connection(uv_stream_t *ls, int status) {
+  ws101__listener *l = ls->data;
+  ws101_server *srv = l->server;
+  ws101__conn *c;
+  if (status < 0 || srv->closing) return;
+  c = ws101__conn_new(srv->loop, &ws101__h1_server_proto, NULL);
+  if (c == NULL) return;
+  c->owner = srv;
+  srv->nconns++;
+  if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 ||
+      ws101__h1_server_attach(c, srv) != 0) {
+    c->proto = NULL; /* nothing protocol-side to release */
+    ws101__conn_close(c, WS101_EIO);
+    return;
+  }
+  /* Small request/response exchanges must not wait for Nagle. */
+  uv_tcp_nodelay(&c->tcp, 1);
+  if (ws101__conn_start(c) != 0) ws101__conn_close(c, WS101_EIO);
+}
+
+int ws101_server_listen(ws101_server *server, const char *host, int port) {
+  struct sockaddr_storage ss;
+  ws101__listener *l;
+  int rc;
+  if (server == NULL || host == NULL || port < 0 || port > 65535 ||
+      server->closing)
+    return WS101_EINVAL;
+  if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
+  if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+      uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+    return WS101_EINVAL;
+  l = calloc(1, sizeof(*l));
+  if (l == NULL) return WS101_ENOMEM;
+  rc = uv_tcp_init(server->loop->uv, &l->tcp);
+  if (rc != 0) {
+    free(l);
+    return ws101__uv_err(rc);
+  }
+  l->tcp.data = l;
+  l->server = server;
+  l->next = server->listeners;
+  server->listeners = l;
+  server->nlisteners_open++;
+  rc = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&ss,
+                   ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+  if (rc == 0) rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
+  if (rc != 0) {
+    server->listeners = l->next;
+    server->nlisteners_open--;
+    uv_close((uv_handle_t *)&l->tcp, (uv_close_cb)free);
+    return ws101__uv_err(rc);
+  }
+  return 0;
+}
+
+int ws101_server_port(const ws101_server *server) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  const ws101__listener *l;
+  if (server == NULL) return WS101_EINVAL;
+  /* The list is newest first; the first listener is at its end. */
+  for (l = server->listeners; l != NULL && l->next != NULL; l = l->next) {
+  }
+  if (l == NULL || uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len))
+    return WS101_ESTATE;
+  if (ss.ss_family == AF_INET6)
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static void server_free(ws101_server *srv) {
+  ws101_loop *loop = srv->loop;
+  ws101_server **pp = (ws101_server **)&loop->servers;
+  size_t i;
+  while (*pp != NULL && *pp != srv) pp = &(*pp)->next;
+  if (*pp == srv) *pp = srv->next;
+  for (i = 0; i < srv->nroutes; i++) free(srv->routes[i].path);
+  free(srv->routes);
+  free(srv->hdr_scratch);
+  ws101__options_clear(&srv->opts);
+  free(srv);
+}
+
+static void maybe_done(ws101_server *srv) {
+  if (!srv->closing || srv->nlisteners_open > 0 || srv->nconns > 0) return;
+  srv->nlisteners_open = (size_t)-1; /* guard against a second call */
+  if (srv->close_cb != NULL) srv->close_cb(srv, srv->close_user);
+  server_free(srv);
+}
+
+static void listener_closed(uv_handle_t *h) {
+  ws101__listener *l = h->data;
+  ws101_server *srv = l->server;
+  free(l);
+  srv->nlisteners_open--;
+  maybe_done(srv);
+}
+
+void ws101__server_conn_closed(ws101_server *srv) {
+  srv->nconns--;
+  maybe_done(srv);
+}
+
+static void deferred_done(uv_timer_t *t) {
+  ws101_server *srv = t->data;
+  uv_close((uv_handle_t *)t, (uv_close_cb)free);
+  maybe_done(srv);
+}
+
+int ws101_server_close(ws101_server *server, ws101_server_close_cb cb,
+                       void *user_data) {
+  ws101__listener *l, *next;
+  ws101__conn *c, *cnext;
+  if (server == NULL) return WS101_EINVAL;
+  if (server->closing) return WS101_ECLOSED;
+  server->closing = 1;
+  server->close_cb = cb;
+  server->close_user = user_data;
+  for (l = server->listeners; l != NULL; l = next) {
+    next = l->next;
+    uv_close((uv_handle_t *)&l->tcp, listener_closed);
+  }
+  server->listeners = NULL;
+  for (c = server->loop->conns; c != NULL; c = cnext) {
+    cnext = c->next;
+    if (c->owner != server || (c->flags & WS101__CONN_CLOSING)) continue;
+    if (c->proto != NULL && c->proto->on_shutdown != NULL)
+      c->proto->on_shutdown(c);
+    else
+      ws101__conn_close(c, 0);
+  }
+  /* With no listener and no connection left, finish on the next iteration
+   * so the callback never runs inside this call. */
+  if (server->nlisteners_open == 0 && server->nconns == 0) {
+    uv_timer_t *t = malloc(sizeof(*t));
+    if (t == NULL) {
+      maybe_done(server);
+      return 0;
+    }
+    uv_timer_init(server->loop->uv, t);
+    t->data = server;
+    uv_timer_start(t, deferred_done, 0, 0);
+  }
+  return 0;
+}
+
+void ws101__server_close_all(ws101_loop *loop) {
+  ws101_server *s = loop->servers, *next;
+  for (; s != NULL; s = next) {
+    next = s->next;
+    if (!s->closing) ws101_server_close(s, NULL, NULL);
+  }
+}

@@ -1,0 +1,65 @@
+/* server.h - internal parts of ws101_server shared with the HTTP/1.1
+ * protocol and the connection layer. */
+#ifndef WS101_SERVER_H
+#define WS101_SERVER_H
+
+#include "proto/http1_parser.h"
+#include "core/options.h"
+#include "ws101.h"
+
+#include <uv.h>
+
+typedef struct ws101__route {
+  char *path;      /* without the trailing star for prefix routes */
+  size_t path_len;
+  int prefix;      /* path ended in a star */
+  int websocket;   /* WebSocket-only route */
+  int flags;       /* WS101_ROUTE_* */
+  ws101_request_cb cb;
+  ws101_ws_cb ws_cb;
+  void *user_data;
+} ws101__route;
+
+typedef struct ws101__listener {
+  uv_tcp_t tcp;
+  struct ws101_server *server;
+  struct ws101__listener *next;
+} ws101__listener;
+
+struct ws101_server {
+  ws101_loop *loop;
+  struct ws101_options opts;
+  /* Derived once from opts for the HTTP/1.1 parser: its limits, and room
+   * for opts.max_headers fields while a head is parsed. */
+  ws101__h1_limits limits;
+  ws101__h1_header *hdr_scratch;
+  ws101__route *routes;
+  size_t nroutes;
+  ws101__listener *listeners;
+  size_t nlisteners_open;
+  size_t nconns;
+  int closing;
+  ws101_server_close_cb close_cb;
+  void *close_user;
+  struct ws101_server *next; /* loop's list of servers */
+};
+
+/* The route for `path` (longest match), or NULL. */
+const ws101__route *ws101__server_match(const ws101_server *srv,
+                                        const char *path, size_t len);
+
+/* Called by the connection layer when a connection owned by `srv` is
+ * gone; the last one lets a closing server finish. */
+void ws101__server_conn_closed(ws101_server *srv);
+
+/* Closes every server of `loop` (ws101_loop_free). */
+void ws101__server_close_all(ws101_loop *loop);
+
+/* The HTTP/1.1 server protocol (http1_server.c). */
+struct ws101__proto;
+extern const struct ws101__proto ws101__h1_server_proto;
+/* Sets up HTTP/1.1 state on a freshly accepted connection. */
+struct ws101__conn;
+int ws101__h1_server_attach(struct ws101__conn *c, ws101_server *srv);
+
+#endif
