@@ -204,6 +204,57 @@ WS101_EXTERN int ws101_loop_post(ws101_loop *loop, ws101_post_cb cb,
 WS101_EXTERN int ws101_loop_free(ws101_loop *loop);
 
 /* ------------------------------------------------------------------------ */
+/* Timers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** A one-shot or repeating timer on a loop (a libuv timer underneath). */
+typedef struct ws101_timer ws101_timer;
+
+/** Called on the loop thread each time the timer fires. It may stop, restart
+ *  or close its own timer. */
+typedef void (*ws101_timer_cb)(ws101_timer *timer, void *user_data);
+
+/** Called once, on the loop thread, when a closed timer's memory is about to
+ *  be released: the place to drop what user_data holds. */
+typedef void (*ws101_timer_close_cb)(ws101_timer *timer, void *user_data);
+
+/**
+ * Creates a stopped timer that calls `cb(timer, user_data)` when it fires.
+ * Stores it in `*out`. Returns 0, WS101_EINVAL (NULL loop, cb or out),
+ * WS101_ENOMEM, or WS101_ECLOSED (the loop is being freed).
+ */
+WS101_EXTERN int ws101_timer_new(ws101_loop *loop, ws101_timer_cb cb,
+                                 void *user_data, ws101_timer **out);
+
+/**
+ * Starts (or restarts) the timer: it fires after `timeout_ms`, then every
+ * `repeat_ms` if that is non-zero. Times are measured on the loop's clock,
+ * which libuv updates once per iteration. Returns 0, WS101_EINVAL or
+ * WS101_ECLOSED (the timer is closing).
+ */
+WS101_EXTERN int ws101_timer_start(ws101_timer *timer, uint64_t timeout_ms,
+                                   uint64_t repeat_ms);
+
+/**
+ * Stops the timer; it can be started again. Stopping a stopped timer is not
+ * an error. Returns 0, WS101_EINVAL or WS101_ECLOSED.
+ */
+WS101_EXTERN int ws101_timer_stop(ws101_timer *timer);
+
+/** Returns 1 if the timer is started and will fire, 0 otherwise. */
+WS101_EXTERN int ws101_timer_active(const ws101_timer *timer);
+
+/**
+ * Stops and closes the timer. Its callback is never called again; `close_cb`
+ * (may be NULL) runs once from a later loop iteration, and then the memory
+ * is freed. ws101_loop_free() closes timers still open. Returns 0,
+ * WS101_EINVAL, or WS101_ECLOSED (already closing).
+ */
+WS101_EXTERN int ws101_timer_close(ws101_timer *timer,
+                                   ws101_timer_close_cb close_cb,
+                                   void *user_data);
+
+/* ------------------------------------------------------------------------ */
 /* Options                                                                  */
 /* ------------------------------------------------------------------------ */
 

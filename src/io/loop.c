@@ -232,6 +232,7 @@ int ws101_loop_free(ws101_loop *loop) {
   if (loop->running) return WS101_ESTATE;
   loop->freeing = 1;
   ws101__server_close_all(loop);
+  ws101__timer_close_all(loop);
   for (c = loop->conns; c != NULL; c = next) {
     next = c->next;
     ws101__conn_close(c, WS101_ECANCELED);
@@ -242,7 +243,8 @@ int ws101_loop_free(ws101_loop *loop) {
   }
   /* Let close callbacks (final events) and pending posts run. Bounded: a
    * callback that keeps creating work cannot hold the free forever. */
-  for (i = 0; i < 1000 && (loop->conns != NULL || loop->servers != NULL);
+  for (i = 0; i < 1000 && (loop->conns != NULL || loop->servers != NULL ||
+                    loop->timers != NULL);
        i++) {
     run_posts(loop);
     uv_run(loop->uv, UV_RUN_NOWAIT);

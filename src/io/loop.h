@@ -58,6 +58,8 @@ struct ws101_loop {
   void (*client_pool_free)(void *);
   /* Servers and client handles still open, closed by ws101_loop_free. */
   void *servers;
+  /* Timers not yet closed (timer.c), closed by ws101_loop_free. */
+  struct ws101_timer *timers;
 };
 
 /* The loop's Date header value, refreshed at most once per second. */
@@ -65,6 +67,9 @@ const char *ws101__loop_date(ws101_loop *loop);
 
 /* Starts the deadline sweep timer if it is not running. */
 void ws101__loop_arm_sweep(ws101_loop *loop);
+
+/* Closes every timer still open (timer.c); ws101_loop_free calls it. */
+void ws101__timer_close_all(ws101_loop *loop);
 
 /* Maps a libuv error to a WS101_E* code. */
 int ws101__uv_err(int uverr);
