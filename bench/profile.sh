@@ -7,6 +7,9 @@
 #   SIZE=1024 DEFLATE=1 bench/profile.sh    # permessage-deflate
 #   MODE=http bench/profile.sh              # wrk keep-alive GET /hello
 #   TOOL=strace bench/profile.sh            # syscalls per message (strace -c -f)
+#   SERVER=uws bench/profile.sh             # the same workload against uWebSockets
+#   SERVER=both bench/profile.sh            # ws101 then uWS, one after the other,
+#                                           # and a side-by-side Ir/msg line
 #
 # TOOL: perf (perf record) if `perf stat -e instructions true` counts
 # instructions, else callgrind (valgrind --tool=callgrind, ~50x slower, user
@@ -36,7 +39,16 @@ SIZE=${SIZE:-32}
 DEFLATE=${DEFLATE:-0}
 BINARY=${BINARY:-0}
 TOP=${TOP:-25}
+SERVER_NAME=${SERVER:-ws101}
 mkdir -p "$OUT" "$BIN"
+
+if [ "$SERVER_NAME" = both ]; then
+  # One workload, both servers, the same load generator: the comparison
+  # issue 13 asks for. Instruction counts do not depend on machine noise.
+  SERVER=ws101 "$0" || exit 1
+  SKIP_BUILD=1 SERVER=uws "$0" || exit 1
+  exit 0
+fi
 
 if [ -z "${TOOL:-}" ]; then
   if perf stat -x, -e instructions true 2>&1 | grep -q '^[0-9]'; then
@@ -53,6 +65,9 @@ if [ "${SKIP_BUILD:-0}" != 1 ] || [ ! -x "$PBUILD/ws101-demo" ] || [ ! -x "$BIN/
     { echo "profile: build failed (see $BIN/build-prof.log)" >&2; exit 1; }
   cc -std=c11 -O2 -o "$BIN/wsload" "$ROOT/bench/wsload.c" -lz || exit 1
 fi
+if [ "$SERVER_NAME" = uws ] && [ ! -x "$BIN/uws/uws_echo" ]; then
+  bash "$ROOT/bench/peers/uws/build.sh" "$BIN/uws" >/dev/null || exit 1
+fi
 
 if [ "$MODE" = http ]; then
   LABEL=http1-hello-c$CONNS
@@ -60,6 +75,7 @@ else
   LABEL=ws-${SIZE}B-c$CONNS-p$PIPELINE
   [ "$DEFLATE" = 1 ] && LABEL=$LABEL-deflate
 fi
+[ "$SERVER_NAME" = ws101 ] || LABEL=$SERVER_NAME-$LABEL
 
 WORK=$(mktemp -d /tmp/ws101-profile.XXXXXX)
 SPID=
@@ -73,10 +89,19 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-SERVER=("$PBUILD/ws101-demo" --host 127.0.0.1 --port "$PORT")
+case $SERVER_NAME in
+ws101) SERVER=("$PBUILD/ws101-demo" --host 127.0.0.1 --port "$PORT") ;;
+uws)
+  SERVER=("$BIN/uws/uws_echo" "$PORT")
+  [ "$DEFLATE" = 1 ] && SERVER+=(--deflate)
+  ;;
+*) echo "profile: SERVER must be ws101, uws or both" >&2; exit 2 ;;
+esac
 case $TOOL in
 perf) WRAP=(perf record -F 999 -g -o "$WORK/perf.data" --) ;;
-callgrind) WRAP=(valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out") ;;
+callgrind) # instrumentation starts after the warm-up (below)
+  WRAP=(valgrind --tool=callgrind --instr-atstart="$([ "$MODE" = http ] && echo yes || echo no)"
+    --callgrind-out-file="$WORK/callgrind.out") ;;
 strace) WRAP=(strace -c -f -o "$WORK/strace.txt") ;;
 *) echo "profile: TOOL must be perf, callgrind or strace" >&2; exit 2 ;;
 esac
@@ -100,6 +125,16 @@ else
   args=(--connections "$CONNS" --pipeline "$PIPELINE" --size "$SIZE")
   [ "$DEFLATE" = 1 ] && args+=(--deflate)
   [ "$BINARY" = 1 ] && args+=(--binary)
+  if [ "$TOOL" = callgrind ]; then
+    # Steady state only: a warm-up run on its own connections, then
+    # instrumentation is switched on, so start-up, handshakes and the first heap growth
+    # are not charged to the measured messages (the same for every server).
+    timeout -k 5 "$LIMIT" taskset -c 1 "$BIN/wsload" --url "ws://127.0.0.1:$PORT/ws" \
+      "${args[@]}" --duration 1 --warmup 0 --json >/dev/null
+    callgrind_control --instr=on "$SPID" >/dev/null 2>&1 ||
+      echo "profile: callgrind_control --instr=on failed; nothing measured" >&2
+    WARM=0
+  fi
   timeout -k 5 "$LIMIT" taskset -c 1 "$BIN/wsload" --url "ws://127.0.0.1:$PORT/ws" \
     "${args[@]}" --duration "$DURATION" --warmup "$WARM" --json >"$WORK/load.out"
   MSGS=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["messages"])' "$WORK/load.out" 2>/dev/null)
@@ -133,6 +168,13 @@ callgrind)
   # messages served while traced, for instructions per message
   echo "messages: $MSGS" >>"$F"
   grep -E '^ *[0-9,]+ ' "$F" | head -n "$((TOP + 1))"
+  # Whole-process user-space instructions over the messages the load
+  # generator completed (warm-up and start-up included, for both servers).
+  total=$(awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }' "$F")
+  if [ -n "$total" ] && [ "${MSGS:-0}" -gt 0 ] 2>/dev/null; then
+    echo "Ir/msg: $((total / MSGS))" | tee -a "$F"
+    echo "$SERVER_NAME $LABEL Ir/msg $((total / MSGS))" >>"$OUT/profile-irmsg.txt"
+  fi
   ;;
 strace)
   {

@@ -11,7 +11,7 @@
 # writes bench/results/latest.{csv,json,png}. See bench/README.md.
 #
 # Knobs (environment): DURATION, WARMUP, ROUNDS, QUICK, IDLE_N, IDLE_HOLD,
-# SERVERS (space-separated subset of: ws101 lws node pyws aiohttp pyws101),
+# SERVERS (space-separated subset of: ws101 uws lws node pyws aiohttp pyws101),
 # WORKLOADS (subset of: echo echo16 echo512 big deflate deflate1k http http16 h2c
 # handshakes idle), WS101_H2C=1 (measure ws101-demo with h2load once it speaks h2c),
 # SKIP_DEPS=1, SKIP_BUILD=1, RESULTS_DIR (default bench/results).
@@ -41,7 +41,7 @@ else
   IDLE_N=${IDLE_N:-10000}
   IDLE_HOLD=${IDLE_HOLD:-2}
 fi
-SERVERS=${SERVERS:-"ws101 lws node pyws aiohttp pyws101"}
+SERVERS=${SERVERS:-"ws101 uws lws node pyws aiohttp pyws101"}
 WORKLOADS=${WORKLOADS:-"echo echo16 echo512 big deflate deflate1k http http16 h2c handshakes idle"}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -99,6 +99,11 @@ build_all() {
   cc -std=c11 -O2 -Wall -o "$BIN/lws_echo" "$BENCH/peers/lws_echo.c" \
     $(pkg-config --cflags --libs libwebsockets) ||
     log "WARNING: lws_echo failed to build; lws rows will be n/a"
+  if has_server uws; then
+    log "building the uWebSockets peer from ../shared/thirdparty"
+    bash "$BENCH/peers/uws/build.sh" "$BIN/uws" >/dev/null ||
+      log "WARNING: uws_echo failed to build; uws rows will be n/a"
+  fi
   if has_server pyws101; then
     log "installing the Python binding into build-bench/pyvenv"
     { [ -x "$PYVENV/bin/python" ] || $PY -m venv "$PYVENV"; } &&
@@ -157,6 +162,9 @@ server_cmd() {
   case $name in
   ws101) [ -x "$BUILD/ws101-demo" ] && echo "$BUILD/ws101-demo --host 127.0.0.1 --port $port" ;;
   lws) [ -x "$BIN/lws_echo" ] && echo "$BIN/lws_echo $port" ;;
+  # permessage-deflate on (shared compressor), as in ws101-demo: it applies
+  # only to the rows whose client offers it.
+  uws) [ -x "$BIN/uws/uws_echo" ] && echo "$BIN/uws/uws_echo $port --deflate" ;;
   node) [ -d "$BENCH/peers/node/node_modules/ws" ] && echo "node $BENCH/peers/node/ws_echo.js $port" ;;
   pyws) $PY -c 'import websockets' 2>/dev/null && echo "$PY $BENCH/peers/py_websockets_echo.py $port" ;;
   aiohttp) $PY -c 'import aiohttp' 2>/dev/null && echo "$PY $BENCH/peers/py_aiohttp_echo.py $port" ;;
@@ -361,7 +369,7 @@ run_workload() {
 has_server() { case " $SERVERS " in *" $1 "*) return 0 ;; esac; return 1; }
 http_servers() { # peers with a GET /hello
   local s out=""
-  for s in ws101 nginx node aiohttp; do
+  for s in ws101 uws nginx node aiohttp; do
     { [ "$s" = nginx ] || has_server "$s"; } && out="$out $s"
   done
   echo "$out"
