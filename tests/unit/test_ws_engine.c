@@ -495,6 +495,43 @@ static void keep_limit(void) {
   ws101__wse_free(&e);
 }
 
+/* Complete small frames take the engine's shortcut when fed whole and the
+ * general path when the header is split: both must log the same, at every
+ * payload length the shortcut covers (word-wise unmasking, the key phase
+ * of the tail), for binary, ASCII text, UTF-8 text and invalid text. */
+static void small_frames_every_length(void) {
+  static char p[126];
+  static char want[sizeof(((rec *)0)->log)];
+  rec r;
+  size_t n, cut = 1;
+  int kind;
+  memset(&r, 0, sizeof r);
+  for (kind = 0; kind < 4; kind++) {
+    for (n = 0; n <= 125; n++) {
+      size_t i;
+      for (i = 0; i < n; i++)
+        p[i] = kind == 0 ? (char)(i * 37 + 5) : (char)('a' + i % 26);
+      if (kind == 2 && n >= 2) { /* U+00E9 at the end */
+        p[n - 2] = (char)0xC3;
+        p[n - 1] = (char)0xA9;
+      }
+      if (kind == 3 && n >= 1) p[n / 2] = (char)0xFF; /* never valid */
+      W.n = 0;
+      frame(&W, 1, kind == 0 ? 2 : 1, p, n);
+      FR(1, 1, "next");
+      run_whole(&r, 0);
+      strcpy(want, r.log);
+      run(&r, 0, NULL, &cut, 1);
+      if (strcmp(r.log, want) != 0)
+        FAILF("kind %d len %zu: whole %s, split %s", kind, n, want, r.log);
+      if (kind == 3 && n >= 1)
+        ASSERT(strncmp(want, "101/1007:", 9) == 0);
+      else
+        ASSERT(strstr(want, "2/0:next|") != NULL);
+    }
+  }
+}
+
 int main(void) {
   ws101__options_defaults(&opts);
   RUN(messages_table);
@@ -509,5 +546,6 @@ int main(void) {
   RUN(stop_and_continue);
   RUN(deflate_roundtrip);
   RUN(keep_limit);
+  RUN(small_frames_every_length);
   TEST_DONE();
 }
