@@ -1,0 +1,155 @@
+--[[ support.lua - the small assertion and process kit of the Lua binding
+tests (plain Lua, 5.1/LuaJIT to 5.4; no test framework needed).
+
+Each test script is one ctest test: it exits 0 when every check passed,
+1 on the first failure (with the message and a traceback), 77 with a loud
+"*** SKIP" line when a peer it needs is missing.
+
+Peers run as child processes started with io.popen; a test never sleeps to
+synchronise: it runs the ws101 loop until the event it waits for happened,
+with a deadline, and reads a child's output only once the child is done.
+]]
+local T = {}
+local ws101 = require "ws101"
+T.ws101 = ws101
+
+T.DEADLINE = tonumber(os.getenv("WS101_LUA_TEST_DEADLINE") or "") or 30
+T.interp = (jit and jit.version) or _VERSION
+
+local failures = 0
+
+function T.fail(msg, level)
+  error("FAIL: " .. tostring(msg), (level or 1) + 1)
+end
+
+function T.check(cond, msg)
+  if not cond then T.fail(msg or "check failed", 2) end
+  return cond
+end
+
+local function show(v)
+  if type(v) == "string" then
+    if #v > 80 then v = v:sub(1, 77) .. "..." end
+    return ("%q"):format(v)
+  end
+  return tostring(v)
+end
+
+function T.eq(got, want, msg)
+  if got ~= want then
+    T.fail((msg or "values differ") .. ": got " .. show(got) .. ", want " ..
+           show(want), 2)
+  end
+end
+
+--- Runs the named test functions of `cases` (a list of {name, fn}).
+function T.run(cases)
+  for _, c in ipairs(cases) do
+    local name, fn = c[1], c[2]
+    io.stdout:write("-- " .. name .. " (" .. T.interp .. ")\n")
+    io.stdout:flush()
+    local ok, err = xpcall(fn, debug.traceback)
+    if ok then
+      io.stdout:write("   ok\n")
+    else
+      failures = failures + 1
+      io.stdout:write("   FAILED\n" .. tostring(err) .. "\n")
+    end
+    io.stdout:flush()
+  end
+  local live_cbs, live_reqs = ws101.stats()
+  io.stdout:write(("%d case(s), %d failed; live callbacks %d, requests %d\n")
+                  :format(#cases, failures, live_cbs, live_reqs))
+  os.exit(failures == 0 and 0 or 1)
+end
+
+function T.skip(reason)
+  io.stdout:write("*** SKIP (" .. T.interp .. "): " .. reason .. "\n")
+  io.stdout:flush()
+  os.exit(77)
+end
+
+--- Runs `loop` until pred() or the deadline; fails with `what` on timeout.
+function T.wait(loop, pred, what, seconds)
+  if not loop:run_until(pred, seconds or T.DEADLINE) then
+    T.fail("timed out waiting for " .. (what or "an event"), 2)
+  end
+end
+
+-- ---------------------------------------------------------------------
+-- Processes
+-- ---------------------------------------------------------------------
+
+local function sh_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+T.sh_quote = sh_quote
+
+function T.have(exe)
+  local r = os.execute("command -v " .. sh_quote(exe) .. " >/dev/null 2>&1")
+  return r == true or r == 0 -- 5.2+ / 5.1
+end
+
+--- Starts `argv` (a list of words, or one shell string for redirections)
+--- in the background under `timeout` (seconds). stdout and stderr are
+--- read by T.read_until / T.finish; proc.pid is the `timeout` process,
+--- which passes T.kill's signal on to the peer.
+function T.spawn(argv, timeout)
+  local cmd = argv
+  if type(argv) == "table" then
+    local parts = {}
+    for i, a in ipairs(argv) do parts[i] = sh_quote(a) end
+    cmd = table.concat(parts, " ") .. " </dev/null"
+  end
+  local wrapper = ("timeout %d %s 2>&1 & echo $!; wait $!; echo \"rc=$?\"")
+                  :format(timeout or T.DEADLINE, cmd)
+  local f = assert(io.popen("sh -c " .. sh_quote(wrapper), "r"))
+  local pid = tonumber(f:read("*l"))
+  return { f = f, pid = pid, lines = {} }
+end
+
+--- Reads lines until one matches `pattern`; returns its captures (for
+--- children that print "listening on ..." before serving).
+function T.read_until(proc, pattern)
+  while true do
+    local line = proc.f:read("*l")
+    if not line then T.fail("child ended before printing " .. pattern, 2) end
+    proc.lines[#proc.lines + 1] = line
+    local cap = { line:match(pattern) }
+    if cap[1] then return (table.unpack or unpack)(cap) end
+  end
+end
+
+--- Waits for the child to end; returns its exit status and whole output.
+function T.finish(proc)
+  local out = proc.f:read("*a") or ""
+  proc.f:close()
+  local rc = tonumber(out:match("rc=(%d+)%s*$"))
+  out = table.concat(proc.lines, "\n") .. (#proc.lines > 0 and "\n" or "") ..
+        out:gsub("rc=%d+%s*$", "")
+  return rc, out
+end
+
+--- Sends SIGTERM (or `sig`, e.g. "INT") to the peer.
+function T.kill(proc, sig)
+  if proc.pid then
+    os.execute(("kill -%s %d 2>/dev/null"):format(sig or "TERM", proc.pid))
+  end
+end
+
+--- Resident set size of this process in KiB (Linux).
+function T.rss_kb()
+  local f = io.open("/proc/self/statm", "r")
+  if not f then return nil end
+  local _, res = f:read("*n", "*n")
+  f:close()
+  return res * 4
+end
+
+function T.env(name, default)
+  local v = os.getenv(name)
+  if v == nil or v == "" then return default end
+  return v
+end
+
+return T
