@@ -265,6 +265,13 @@ end
 --- Runs fn() on the loop soon (next iteration).
 function Loop:call_soon(fn)
   if type(fn) ~= "function" then error("ws101: function expected", 2) end
+  if self.luv then
+    -- ws101's post handle never keeps libuv alive (an idle ws101 loop must
+    -- return), and uv.run() knows nothing of pending posts: a 0 ms timer
+    -- does keep it running until fn ran. Same order as posts.
+    self:call_later(0, function() fn() end)
+    return
+  end
   local rc = core.ws101_loop_post(self:_handle(), fn)
   if rc < 0 then raise(rc, "call_soon") end
 end
