@@ -60,13 +60,14 @@ function T.run(cases)
   local live_cbs, live_reqs = ws101.stats()
   io.stdout:write(("%d case(s), %d failed; live callbacks %d, requests %d\n")
                   :format(#cases, failures, live_cbs, live_reqs))
-  os.exit(failures == 0 and 0 or 1)
+  -- close = true: the state is closed first (no false leak under LSan).
+  os.exit(failures == 0 and 0 or 1, true)
 end
 
 function T.skip(reason)
   io.stdout:write("*** SKIP (" .. T.interp .. "): " .. reason .. "\n")
   io.stdout:flush()
-  os.exit(77)
+  os.exit(77, true)
 end
 
 --- Runs `loop` until pred() or the deadline; fails with `what` on timeout.
@@ -101,8 +102,11 @@ function T.spawn(argv, timeout)
     for i, a in ipairs(argv) do parts[i] = sh_quote(a) end
     cmd = table.concat(parts, " ") .. " </dev/null"
   end
+  -- Under ASan this interpreter runs with the sanitizer runtime preloaded;
+  -- peers must not inherit it (T.lua_cmd puts it back for Lua children).
   local wrapper = ("timeout %d %s 2>&1 & echo $!; wait $!; echo \"rc=$?\"")
                   :format(timeout or T.DEADLINE, cmd)
+  if os.getenv("LD_PRELOAD") then wrapper = "unset LD_PRELOAD; " .. wrapper end
   local f = assert(io.popen("sh -c " .. sh_quote(wrapper), "r"))
   local pid = tonumber(f:read("*l"))
   return { f = f, pid = pid, lines = {} }
@@ -135,6 +139,16 @@ function T.kill(proc, sig)
   if proc.pid then
     os.execute(("kill -%s %d 2>/dev/null"):format(sig or "TERM", proc.pid))
   end
+end
+
+--- The shell words that run a Lua script with this test's interpreter and
+--- module paths (and sanitizer runtime, if any).
+function T.lua_cmd(script)
+  local pre = os.getenv("WS101_LUA_PRELOAD")
+  return "env " .. (pre and ("LD_PRELOAD=" .. sh_quote(pre) .. " ") or "") ..
+         "LUA_PATH=" .. sh_quote(os.getenv("LUA_PATH") or "") ..
+         " LUA_CPATH=" .. sh_quote(os.getenv("LUA_CPATH") or "") .. " " ..
+         sh_quote(os.getenv("WS101_LUA_BIN") or "lua") .. " " .. sh_quote(script)
 end
 
 --- Resident set size of this process in KiB (Linux).
