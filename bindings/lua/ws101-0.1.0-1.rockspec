@@ -26,11 +26,11 @@ build = {
   build_command = [[
     cmake -S . -B build.luarocks -DCMAKE_BUILD_TYPE=Release \
       -DWS101_BUILD_TESTS=OFF "-DWS101_LUA_INCDIR=$(LUA_INCDIR)" \
-      "-DWS101_LUA_VERSION=$(LUA_VERSION)" "-DCMAKE_C_FLAGS=$(CFLAGS)" &&
+      "-DCMAKE_C_FLAGS=$(CFLAGS)" &&
     cmake --build build.luarocks -j2 --target ws101_custom
   ]],
   install = {
     lua = { ["ws101"] = "bindings/lua/ws101.lua" },
-    lib = { ["ws101.core"] = "build.luarocks/lua/$(LUA_VERSION)/ws101/core.so" },
+    lib = { ["ws101.core"] = "build.luarocks/lua/custom/ws101/core.so" },
   },
 }
