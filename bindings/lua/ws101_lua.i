@@ -166,6 +166,13 @@ static int SWIG_lua_isnilfunction(lua_State *L, int idx) {
 }
 
 %exception ws101_loop_free {
+  {
+    const char *why_ = ws101lua_loop_free_refusal(arg1);
+    if (why_) {
+      lua_pushstring(L, why_);
+      SWIG_fail;
+    }
+  }
   ws101lua_loop_before_free(arg1);
   $action
   if (result == 0 && ws101lua_loop_after_free(L, arg1)) {
@@ -257,10 +264,14 @@ static int ws101lua_timer_close_w(lua_State *L) {
 static int ws101lua_loop_new_luv(lua_State *L) {
   uv_loop_t *uv = NULL;
   ws101_loop *loop = NULL;
+  void *ctx = NULL;
   int rc;
   lua_pushstring(L, "luv_context");
   lua_rawget(L, LUA_REGISTRYINDEX);
-  if (lua_type(L, -1) == LUA_TUSERDATA) uv = *(uv_loop_t **)lua_touserdata(L, -1);
+  if (lua_type(L, -1) == LUA_TUSERDATA) {
+    ctx = lua_touserdata(L, -1); /* kept alive by the registry */
+    uv = *(uv_loop_t **)ctx;
+  }
   lua_pop(L, 1);
   if (!uv) return luaL_error(L, "ws101: luv is not loaded (require \"luv\" first)");
   rc = ws101_loop_new_uv(uv, &loop);
@@ -269,6 +280,7 @@ static int ws101lua_loop_new_luv(lua_State *L) {
     loop = NULL;
     rc = WS101_ENOMEM;
   }
+  if (loop) ws101lua_loop_set_luv(loop, ctx);
   lua_pushinteger(L, rc);
   if (loop)
     SWIG_NewPointerObj(L, loop, SWIGTYPE_p_ws101_loop, 0);

@@ -117,6 +117,12 @@ void ws101lua_loop_set_error_handler(lua_State *L, ws101_loop *loop, int idx);
 int ws101lua_loop_run(lua_State *L, ws101_loop *loop, int once, int block,
                       int *result);
 void ws101lua_loop_before_free(ws101_loop *loop);
+/* A loop on luv's libuv loop remembers luv's context (the registry
+ * userdata "luv_context", luv.h's luv_ctx_t) to know when uv.run() runs. */
+void ws101lua_loop_set_luv(ws101_loop *loop, void *luv_ctx);
+/* Returns a message if freeing `loop` now is unsafe (inside one of its
+ * callbacks, or while uv.run() runs a luv loop), NULL otherwise. */
+const char *ws101lua_loop_free_refusal(ws101_loop *loop);
 /* Returns 1 with an error pushed if one was pending. */
 int ws101lua_loop_after_free(lua_State *L, ws101_loop *loop);
 /* Drops the server and request states of a freed loop

@@ -105,8 +105,20 @@ typedef struct loopstate {
   uv_signal_t *sig;
   struct sigaction saved_int;
   int running;
+  void *luv_ctx; /* luv's context, for luv loops */
   struct loopstate *next;
 } loopstate;
+
+/* Calls into Lua in progress (any loop): ws101_loop_free must not run
+ * inside one, whoever drives the loop. */
+static int g_depth;
+
+/* The first fields of luv's luv_ctx_t (luv.h), stable since luv 1.33:
+ * mode is the uv_run mode while uv.run() runs, -1 otherwise. */
+typedef struct luv_ctx_prefix {
+  void *loop, *L, *cb_pcall, *thrd_pcall, *thrd_cpcall;
+  int mode;
+} luv_ctx_prefix;
 
 static loopstate *g_loops;
 
@@ -237,8 +249,10 @@ int ws101lua_call(ws101lua_cb *c, ws101_loop *loop, const ws101lua_arg *args,
   lua_pushcfunction(L, traceback);
   lua_pushcfunction(L, protected_call);
   lua_pushlightuserdata(L, &f);
+  g_depth++;
   rc = lua_pcall(L, 1, 0, top + 1);
   if (rc != 0) report(L, loop);
+  g_depth--;
   lua_settop(L, top);
   return rc ? -1 : 0;
 }
@@ -300,6 +314,22 @@ int ws101lua_loop_run(lua_State *L, ws101_loop *loop, int once, int block,
     return 1;
   }
   return 0;
+}
+
+void ws101lua_loop_set_luv(ws101_loop *loop, void *luv_ctx) {
+  loopstate *ls = loop_find(loop);
+  if (ls) ls->luv_ctx = luv_ctx;
+}
+
+const char *ws101lua_loop_free_refusal(ws101_loop *loop) {
+  loopstate *ls = loop_find(loop);
+  if (g_depth > 0)
+    return "ws101: a loop cannot be closed from inside a ws101 callback "
+           "(close it after run() or uv.run() returned)";
+  if (ls && ls->luv_ctx && ((luv_ctx_prefix *)ls->luv_ctx)->mode != -1)
+    return "ws101: a luv loop cannot be closed while uv.run() runs "
+           "(close it after uv.run() returned)";
+  return NULL;
 }
 
 void ws101lua_loop_before_free(ws101_loop *loop) {

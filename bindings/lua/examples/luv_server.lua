@@ -40,7 +40,8 @@ local sig = uv.new_signal()
 sig:start("sigint", function()
   tick:close()
   sig:close()
-  server:close(function() loop:close() end)
+  server:close() -- WebSockets get 1001; then nothing is left on the loop
 end)
 
 uv.run()
+loop:close() -- after uv.run() returned (never from inside a callback)

@@ -104,7 +104,9 @@ function T.spawn(argv, timeout)
   end
   -- Under ASan this interpreter runs with the sanitizer runtime preloaded;
   -- peers must not inherit it (T.lua_cmd puts it back for Lua children).
-  local wrapper = ("timeout %d %s 2>&1 & echo $!; wait $!; echo \"rc=$?\"")
+  -- --foreground: timeout passes a signal it gets to the peer once (without
+  -- it, it also signals its whole process group: the peer gets two).
+  local wrapper = ("timeout --foreground %d %s 2>&1 & echo $!; wait $!; echo \"rc=$?\"")
                   :format(timeout or T.DEADLINE, cmd)
   if os.getenv("LD_PRELOAD") then wrapper = "unset LD_PRELOAD; " .. wrapper end
   local f = assert(io.popen("sh -c " .. sh_quote(wrapper), "r"))
@@ -117,7 +119,10 @@ end
 function T.read_until(proc, pattern)
   while true do
     local line = proc.f:read("*l")
-    if not line then T.fail("child ended before printing " .. pattern, 2) end
+    if not line then
+      T.fail("child ended before printing " .. pattern .. "; it printed:\n" ..
+             table.concat(proc.lines, "\n"), 2)
+    end
     proc.lines[#proc.lines + 1] = line
     local cap = { line:match(pattern) }
     if cap[1] then return (table.unpack or unpack)(cap) end

@@ -96,7 +96,13 @@ local cases = {
                     :format(heap0, heap1, rss0, rss1, cbs0, cbs1))
     T.eq(cbs1, cbs0, "callbacks held by C")
     T.check(heap1 - heap0 < 256, "Lua heap grew by " .. (heap1 - heap0) .. " KiB")
-    T.check(rss1 - rss0 < 4096, "RSS grew by " .. (rss1 - rss0) .. " KiB")
+    if os.getenv("WS101_LUA_PRELOAD") then
+      -- ASan quarantines freed memory: RSS says nothing there; ASan's own
+      -- checks and the two counts above do.
+      io.stdout:write("   (RSS not checked under ASan)\n")
+    else
+      T.check(rss1 - rss0 < 4096, "RSS grew by " .. (rss1 - rss0) .. " KiB")
+    end
   end },
   { "loop close frees what is left", function()
     -- The server would wait for the unanswered request forever (in-flight

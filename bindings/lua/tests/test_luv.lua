@@ -76,6 +76,23 @@ local cases = {
     loop:close()
     T.eq((ws101.stats()), 0, "callbacks released")
   end },
+  { "loop:close() refused inside callbacks and while uv.run() runs", function()
+    local loop = ws101.Loop{ luv = true }
+    local in_ws101, in_luv
+    loop:call_later(0, function() in_ws101 = { pcall(loop.close, loop) } end)
+    local t = uv.new_timer()
+    t:start(5, 0, function()
+      in_luv = { pcall(loop.close, loop) }
+      t:close()
+    end)
+    uv.run()
+    T.eq(in_ws101[1], false, "refused in a ws101 callback")
+    T.check(tostring(in_ws101[2]):find("inside a ws101 callback", 1, true), tostring(in_ws101[2]))
+    T.eq(in_luv[1], false, "refused in a luv callback")
+    T.check(tostring(in_luv[2]):find("while uv.run() runs", 1, true), tostring(in_luv[2]))
+    loop:close() -- fine now
+    T.eq((ws101.stats()), 0, "callbacks released")
+  end },
   { "call_soon and ws101 timers keep uv.run() going until they ran", function()
     local loop = ws101.Loop{ luv = true }
     local order = {}
