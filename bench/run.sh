@@ -54,7 +54,7 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 APT_PKGS="build-essential cmake pkg-config libuv1-dev zlib1g-dev libssl-dev
   libnghttp2-dev libwebsockets-dev python3 python3-websockets python3-aiohttp
   python3-matplotlib nghttp2-client nghttp2-server wrk nginx-light util-linux
-  nodejs"
+  nodejs liblua5.4-dev lua5.4 libluajit-5.1-dev luajit swig lua-http"
 
 install_deps() {
   local missing=() p
@@ -171,6 +171,21 @@ server_cmd() {
   pyws101) # the Python binding's example; --quiet: no print per open/close
     "$PYVENV/bin/python" -c 'import ws101' 2>/dev/null &&
       echo "$PYVENV/bin/python $ROOT/bindings/python/examples/echo_server.py --host 127.0.0.1 --port $port --quiet"
+    ;;
+  # The Lua binding's example (built into build-bench/lua/ with the
+  # library), under Lua 5.4 and LuaJIT; lua-http (LuaJIT: Debian packages
+  # it for 5.1-5.3 only) as the Lua peer.
+  luaws101)
+    [ -f "$BUILD/lua/5.4/ws101/core.so" ] && command -v lua5.4 >/dev/null &&
+      echo "env LUA_PATH=$ROOT/bindings/lua/?.lua;; LUA_CPATH=$BUILD/lua/5.4/?.so;; lua5.4 $ROOT/bindings/lua/examples/echo_server.lua --port $port --quiet"
+    ;;
+  luajitws101)
+    [ -f "$BUILD/lua/5.1/ws101/core.so" ] && command -v luajit >/dev/null &&
+      echo "env LUA_PATH=$ROOT/bindings/lua/?.lua;; LUA_CPATH=$BUILD/lua/5.1/?.so;; luajit $ROOT/bindings/lua/examples/echo_server.lua --port $port --quiet"
+    ;;
+  luahttp)
+    command -v luajit >/dev/null && luajit -e 'require "http.server"' 2>/dev/null &&
+      echo "luajit $BENCH/peers/lua_http_echo.lua $port"
     ;;
   nginx)
     command -v nginx >/dev/null || return 0

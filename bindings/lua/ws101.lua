@@ -413,6 +413,23 @@ end
 
 function Ws:send_binary(data) return self:send(data, true) end
 
+--- Like send, but returns true, or nil, error, code instead of raising
+--- when the library refuses the message (Backpressure, Closed, ...).
+--- Wrong argument types still raise.
+function Ws:try_send(data, binary)
+  local h = self._h
+  if not h then
+    local e = closed_error("send")
+    return nil, e, e.code
+  end
+  if type(data) ~= "string" then
+    error("ws101: send expects a string, got " .. type(data), 2)
+  end
+  local rc = ws_send(h, data, binary and OP_BINARY or OP_TEXT)
+  if rc == 0 then return true end
+  return nil, M.error(rc, "send"), rc
+end
+
 --- Sends one fragment: first = text/binary by `binary`, then
 --- continuation; `fin` ends the message.
 function Ws:send_fragment(data, binary, fin, continuation)
@@ -855,6 +872,11 @@ end
 --- Returns the response, or nil, message, code. opts.timeout in seconds
 --- (default 30).
 function M.fetch(url, opts)
+  if core.ws101lua_in_callback() then
+    error("ws101: fetch() blocks and cannot run inside a ws101 callback " ..
+          "(it would stall the loop that called it); use " ..
+          "ws101.fetch_async(url, opts, function(response, err) ... end)", 2)
+  end
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   local loop = M.Loop()

@@ -22,7 +22,9 @@
  *   ws101_timer_new(loop, fn)              -> rc, timer;  fn(timer)
  *   ws101lua_timer_close(timer)            (releases fn after it closed)
  * `data` is a Lua string (text and binary alike) or nil; `key` is the
- * handle's address as an integer, stable until its final event.
+ * handle's address as an integer, stable until its final event. For
+ * WebSocket events `ws` is the handle on OPEN, ERROR and CLOSE only (nil
+ * for the others, to keep messages allocation-free: map it by `key`).
  */
 
 %{
@@ -215,6 +217,7 @@ static int SWIG_lua_isnilfunction(lua_State *L, int idx) {
 %native(ws101lua_req_body) int ws101lua_req_body(lua_State *L);
 %native(ws101lua_set_error_handler) int ws101lua_set_error_handler(lua_State *L);
 %native(ws101lua_stats) int ws101lua_stats(lua_State *L);
+%native(ws101lua_in_callback) int ws101lua_in_callback_w(lua_State *L);
 %native(ws101lua_loop_new_luv) int ws101lua_loop_new_luv(lua_State *L);
 %native(ws101lua_timer_close) int ws101lua_timer_close_w(lua_State *L);
 %{
@@ -245,6 +248,12 @@ static int ws101lua_stats(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)ws101lua_live_callbacks());
   lua_pushinteger(L, (lua_Integer)ws101lua_live_requests());
   return 2;
+}
+
+/* true while a ws101 callback runs: blocking calls refuse to nest. */
+static int ws101lua_in_callback_w(lua_State *L) {
+  lua_pushboolean(L, ws101lua_in_callback());
+  return 1;
 }
 
 static int ws101lua_timer_close_w(lua_State *L) {

@@ -123,6 +123,8 @@ void ws101lua_loop_set_luv(ws101_loop *loop, void *luv_ctx);
 /* Returns a message if freeing `loop` now is unsafe (inside one of its
  * callbacks, or while uv.run() runs a luv loop), NULL otherwise. */
 const char *ws101lua_loop_free_refusal(ws101_loop *loop);
+/* Returns 1 while a ws101 callback runs (any loop). */
+int ws101lua_in_callback(void);
 /* Returns 1 with an error pushed if one was pending. */
 int ws101lua_loop_after_free(lua_State *L, ws101_loop *loop);
 /* Drops the server and request states of a freed loop

@@ -321,6 +321,8 @@ void ws101lua_loop_set_luv(ws101_loop *loop, void *luv_ctx) {
   if (ls) ls->luv_ctx = luv_ctx;
 }
 
+int ws101lua_in_callback(void) { return g_depth > 0; }
+
 const char *ws101lua_loop_free_refusal(ws101_loop *loop) {
   loopstate *ls = loop_find(loop);
   if (g_depth > 0)

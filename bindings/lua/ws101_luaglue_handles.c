@@ -422,7 +422,14 @@ void ws101lua_ws_tramp(ws101_ws *ws, int event, const char *data, size_t len,
   ws101lua_cb *c = ud;
   ws101lua_arg a[5];
   c->busy++;
-  arg_handle(&a[0], ws, WS101LUA_T_WS);
+  /* The handle as a SWIG object only where the Lua layer needs one (a
+   * route's connection is first seen at OPEN); messages pass nil and the
+   * key, which saves a userdata per message on the hot path. */
+  if (event == WS101_WS_OPEN || event == WS101_WS_ERROR ||
+      event == WS101_WS_CLOSE)
+    arg_handle(&a[0], ws, WS101LUA_T_WS);
+  else
+    a[0].kind = WS101LUA_A_NIL;
   arg_int(&a[1], event);
   if (data || event == WS101_WS_TEXT || event == WS101_WS_BINARY ||
       event == WS101_WS_FRAGMENT)

@@ -56,7 +56,7 @@ server:websocket("/ws", {
   on_message = function(ws, data, binary)
     -- Text comes back as text, binary as binary. A refused send is never
     -- dropped silently: the connection is closed with a reason instead.
-    local ok, err = pcall(ws.send, ws, data, binary)
+    local ok, err = ws:try_send(data, binary)
     if not ok then
       io.stderr:write("echo: send failed: " .. tostring(err) .. "\n")
       ws:close(ws101.is(err, ws101.Backpressure) and 1008 or 1011,

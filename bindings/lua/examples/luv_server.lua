@@ -18,7 +18,7 @@ local loop = ws101.Loop{ luv = true } -- the loop of require "luv"
 local server = loop:server()
 server:route("/", function(req) req:respond(200, "ws101 on luv\n") end)
 server:websocket("/ws", function(ws, data, binary)
-  local ok, err = pcall(ws.send, ws, data, binary)
+  local ok, err = ws:try_send(data, binary)
   if not ok then
     io.stderr:write("echo: send failed: " .. tostring(err) .. "\n")
     ws:close(ws101.is(err, ws101.Backpressure) and 1008 or 1011, "send failed")

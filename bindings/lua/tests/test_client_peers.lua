@@ -122,6 +122,11 @@ local cases = {
     local r, msg = ws101.fetch("http://127.0.0.1:" .. port .. "/hello", { timeout = 20 })
     T.check(r, msg)
     T.eq(r.status, 200, "status")
+    local inside
+    loop:call_soon(function() inside = { pcall(ws101.fetch, "http://127.0.0.1:1/") } end)
+    T.wait(loop, function() return inside end, "call_soon")
+    T.eq(inside[1], false, "blocking fetch refused inside a callback")
+    T.check(tostring(inside[2]):find("fetch_async", 1, true), tostring(inside[2]))
     local nr, m2, code = ws101.fetch("http://127.0.0.1:1/", { timeout = 20 })
     T.eq(nr, nil, "refused fetch")
     T.check(code and code < 0, "refused fetch code: " .. tostring(m2))
