@@ -218,9 +218,10 @@ class Connection:
             if h is None:
                 raise self._closed_exc()
         rc = _ws_send(h, message, op)
-        if rc == _EBACKPRESSURE:
+        if rc == _EBACKPRESSURE and _ws_buffered(h) > 0:
             # Over the library's hard limit: wait for the queue to empty,
             # then try once more; a second refusal is raised, not dropped.
+            # (On an empty queue no DRAIN would come: raise at once.)
             self._kick()
             await self._wait_drain()
             h = self._h
