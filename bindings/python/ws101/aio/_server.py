@@ -100,7 +100,9 @@ class Server:
             if isinstance(r, (str, bytes)):
                 req.respond(200, r)
             else:
-                req.respond(*r)
+                status, body = r[0], r[1]
+                req.respond(status, body,
+                            headers=r[2] if len(r) > 2 else None)
         except Exception:
             log.exception("error in HTTP handler for %s", req.target)
             if not req.done:
