@@ -63,6 +63,7 @@ class Connection:
         self.max_queue = max_queue or 0
         self.write_limit = write_limit
         aloop = driver.aloop
+        self._new_future = aloop.create_future
         self._opened: asyncio.Future = aloop.create_future()
         self._closed: asyncio.Future = aloop.create_future()
         self.path = ""
@@ -154,7 +155,7 @@ class Connection:
         while not q:
             if self._closed.done():
                 raise self._closed_exc()
-            w = self._waiter = self._driver.aloop.create_future()
+            w = self._waiter = self._new_future()
             try:
                 await w
             finally:
@@ -183,7 +184,7 @@ class Connection:
     async def _wait_drain(self) -> None:
         d = self._drain
         if d is None or d.done():
-            d = self._drain = self._driver.aloop.create_future()
+            d = self._drain = self._new_future()
         await d
 
     async def send(self, message: Union[str, bytes, bytearray, memoryview]

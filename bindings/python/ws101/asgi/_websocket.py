@@ -42,24 +42,24 @@ class WebSocketCycle:
 
     # -- ASGI ----------------------------------------------------------------
     async def receive(self) -> Dict[str, Any]:
+        conn = self.conn
+        if conn is not None:  # the hot path: a message of an open socket
+            try:
+                data = await conn.recv()
+            except ws101.ConnectionClosed:
+                self.disconnect_code = conn.close_code or 1005
+                return {"type": "websocket.disconnect",
+                        "code": self.disconnect_code}
+            if data.__class__ is str:
+                return {"type": "websocket.receive", "text": data}
+            return {"type": "websocket.receive", "bytes": data}
         if not self.connect_sent:
             self.connect_sent = True
             return {"type": "websocket.connect"}
-        conn = self.conn
-        if conn is None:
-            if self.refused or self.h is None:
-                return {"type": "websocket.disconnect", "code": 1006}
-            # Waiting for the application to accept: nothing to receive.
-            raise RuntimeError("ASGI: receive() before websocket.accept")
-        try:
-            data = await conn.recv()
-        except ws101.ConnectionClosed:
-            self.disconnect_code = conn.close_code or 1005
-            return {"type": "websocket.disconnect",
-                    "code": self.disconnect_code}
-        if isinstance(data, str):
-            return {"type": "websocket.receive", "text": data}
-        return {"type": "websocket.receive", "bytes": data}
+        if self.refused or self.h is None:
+            return {"type": "websocket.disconnect", "code": 1006}
+        # Waiting for the application to accept: nothing to receive.
+        raise RuntimeError("ASGI: receive() before websocket.accept")
 
     async def send(self, message: Dict[str, Any]) -> None:
         t = message["type"]
