@@ -100,6 +100,11 @@ class DefaultsTest(unittest.TestCase):
             ws = loop.connect("ws://127.0.0.1:%d/" % free_port())
             loop.run_until(lambda: ws.opened or ws.closed, 10)
             self.assertIsInstance(ws.error, ws101.ConnectionRefused)
+            # waiting for it to open raises the error (the server keeps
+            # the loop busy, so this would otherwise wait forever)
+            ws = loop.connect("ws://127.0.0.1:%d/" % free_port())
+            with self.assertRaises(ws101.ConnectionRefused):
+                loop.run_until(lambda: ws.opened)
 
     def test_send_state_type_and_thread_rules(self):
         with ws101.Loop(raise_errors=True) as loop:

@@ -434,6 +434,8 @@ class Loop:
         self._closed = False
         self._thread: Optional[int] = None
         self._owner = _threading.get_ident()
+        # Client connection errors no on_error handled (see run_until).
+        self._unhandled: List[BaseException] = []
         # Set by ws101.aio when an asyncio loop drives this one.
         self._driver: Any = None
         self._servers: "_weakref.WeakSet[Server]" = _weakref.WeakSet()
@@ -493,12 +495,18 @@ class Loop:
                   timeout: Optional[float] = None) -> Any:
         """Runs iterations until ``predicate()`` is true and returns its
         value. Raises :class:`Timeout` after ``timeout`` seconds and
-        RuntimeError if the loop has nothing left to do first."""
+        RuntimeError if the loop has nothing left to do first. A client
+        connection that fails meanwhile without an ``on_error`` handler
+        (refused, DNS, handshake) raises its error here, unless the
+        predicate became true as well."""
         deadline = None if timeout is None else _time.monotonic() + timeout
+        self._unhandled.clear()
         while True:
             value = predicate()
             if value:
                 return value
+            if self._unhandled:
+                raise self._unhandled.pop(0)
             if deadline is not None and _time.monotonic() >= deadline:
                 raise Timeout(_c.WS101_ETIMEDOUT,
                               "run_until: %.3gs elapsed" % timeout)
@@ -506,6 +514,8 @@ class Loop:
                 value = predicate()
                 if value:
                     return value
+                if self._unhandled:
+                    raise self._unhandled.pop(0)
                 raise RuntimeError("ws101 loop went idle before the "
                                    "condition became true")
 
@@ -831,6 +841,11 @@ class WebSocket:
             fn = getattr(handler, "on_error", None)
             if fn is not None:
                 fn(self, self.error)
+            elif self.loop is not None:
+                # Nobody handles it: raised where the user waits
+                # (run_until) and logged, never swallowed.
+                self.loop._unhandled.append(self.error)
+                log.warning("WebSocket client failed: %s", self.error)
         elif event == _EV_FRAGMENT:
             fn = getattr(handler, "on_fragment", None)
             if fn is not None:
