@@ -286,6 +286,25 @@ class AioTest(unittest.TestCase):
             self.assertGreaterEqual(n, 2)
         run(main())
 
+    def test_options_by_c_and_websockets_names(self):
+        async def main():
+            async with ws101.aio.serve(echo, "127.0.0.1", 0,
+                                       max_size=64) as srv:
+                url = "ws://127.0.0.1:%d/" % srv.port
+                async with ws101.aio.connect(url, compression=None) as ws:
+                    self.assertEqual(ws.extensions, "")
+                async with ws101.aio.connect(url, deflate=True) as ws:
+                    self.assertIn("permessage-deflate", ws.extensions)
+                    await ws.send("x" * 64)
+                    self.assertEqual(await ws.recv(), "x" * 64)
+                    await ws.send("x" * 65)  # over max_size: 1009
+                    with self.assertRaises(ws101.ConnectionClosedError) as cm:
+                        await ws.recv()
+                    self.assertEqual(cm.exception.code, 1009)
+            with self.assertRaises(TypeError):  # unknown names are refused
+                await ws101.aio.serve(echo, no_such_option=1)
+        run(main())
+
     def test_websockets_client_against_aio_server(self):
         py = need_system_websockets(self)
         script = (
