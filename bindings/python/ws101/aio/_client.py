@@ -15,12 +15,9 @@ from ._driver import get_driver
 
 
 class ClientConnection(Connection):
-    """The client side of a WebSocket (see :func:`connect`)."""
-
-    def response_header(self, name: str) -> Optional[str]:
-        """Not kept after the handshake by libws101: always None here;
-        ``subprotocol`` and ``extensions`` hold the negotiated values."""
-        return None
+    """The client side of a WebSocket (see :func:`connect`).
+    ``subprotocol`` and ``extensions`` hold what the server chose;
+    ``response_status`` the handshake status of a refused connection."""
 
 
 class connect:
@@ -59,8 +56,6 @@ class connect:
             if tmp is not None:
                 tmp.close()
         ws101._check(rc, self.uri)
-        if conn._h is None and conn._opened.done() is False:
-            pass  # the handle is adopted on OPEN
         d.kick()
         timeout = self._mine.get("open_timeout", 10)
         try:
