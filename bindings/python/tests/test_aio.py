@@ -9,12 +9,10 @@ sockets for the backpressure case.
 import asyncio
 import os
 import socket
-import subprocess
 import sys
-import threading
 import unittest
 
-from _support import SYSTEM_PYTHON, loud_skip, need_system_websockets, stats, ws101
+from _support import HERE, need_system_websockets, stats, ws101
 
 import ws101.aio
 
@@ -161,8 +159,9 @@ class AioTest(unittest.TestCase):
                 await ws101.aio.connect("http://x/")
             async with ws101.aio.serve(None, "127.0.0.1", 0) as srv:
                 # no WebSocket handler: 426, a refused handshake
-                with self.assertRaises(ws101.HandshakeError):
+                with self.assertRaises(ws101.HandshakeError) as cm:
                     await ws101.aio.connect("ws://127.0.0.1:%d/" % srv.port)
+                self.assertEqual(cm.exception.response_status, 426)
             with self.assertRaises(ws101.ConnectionRefused):
                 await ws101.aio.fetch("http://127.0.0.1:%d/" % port)
         run(main())
@@ -356,6 +355,33 @@ class AioTest(unittest.TestCase):
                     self.assertIn("permessage-deflate", ws.extensions)
             finally:
                 proc.kill()
+                await proc.wait()
+        run(main())
+
+    def test_example_aio_echo(self):
+        """examples/aio_echo.py: echo, a JSON route and a ws101 timer
+        ticking on the asyncio loop."""
+        script = os.path.join(os.path.dirname(HERE), "examples", "aio_echo.py")
+
+        async def main():
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, script, "--port", "0",
+                stdout=asyncio.subprocess.PIPE)
+            try:
+                line = (await asyncio.wait_for(proc.stdout.readline(), 10)
+                        ).decode()
+                port = int(line.rsplit(":", 1)[1].strip(" /\n"))
+                async with ws101.aio.connect("ws://127.0.0.1:%d/" % port) as ws:
+                    await ws.send("hello")
+                    got = [await ws.recv()]
+                    while "tick" not in got:
+                        got.append(await asyncio.wait_for(ws.recv(), 5))
+                    self.assertIn("hello", got)
+                    r = await ws101.aio.fetch("http://127.0.0.1:%d/status"
+                                              % port)
+                    self.assertEqual(r.json(), {"connections": 1})
+            finally:
+                proc.terminate()
                 await proc.wait()
         run(main())
 

@@ -120,6 +120,8 @@ class Connection:
         elif event == _ERROR:
             self.response_status = _c.ws101_ws_response_status(h) or None
             self.error = ws101.error_for(arg, data)
+            # e.g. 403/404 of a refused handshake, on the raised error too
+            self.error.response_status = self.response_status  # type: ignore[attr-defined]
         elif event == _CLOSE:
             self._h = None
             self.close_code = arg
