@@ -12,7 +12,7 @@ import socket
 import sys
 import unittest
 
-from _support import HERE, need_system_websockets, stats, ws101
+from _support import HERE, loud_skip, need_system_websockets, stats, ws101
 
 import ws101.aio
 
@@ -48,6 +48,14 @@ async def run_subprocess(argv, timeout=DEADLINE):
 
 
 class AioTest(unittest.TestCase):
+    def setUp(self):
+        if os.environ.get("WS101_TEST_LOOP") == "uvloop":
+            try:
+                import uvloop  # noqa: F401
+            except ImportError:
+                loud_skip(self, "uvloop not importable by %s (Debian "
+                          "python3-uvloop)" % sys.executable)
+
     def test_loop_kind(self):
         if os.environ.get("WS101_TEST_LOOP") == "uvloop":
             async def kind():
