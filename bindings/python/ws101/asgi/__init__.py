@@ -35,7 +35,6 @@ __all__ = ["serve", "run", "Server", "ClientDisconnected", "LifespanError"]
 log = logging.getLogger("ws101.asgi")
 
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
-_WS_ASGI = {"version": "3.0", "spec_version": "2.3"}
 
 
 def _split_addr(addr: str) -> Optional[List[Any]]:
@@ -227,7 +226,6 @@ def run(app: Any, host: str = "127.0.0.1", port: int = 8000, *,
             shown = "[%s]" % host if ":" in host else host
             print("listening on http://%s:%d/" % (shown, server.port),
                   flush=True)
-        task = asyncio.current_task()
         stop = aloop.create_future()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -240,7 +238,6 @@ def run(app: Any, host: str = "127.0.0.1", port: int = 8000, *,
         finally:
             server.close()
             await server.wait_closed()
-        del task
     try:
         aloop.run_until_complete(main())
     finally:
@@ -254,6 +251,3 @@ def run(app: Any, host: str = "127.0.0.1", port: int = 8000, *,
 def __dir__() -> List[str]:
     return sorted(__all__)
 
-
-if sys.version_info < (3, 8):  # pragma: no cover
-    raise ImportError("ws101.asgi needs Python 3.8+")
