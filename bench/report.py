@@ -89,6 +89,10 @@ def parse_h2load(path):
 
 # peers the Python binding (server "pyws101") is compared with
 PY_PEERS = ("pyws", "aiohttp")
+# asyncio rows: ws101.aio ("pyaio") against websockets, and ws101.asgi
+# against the other ASGI servers running the same Starlette app
+AIO_PEERS = {"pyws": "pyaio", "asgi-uvicorn": "asgi-ws101",
+             "asgi-hypercorn": "asgi-ws101"}
 
 
 def median(vals):
@@ -149,10 +153,13 @@ def summarize(raw, outdir, meta_path=None):
             # the Python binding against the Python peers (same direction)
             a["ratio_pyws101_over_peer"] = (
                 pybase / a["value"] if s in PY_PEERS and pybase and a["value"] else None)
+            ours = agg.get(AIO_PEERS.get(s, ""), {}).get("value")
+            a["ratio_aio_over_peer"] = (
+                ours / a["value"] if ours and a["value"] else None)
             results.append(a)
 
     hdr = ["workload", "server", "value", "unit", "MB/s", "p50 us", "p99 us",
-           "errors", "ws101/peer", "pyws101/peer", "note"]
+           "errors", "ws101/peer", "pyws101/peer", "aio|asgi/peer", "note"]
     table = [hdr]
     for a in results:
         table.append([
@@ -162,6 +169,7 @@ def summarize(raw, outdir, meta_path=None):
             str(a["errors"]),
             f"{a['ratio_ws101_over_peer']:.2f}" if a["ratio_ws101_over_peer"] else "",
             f"{a['ratio_pyws101_over_peer']:.2f}" if a["ratio_pyws101_over_peer"] else "",
+            f"{a['ratio_aio_over_peer']:.2f}" if a["ratio_aio_over_peer"] else "",
             a["note"] or "",
         ])
     widths = [max(len(r[i]) for r in table) for i in range(len(hdr))]
@@ -172,7 +180,9 @@ def summarize(raw, outdir, meta_path=None):
             print("  ".join("-" * w for w in widths))
     print("value: median over rounds (msg/s, req/s, hs/s: higher is better; "
           "B/conn: lower is better). ratio = ws101 value / peer value; "
-          "pyws101/peer = the Python binding / Python websockets or aiohttp.")
+          "pyws101/peer = the Python binding / Python websockets or aiohttp; "
+          "aio|asgi/peer = ws101.aio (pyaio) / websockets (pyws), "
+          "ws101.asgi / uvicorn or hypercorn (same Starlette app).")
 
     meta = json.load(open(meta_path)) if meta_path else {}
     with open(f"{outdir}/latest.json", "w") as f:
@@ -181,13 +191,14 @@ def summarize(raw, outdir, meta_path=None):
         wr = csv.writer(f)
         wr.writerow(["workload", "server", "value", "unit", "mb_per_s", "p50_us",
                      "p99_us", "errors", "rounds", "ratio_ws101_over_peer",
-                     "ratio_pyws101_over_peer", "na",
+                     "ratio_pyws101_over_peer", "ratio_aio_over_peer", "na",
                      "note"])
         for a in results:
             wr.writerow([a["workload"], a["server"], a["value"], a["unit"],
                          a["mb_per_s"], a["p50_us"], a["p99_us"], a["errors"],
                          a["rounds"], a["ratio_ws101_over_peer"],
-                         a["ratio_pyws101_over_peer"], a["na"] or "",
+                         a["ratio_pyws101_over_peer"], a["ratio_aio_over_peer"],
+                         a["na"] or "",
                          a["note"] or ""])
 
 

@@ -11,7 +11,8 @@
 # writes bench/results/latest.{csv,json,png}. See bench/README.md.
 #
 # Knobs (environment): DURATION, WARMUP, ROUNDS, QUICK, IDLE_N, IDLE_HOLD,
-# SERVERS (space-separated subset of: ws101 uws lws node pyws aiohttp pyws101),
+# SERVERS (space-separated subset of: ws101 uws lws node pyws aiohttp pyws101
+# pyaio asgi-ws101 asgi-uvicorn asgi-hypercorn),
 # WORKLOADS (subset of: echo echo16 echo512 big deflate deflate1k http http16 h2c
 # handshakes idle), WS101_H2C=1 (measure ws101-demo with h2load once it speaks h2c),
 # SKIP_DEPS=1, SKIP_BUILD=1, RESULTS_DIR (default bench/results).
@@ -24,8 +25,9 @@ BUILD=$ROOT/build-bench
 BIN=$BUILD/bench
 RESULTS=${RESULTS_DIR:-$BENCH/results} # where latest.* go
 PY=/usr/bin/python3
-# The Python binding, installed offline into a venv (pyws101 server)
-PYVENV=$BUILD/pyvenv
+# The Python binding, installed offline into a venv that also sees Debian's
+# python3-* packages (Starlette, uvloop): pyws101, pyaio, asgi-ws101 servers
+PYVENV=$BUILD/pyvenv-sys
 
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
@@ -41,7 +43,7 @@ else
   IDLE_N=${IDLE_N:-10000}
   IDLE_HOLD=${IDLE_HOLD:-2}
 fi
-SERVERS=${SERVERS:-"ws101 uws lws node pyws aiohttp pyws101"}
+SERVERS=${SERVERS:-"ws101 uws lws node pyws aiohttp pyws101 pyaio asgi-ws101 asgi-uvicorn asgi-hypercorn"}
 WORKLOADS=${WORKLOADS:-"echo echo16 echo512 big deflate deflate1k http http16 h2c handshakes idle"}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -54,7 +56,9 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 APT_PKGS="build-essential cmake pkg-config libuv1-dev zlib1g-dev libssl-dev
   libnghttp2-dev libwebsockets-dev python3 python3-websockets python3-aiohttp
   python3-matplotlib nghttp2-client nghttp2-server wrk nginx-light util-linux
-  nodejs liblua5.4-dev lua5.4 libluajit-5.1-dev luajit swig lua-http"
+  nodejs liblua5.4-dev lua5.4 libluajit-5.1-dev luajit swig lua-http
+  python3-dev python3-venv python3-uvloop python3-starlette uvicorn
+  python3-hypercorn"
 
 install_deps() {
   local missing=() p
@@ -104,9 +108,9 @@ build_all() {
     bash "$BENCH/peers/uws/build.sh" "$BIN/uws" >/dev/null ||
       log "WARNING: uws_echo failed to build; uws rows will be n/a"
   fi
-  if has_server pyws101; then
-    log "installing the Python binding into build-bench/pyvenv"
-    { [ -x "$PYVENV/bin/python" ] || $PY -m venv "$PYVENV"; } &&
+  if has_server pyws101 || has_server pyaio || has_server asgi-ws101; then
+    log "installing the Python binding into build-bench/pyvenv-sys"
+    { [ -x "$PYVENV/bin/python" ] || $PY -m venv --system-site-packages "$PYVENV"; } &&
       "$PYVENV/bin/pip" install --no-index --force-reinstall --no-deps "$ROOT/bindings/python" \
         >"$BIN/build-pyws101.log" 2>&1 ||
       log "WARNING: Python binding install failed (see build-bench/bench/build-pyws101.log); pyws101 rows will be n/a"
@@ -186,6 +190,24 @@ server_cmd() {
   luahttp)
     command -v luajit >/dev/null && luajit -e 'require "http.server"' 2>/dev/null &&
       echo "luajit $BENCH/peers/lua_http_echo.lua $port"
+    ;;
+  pyaio) # ws101.aio on uvloop, written as the pyws peer is
+    "$PYVENV/bin/python" -c 'import ws101.aio, uvloop' 2>/dev/null &&
+      echo "$PYVENV/bin/python $BENCH/peers/py_ws101_aio_echo.py $port --uvloop"
+    ;;
+  # The same Starlette app (peers/asgi_app.py) under three ASGI servers,
+  # each on uvloop.
+  asgi-ws101)
+    "$PYVENV/bin/python" -c 'import ws101.asgi, starlette' 2>/dev/null &&
+      echo "env PYTHONPATH=$BENCH/peers $PYVENV/bin/python -m ws101.asgi asgi_app:app --host 127.0.0.1 --port $port --loop uvloop --log-level warning"
+    ;;
+  asgi-uvicorn)
+    $PY -c 'import uvicorn, starlette' 2>/dev/null &&
+      echo "env PYTHONPATH=$BENCH/peers $PY -m uvicorn asgi_app:app --host 127.0.0.1 --port $port --loop uvloop --log-level warning --no-access-log"
+    ;;
+  asgi-hypercorn)
+    $PY -c 'import hypercorn, starlette, uvloop' 2>/dev/null &&
+      echo "env PYTHONPATH=$BENCH/peers $PY -m hypercorn asgi_app:app --bind 127.0.0.1:$port --worker-class uvloop --log-level warning"
     ;;
   nginx)
     command -v nginx >/dev/null || return 0
@@ -384,7 +406,7 @@ run_workload() {
 has_server() { case " $SERVERS " in *" $1 "*) return 0 ;; esac; return 1; }
 http_servers() { # peers with a GET /hello
   local s out=""
-  for s in ws101 uws nginx node aiohttp; do
+  for s in ws101 uws nginx node aiohttp asgi-ws101 asgi-uvicorn asgi-hypercorn; do
     { [ "$s" = nginx ] || has_server "$s"; } && out="$out $s"
   done
   echo "$out"

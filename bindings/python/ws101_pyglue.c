@@ -114,6 +114,8 @@ static void timer_free_cb(uv_handle_t *h) { free(h); }
  * never keeps the loop alive by itself. */
 static void report_exc(ws101_loop *loop, int fatal_only);
 
+void ws101py_report_exc(ws101_loop *loop) { report_exc(loop, 0); }
+
 static void sigtimer_cb(uv_timer_t *t) {
   loopstate *ls = t->data;
   PyGILState_STATE g = PyGILState_Ensure();
@@ -302,6 +304,7 @@ static void srv_drop(srvstate *s) {
 
 void ws101py_loop_before_free(ws101_loop *loop) {
   loopstate *ls = loop_find(loop);
+  ws101py_timers_close_loop(loop);
   if (ls && ls->sigtimer) {
     uv_timer_stop(ls->sigtimer);
     uv_close((uv_handle_t *)ls->sigtimer, timer_free_cb);
@@ -498,13 +501,14 @@ void ws101py_cb_commit(ws101py_cb *c, int rc, const char *sym, void *owner) {
 /* Trampolines                                                              */
 /* ------------------------------------------------------------------------ */
 
-static PyObject *wrap(void *p, int type) {
+PyObject *ws101py_wrap(void *p, int type) {
   if (!g_wrap) {
     PyErr_SetString(PyExc_RuntimeError, "ws101: module not initialised");
     return NULL;
   }
   return g_wrap(p, type);
 }
+
 
 static PyObject *bytes_of(const char *d, size_t n) {
   return PyBytes_FromStringAndSize(d ? d : "", d ? (Py_ssize_t)n : 0);
@@ -585,7 +589,7 @@ void ws101py_request_tramp(ws101_req *req, void *ud) {
     }
   }
   c->busy++;
-  h = wrap(req, WS101PY_T_REQ);
+  h = ws101py_wrap(req, WS101PY_T_REQ);
   if (h && c->fn) {
     r = PyObject_CallOneArg(c->fn, h);
   }
@@ -611,7 +615,7 @@ void ws101py_body_tramp(ws101_req *req, const char *data, size_t len,
   c->busy++;
   /* After the request completed the body is of no use: drop it. */
   if (c->fn && !(rq && rq->completed)) {
-    PyObject *h = wrap(req, WS101PY_T_REQ), *d = bytes_of(data, len);
+    PyObject *h = ws101py_wrap(req, WS101PY_T_REQ), *d = bytes_of(data, len);
     PyObject *r = NULL;
     if (h && d)
       r = PyObject_CallFunctionObjArgs(c->fn, h, d, last ? Py_True : Py_False,
@@ -652,7 +656,7 @@ void ws101py_abort_tramp(ws101_req *req, void *ud) {
   }
   c->busy++;
   if (c->fn) {
-    h = wrap(req, WS101PY_T_REQ);
+    h = ws101py_wrap(req, WS101PY_T_REQ);
     if (h) r = PyObject_CallOneArg(c->fn, h);
     Py_XDECREF(h);
     if (r)
@@ -718,7 +722,7 @@ void ws101py_ws_tramp(ws101_ws *ws, int event, const char *data, size_t len,
       payload = Py_NewRef(Py_None);
       break;
     }
-    r = call4(c->fn, wrap(ws, WS101PY_T_WS), PyLong_FromLong(event), payload,
+    r = call4(c->fn, ws101py_wrap(ws, WS101PY_T_WS), PyLong_FromLong(event), payload,
               PyLong_FromLong(arg));
     if (r) {
       Py_DECREF(r);
@@ -754,7 +758,7 @@ void ws101py_fetch_tramp(ws101_fetch *f, int event, const char *data,
       payload = Py_NewRef(Py_None);
       break;
     }
-    r = call4(c->fn, wrap(f, WS101PY_T_FETCH), PyLong_FromLong(event),
+    r = call4(c->fn, ws101py_wrap(f, WS101PY_T_FETCH), PyLong_FromLong(event),
               payload, PyLong_FromLong(arg));
     if (r) {
       Py_DECREF(r);

@@ -20,8 +20,12 @@ enum {
   WS101PY_T_SERVER,
   WS101PY_T_REQ,
   WS101PY_T_WS,
-  WS101PY_T_FETCH
+  WS101PY_T_FETCH,
+  WS101PY_T_TIMER
 };
+
+/* Turns a C handle of kind WS101PY_T_* into a SWIG pointer object. */
+PyObject *ws101py_wrap(void *p, int type);
 
 /* One registered Python callable. `busy` counts calls in progress so a
  * context released from inside its own callback is freed after it. */
@@ -81,6 +85,26 @@ int ws101py_loop_run_once(ws101_loop *loop, int block, int *result);
 int ws101py_loop_set_error_handler(ws101_loop *loop, PyObject *handler);
 /* Takes (and clears) the exception recorded for `loop`; NULL if none. */
 PyObject *ws101py_loop_take_error(ws101_loop *loop);
+
+/* Consumes the current Python exception as raised by a callback of
+ * `loop` (the loop's error policy: log, record or print). */
+void ws101py_report_exc(ws101_loop *loop);
+
+/* Timers (ws101_pytimer.c): a Python callable per ws101_timer, released by
+ * the timer's close callback. */
+PyObject *ws101py_timer_new(ws101_loop *loop, PyObject *fn);
+int ws101py_timer_close(ws101_timer *t);
+/* Closes the timers of `loop` still open, so their contexts are released
+ * (ws101_loop_free would close them without a close callback). */
+void ws101py_timers_close_loop(ws101_loop *loop);
+
+/* The asyncio driver (ws101_pystep.c). */
+int ws101py_backend_fd(ws101_loop *loop);
+/* One non-blocking loop iteration; returns the milliseconds until libuv
+ * needs the next one (0: at once), or -1 when nothing but I/O on the
+ * backend fd can make it needed. -2 with a Python exception set if a
+ * callback's exception is to be raised (raise mode). */
+int ws101py_step(ws101_loop *loop);
 
 /* Requests: the per-request state lives in the req user-data slot. */
 void *ws101py_req_state(ws101_req *req);

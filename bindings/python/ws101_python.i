@@ -31,6 +31,7 @@ static PyObject *ws101py_wrap_impl(void *p, int type) {
   case WS101PY_T_SERVER: ti = SWIGTYPE_p_ws101_server; break;
   case WS101PY_T_REQ: ti = SWIGTYPE_p_ws101_req; break;
   case WS101PY_T_WS: ti = SWIGTYPE_p_ws101_ws; break;
+  case WS101PY_T_TIMER: ti = SWIGTYPE_p_ws101_timer; break;
   default: ti = SWIGTYPE_p_ws101_fetch; break;
   }
   return SWIG_NewPointerObj(p, ti, 0);
@@ -184,4 +185,26 @@ unsigned long long ws101py_addr(PyObject *o) {
   if (SWIG_ConvertPtr(o, &p, 0, 0) < 0) return 0;
   return (unsigned long long)(uintptr_t)p;
 }
+%}
+
+/* ---- timers and the asyncio driver (ws101_pytimer.c, ws101_pystep.c) -- */
+/* One Python callable per timer, released when the timer has closed. */
+%ignore ws101_timer_new;
+%ignore ws101_timer_close;
+%inline %{
+/* [rc, timer]: a stopped timer calling fn() on the loop thread. */
+PyObject *ws101py_timer_new(ws101_loop *loop, PyObject *fn);
+/* Closes a timer made by ws101py_timer_new; its callable is dropped once
+ * the close has completed. Returns 0 or WS101_ECLOSED. */
+int ws101py_timer_close(ws101_timer *t);
+/* The libuv backend fd of the loop, to watch for readability. */
+int ws101py_backend_fd(ws101_loop *loop);
+%}
+/* One non-blocking iteration; the ms until the next one is due, or -1. */
+%exception ws101py_step {
+  $action
+  if (result == -2) SWIG_fail;
+}
+%inline %{
+int ws101py_step(ws101_loop *loop);
 %}

@@ -138,8 +138,11 @@ def build_extension(out_dir, tmp_dir):
         raise RuntimeError("ws101 build: no C sources in " + src)
     lib_sources += shlex.split(os.environ.get("WS101_EXTRA_SOURCES", ""))
     jobs = [(s, cflags) for s in lib_sources]
-    jobs += [(wrap_c, wrapper_flags),
-             (os.path.join(py, "ws101_pyglue.c"), wrapper_flags)]
+    jobs += [(wrap_c, wrapper_flags)]
+    # The glue: ws101_pyglue.c (callbacks, loop state), ws101_pytimer.c,
+    # ws101_pystep.c (the asyncio driver's half in C).
+    jobs += [(g, wrapper_flags)
+             for g in sorted(glob.glob(os.path.join(py, "ws101_py*.c")))]
 
     def compile_one(job):
         source, flags = job

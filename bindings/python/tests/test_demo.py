@@ -22,7 +22,7 @@ class DemoServerTest(unittest.TestCase):
             self.proc.kill()
             self.fail("demo printed %r" % line)
         self.port = int(m.group(2))
-        self.loop = ws101.Loop()
+        self.loop = ws101.Loop(raise_errors=True)
 
     def tearDown(self):
         self.loop.close()

@@ -103,7 +103,7 @@ class LogModeTest(unittest.TestCase):
 
 class RaiseModeTest(unittest.TestCase):
     def test_run_reraises(self):
-        with ws101.Loop() as loop:
+        with ws101.Loop(raise_errors=True) as loop:
             server = ws101.Server(loop)
             closes = []
 
@@ -125,7 +125,7 @@ class RaiseModeTest(unittest.TestCase):
         self.assertEqual(stats(), (0, 0))
 
     def test_client_callback_raises(self):
-        with ws101.Loop() as loop:
+        with ws101.Loop(raise_errors=True) as loop:
             server = ws101.Server(loop)
             server.websocket("/ws", lambda ws, d: ws.send(d))
             port = server.listen("127.0.0.1", 0)
@@ -143,7 +143,7 @@ class RaiseModeTest(unittest.TestCase):
         self.assertEqual(stats(), (0, 0))
 
     def test_posted_callback_raises(self):
-        with ws101.Loop() as loop:
+        with ws101.Loop(raise_errors=True) as loop:
             ran = []
             loop.call_soon(lambda: 1 / 0)
             loop.call_soon(ran.append, 1)

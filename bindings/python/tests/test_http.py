@@ -7,7 +7,7 @@ from _support import loud_skip, need_exe, run_proc_with_loop, stats, ws101
 
 class HttpTest(unittest.TestCase):
     def setUp(self):
-        self.loop = ws101.Loop()
+        self.loop = ws101.Loop(raise_errors=True)
         self.server = ws101.Server(self.loop, max_body=1 << 16)
         s = self.server
 

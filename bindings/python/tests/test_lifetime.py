@@ -18,7 +18,7 @@ def live(cls):
 
 class LifetimeTest(unittest.TestCase):
     def test_open_close_many_websockets(self):
-        loop = ws101.Loop()
+        loop = ws101.Loop(raise_errors=True)
         server = ws101.Server(loop)
 
         class Handler:
@@ -85,7 +85,7 @@ class LifetimeTest(unittest.TestCase):
 
     def test_aborted_streamed_upload_released(self):
         import socket
-        with ws101.Loop() as loop:
+        with ws101.Loop(raise_errors=True) as loop:
             server = ws101.Server(loop)
             got, aborted = [], []
 
@@ -110,7 +110,7 @@ class LifetimeTest(unittest.TestCase):
             server.close()
 
     def test_posted_callbacks_released(self):
-        with ws101.Loop() as loop:
+        with ws101.Loop(raise_errors=True) as loop:
             class Token:
                 pass
             tokens = [Token() for _ in range(100)]
@@ -125,7 +125,7 @@ class LifetimeTest(unittest.TestCase):
             self.assertEqual(stats(), (0, 0))
 
     def test_loop_free_releases_everything(self):
-        loop = ws101.Loop()
+        loop = ws101.Loop(raise_errors=True)
         server = ws101.Server(loop)
         handler_calls = []
 

@@ -11,7 +11,7 @@ from _support import ws101  # noqa: F401  (checks the import works)
 
 SCRIPT = textwrap.dedent("""
     import sys, ws101
-    loop = ws101.Loop()
+    loop = ws101.Loop(raise_errors=True)
     server = ws101.Server(loop)
     port = server.listen("127.0.0.1", 0)
     print("listening on http://127.0.0.1:%d/" % port, flush=True)

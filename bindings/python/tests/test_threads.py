@@ -9,7 +9,7 @@ from _support import stats, ws101
 
 class ThreadTest(unittest.TestCase):
     def test_posts_from_threads_in_order(self):
-        with ws101.Loop() as loop:
+        with ws101.Loop(raise_errors=True) as loop:
             server = ws101.Server(loop)  # keeps the loop alive
             server.listen("127.0.0.1", 0)
             seen = {0: [], 1: [], 2: []}
@@ -49,7 +49,7 @@ class ThreadTest(unittest.TestCase):
         self.assertEqual(stats(), (0, 0))
 
     def test_thread_sends_to_websocket(self):
-        with ws101.Loop() as loop:
+        with ws101.Loop(raise_errors=True) as loop:
             server = ws101.Server(loop)
             got = []
             server.websocket("/ws", on_message=lambda ws, d: got.append(d))
@@ -71,7 +71,7 @@ class ThreadTest(unittest.TestCase):
         self.assertEqual(stats(), (0, 0))
 
     def test_gil_released_while_waiting(self):
-        with ws101.Loop() as loop:
+        with ws101.Loop(raise_errors=True) as loop:
             server = ws101.Server(loop)
             server.listen("127.0.0.1", 0)
             counter = [0]
@@ -93,7 +93,7 @@ class ThreadTest(unittest.TestCase):
             server.close()
 
     def test_post_after_close_raises(self):
-        loop = ws101.Loop()
+        loop = ws101.Loop(raise_errors=True)
         loop.close()
         with self.assertRaises(ws101.Closed):
             loop.call_soon_threadsafe(print)

@@ -25,7 +25,7 @@ PEER = textwrap.dedent("""
 
 class WebSocketTest(unittest.TestCase):
     def setUp(self):
-        self.loop = ws101.Loop()
+        self.loop = ws101.Loop(raise_errors=True)
         self.events = []
         self.server = ws101.Server(self.loop, subprotocols=["chat"])
         events = self.events

@@ -27,31 +27,47 @@ Example::
 Errors from the C library raise :class:`Error` subclasses (``.code`` is the
 negative ``WS101_E*`` number, ``.name`` its symbolic name). An exception
 raised by a callback closes the affected connection (WebSocket: close 1011;
-HTTP request: 500) and then, depending on ``Loop(raise_errors=...)``, stops
-the loop and is re-raised from :meth:`Loop.run` (the default) or is logged
-with its traceback on the ``ws101`` logger while the loop keeps serving.
+HTTP request: 500) and then, depending on ``Loop(raise_errors=...)``, is
+logged with its traceback on the ``ws101`` logger while the loop keeps
+serving (the default, as ``websockets`` does) or stops the loop and is
+re-raised from :meth:`Loop.run` (``raise_errors=True``, for tests).
+
+The asyncio API is :mod:`ws101.aio`; the ASGI server is :mod:`ws101.asgi`.
 """
 
 from __future__ import annotations
 
-import collections.abc
-import logging
-import threading
-import time
-import weakref
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+import collections.abc as _abc
+import concurrent.futures as _cf
+import logging as _logging
+import threading as _threading
+import time as _time
+import weakref as _weakref
+from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
+                    Tuple, Union)
 
 from . import _ws101 as _c
 
 __all__ = [
     "Loop", "Server", "Request", "WebSocket", "Headers", "Response", "Fetch",
-    "connect", "fetch", "Options", "Error", "version",
-    "TEXT", "BINARY",
+    "Timer", "connect", "fetch", "Options", "OPTION_NAMES", "version",
+    "error_for", "TEXT", "BINARY",
+    "Error", "InvalidArgument", "OutOfMemory", "Closed", "StateError",
+    "AddressInUse", "AddressNotAvailable", "ConnectionRefused",
+    "ConnectionReset", "Timeout", "DNSError", "IOError_", "ProtocolError",
+    "BadUpgrade", "HandshakeError", "Backpressure", "TooBig", "InvalidURL",
+    "InvalidUTF8", "Canceled", "ConnectionClosed", "NotSupported", "TLSError",
+    "ConnectionClosedOK", "ConnectionClosedError",
 ]
+
+
+def __dir__() -> List[str]:
+    """Only the public API (and the submodules), not the imports."""
+    return sorted(__all__ + ["aio", "asgi", "__version__"])
 
 __version__ = _c.ws101_version_string()
 
-log = logging.getLogger("ws101")
+log = _logging.getLogger("ws101")
 
 TEXT = _c.WS101_OP_TEXT
 BINARY = _c.WS101_OP_BINARY
@@ -174,6 +190,39 @@ class NotSupported(Error):
     """WS101_ENOTSUP."""
 
 
+class ConnectionClosedOK(ConnectionClosed):
+    """A WebSocket ended with a normal close (1000 or 1001, or 1005 "no
+    code"): raised by :mod:`ws101.aio` operations on a closed connection.
+    As in ``websockets``, ``code`` and ``reason`` are the close code and
+    reason (``error_code`` keeps the ``WS101_EEOF`` number)."""
+
+    def __init__(self, code: int = 1005, reason: str = ""):
+        super().__init__(ConnectionClosed.code,
+                         "WebSocket closed: %d %s" % (code, reason or ""))
+        self.error_code = self.code
+        self.code = code
+        self.reason = reason
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """A WebSocket ended with an error close code (1002, 1006, 1011, ...).
+    ``code`` and ``reason`` as in :class:`ConnectionClosedOK`."""
+
+    def __init__(self, code: int = 1006, reason: str = ""):
+        super().__init__(ConnectionClosed.code,
+                         "WebSocket closed: %d %s" % (code, reason or ""))
+        self.error_code = self.code
+        self.code = code
+        self.reason = reason
+
+
+def _closed_error(code: Optional[int], reason: Optional[str]) -> ConnectionClosed:
+    code = 1006 if code is None else code
+    if code in (1000, 1001, 1005):
+        return ConnectionClosedOK(code, reason or "")
+    return ConnectionClosedError(code, reason or "")
+
+
 class TLSError(Error):
     """WS101_ETLS."""
 
@@ -199,6 +248,13 @@ del _cls, _cname
 def error_for(code: int, detail: Optional[str] = None) -> Error:
     """Returns the :class:`Error` subclass instance for a WS101_E* code."""
     return _ERRORS.get(code, Error)(code, detail)
+
+
+def _kick(loop: Optional["Loop"]) -> None:
+    """After a call that starts work on a loop driven by asyncio
+    (ws101.aio): have libuv pick it up in its next iteration."""
+    if loop is not None and loop._driver is not None:
+        loop._driver.kick()
 
 
 def _check(rc: int, what: str = "") -> int:
@@ -355,25 +411,34 @@ _default_loop: Optional["Loop"] = None
 class Loop:
     """An event loop (``ws101_loop``) owning a fresh libuv loop.
 
-    ``raise_errors=True`` (default): the first exception raised by a
-    callback stops the loop and is re-raised from :meth:`run`. With
-    ``raise_errors=False`` every such exception is logged with its
-    traceback on the ``ws101`` logger (or passed to ``error_handler(exc)``
-    if given) and the loop keeps running. Either way the connection whose
+    ``raise_errors=False`` (default): every exception raised by a callback
+    is logged with its traceback on the ``ws101`` logger (or passed to
+    ``error_handler(exc)`` if given) and the loop keeps serving. With
+    ``raise_errors=True`` (for tests) the first such exception stops the
+    loop and is re-raised from :meth:`run`. Either way the connection whose
     callback raised is closed (1011) or answered 500. KeyboardInterrupt
     (Ctrl-C) and SystemExit always stop the loop and propagate.
+
+    The loop belongs to the thread that created it (or runs it); from
+    other threads only :meth:`call_soon_threadsafe`, :meth:`stop` and
+    :meth:`WebSocket.send` (which posts) may be called.
 
     Use it as a context manager to free it on exit.
     """
 
-    def __init__(self, raise_errors: bool = True,
+    def __init__(self, raise_errors: bool = False,
                  error_handler: Optional[Callable[[BaseException], Any]] = None):
         rc, self._h = _c.ws101_loop_new()
         _check(rc, "ws101_loop_new")
-        self._lock = threading.Lock()
+        self._lock = _threading.Lock()
         self._closed = False
         self._thread: Optional[int] = None
-        self._servers: "weakref.WeakSet[Server]" = weakref.WeakSet()
+        self._owner = _threading.get_ident()
+        # Client connection errors no on_error handled (see run_until).
+        self._unhandled: List[BaseException] = []
+        # Set by ws101.aio when an asyncio loop drives this one.
+        self._driver: Any = None
+        self._servers: "_weakref.WeakSet[Server]" = _weakref.WeakSet()
         self.raise_errors = raise_errors
         self._error_handler = error_handler
         if error_handler is not None or not raise_errors:
@@ -392,14 +457,25 @@ class Loop:
             raise Closed(_c.WS101_ECLOSED, "loop is closed")
         return self._h
 
+    def _on_loop_thread(self) -> bool:
+        """True on the thread that owns (or is running) the loop."""
+        return (self._thread or self._owner) == _threading.get_ident()
+
+    def _check_not_driven(self, what: str) -> None:
+        if self._driver is not None:
+            raise StateError(_c.WS101_ESTATE,
+                             "%s: this loop is driven by asyncio "
+                             "(ws101.aio); await instead" % what)
+
     def run(self) -> None:
         """Runs until :meth:`stop` or until nothing is left to do.
 
         Releases the GIL while waiting. Re-raises a callback's exception
         (raise mode) and KeyboardInterrupt on Ctrl-C.
         """
+        self._check_not_driven("run()")
         h = self._handle()
-        prev, self._thread = self._thread, threading.get_ident()
+        prev, self._thread = self._thread, _threading.get_ident()
         try:
             _check(_c.ws101_loop_run(h), "run")
         finally:
@@ -407,8 +483,9 @@ class Loop:
 
     def run_once(self, block: bool = True) -> bool:
         """Runs one iteration; returns True if there is more work."""
+        self._check_not_driven("run_once()")
         h = self._handle()
-        prev, self._thread = self._thread, threading.get_ident()
+        prev, self._thread = self._thread, _threading.get_ident()
         try:
             return _check(_c.ws101_loop_run_once(h, 1 if block else 0)) > 0
         finally:
@@ -418,26 +495,34 @@ class Loop:
                   timeout: Optional[float] = None) -> Any:
         """Runs iterations until ``predicate()`` is true and returns its
         value. Raises :class:`Timeout` after ``timeout`` seconds and
-        RuntimeError if the loop has nothing left to do first."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        RuntimeError if the loop has nothing left to do first. A client
+        connection that fails meanwhile without an ``on_error`` handler
+        (refused, DNS, handshake) raises its error here, unless the
+        predicate became true as well."""
+        deadline = None if timeout is None else _time.monotonic() + timeout
+        self._unhandled.clear()
         while True:
             value = predicate()
             if value:
                 return value
-            if deadline is not None and time.monotonic() >= deadline:
+            if self._unhandled:
+                raise self._unhandled.pop(0)
+            if deadline is not None and _time.monotonic() >= deadline:
                 raise Timeout(_c.WS101_ETIMEDOUT,
                               "run_until: %.3gs elapsed" % timeout)
             if not self.run_once(True):
                 value = predicate()
                 if value:
                     return value
+                if self._unhandled:
+                    raise self._unhandled.pop(0)
                 raise RuntimeError("ws101 loop went idle before the "
                                    "condition became true")
 
     def stop(self) -> None:
         """Makes the current (or next) :meth:`run` return. Safe from any
         thread (from another thread it posts the stop)."""
-        if self._thread is not None and self._thread != threading.get_ident():
+        if self._thread is not None and self._thread != _threading.get_ident():
             self.call_soon_threadsafe(self._stop_now)
         else:
             self._stop_now()
@@ -460,6 +545,26 @@ class Loop:
 
     # alias, like asyncio
     call_soon = call_soon_threadsafe
+
+    # -- timers -------------------------------------------------------------
+    def call_later(self, delay: float, fn: Callable[..., Any],
+                   *args: Any) -> "Timer":
+        """Runs ``fn(*args)`` once on the loop thread after ``delay``
+        seconds (a ``ws101_timer``); returns a :class:`Timer` whose
+        :meth:`Timer.cancel` prevents it. Loop thread only."""
+        return Timer(self, delay, 0.0, fn, args)
+
+    def call_every(self, interval: float, fn: Callable[..., Any],
+                   *args: Any, first: Optional[float] = None) -> "Timer":
+        """Runs ``fn(*args)`` every ``interval`` seconds (first after
+        ``first`` seconds, default ``interval``) until the returned
+        :class:`Timer` is cancelled. An exception in ``fn`` follows the
+        loop's error policy and does not stop the timer. Loop thread
+        only."""
+        if interval <= 0:
+            raise ValueError("call_every: interval must be > 0")
+        return Timer(self, interval if first is None else first, interval,
+                     fn, args)
 
     # -- clients ----------------------------------------------------------
     def connect(self, url: str, handler: Any = None, **kw: Any) -> "WebSocket":
@@ -526,11 +631,63 @@ class Loop:
         return _default_loop
 
 
+class Timer:
+    """A timer made by :meth:`Loop.call_later` or :meth:`Loop.call_every`
+    (a ``ws101_timer``). Keeps the loop alive while it is pending."""
+
+    def __init__(self, loop: Loop, delay: float, repeat: float,
+                 fn: Callable[..., Any], args: Tuple[Any, ...]):
+        if not callable(fn):
+            raise TypeError("timer callback must be callable")
+        if delay < 0 or repeat < 0:
+            raise ValueError("timer delays must be >= 0")
+        self.loop = loop
+        self._fn = fn
+        self._args = args
+        self.repeat = repeat
+        rc, self._h = _c.ws101py_timer_new(loop._handle(), self._fire)
+        _check(rc, "ws101_timer_new")
+        # Round up: never fire early on the millisecond clock.
+        delay_ms = int(delay * 1000 + 0.999)
+        repeat_ms = max(1, int(repeat * 1000 + 0.5)) if repeat else 0
+        rc = _c.ws101_timer_start(self._h, delay_ms, repeat_ms)
+        if rc < 0:
+            self.cancel()
+            _check(rc, "ws101_timer_start")
+        if loop._driver is not None:
+            loop._driver.kick()
+
+    def _fire(self) -> None:
+        if not self.repeat:
+            self._close()
+        self._fn(*self._args)
+
+    def _close(self) -> None:
+        h, self._h = self._h, None
+        if h is not None and not self.loop.closed:
+            _c.ws101py_timer_close(h)
+            if self.loop._driver is not None:
+                self.loop._driver.kick()
+
+    def cancel(self) -> None:
+        """Stops the timer for good (idempotent; loop thread only)."""
+        self._close()
+
+    def cancelled(self) -> bool:
+        """True once cancelled or (one-shot) fired."""
+        return self._h is None
+
+    def __repr__(self) -> str:
+        return "<ws101.Timer %s%s>" % (
+            "every %gs" % self.repeat if self.repeat else "once",
+            " done" if self._h is None else "")
+
+
 # --------------------------------------------------------------------------
 # Headers
 # --------------------------------------------------------------------------
 
-class Headers(collections.abc.Mapping):
+class Headers(_abc.Mapping):
     """Case-insensitive, read-only header mapping that keeps every field.
 
     ``h["content-type"]`` gives the first value, :meth:`get_all` every
@@ -684,6 +841,11 @@ class WebSocket:
             fn = getattr(handler, "on_error", None)
             if fn is not None:
                 fn(self, self.error)
+            elif self.loop is not None:
+                # Nobody handles it: raised where the user waits
+                # (run_until) and logged, never swallowed.
+                self.loop._unhandled.append(self.error)
+                log.warning("WebSocket client failed: %s", self.error)
         elif event == _EV_FRAGMENT:
             fn = getattr(handler, "on_fragment", None)
             if fn is not None:
@@ -712,17 +874,70 @@ class WebSocket:
             raise Closed(_c.WS101_ECLOSED, "WebSocket is closed")
         return self._h
 
+    def wait_open(self, timeout: Optional[float] = None) -> "WebSocket":
+        """Client: runs the loop until the connection is open and returns
+        it, or raises why it could not open (:class:`ConnectionRefused`,
+        :class:`DNSError`, :class:`HandshakeError`, :class:`Timeout`...)."""
+        loop = self.loop or Loop.default()
+        loop.run_until(lambda: self.opened or self.closed, timeout)
+        if not self.opened:
+            if self.error is not None:
+                raise self.error
+            raise _closed_error(self.close_code, self.close_reason)
+        return self
+
     def send(self, data: Union[str, bytes, bytearray, memoryview],
-             compress: bool = True) -> None:
+             compress: bool = True) -> Optional["_cf.Future[None]"]:
         """Queues a message: ``str`` as text, bytes-like as binary. Never
-        blocks; raises :class:`Backpressure`, :class:`Closed`..."""
-        opcode = TEXT if isinstance(data, str) else BINARY
+        blocks. Raises TypeError for other types (``None`` included),
+        :class:`StateError` before the connection is open, :class:`Closed`
+        after it closed, and :class:`Backpressure` when the send buffer is
+        over ``ws_max_backpressure`` (policy ``"refuse"``): a refused
+        message is never dropped silently.
+
+        From another thread than the loop's, the send is posted to the loop
+        thread and a ``concurrent.futures.Future`` is returned that holds
+        its outcome (a failure is also logged on the ``ws101`` logger)."""
+        if isinstance(data, str):
+            opcode = TEXT
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            opcode = BINARY
+        else:
+            raise TypeError("WebSocket.send() takes str or bytes-like, not %s"
+                            % type(data).__name__)
+        loop = self.loop
+        if loop is not None and not loop._on_loop_thread():
+            return self._send_from_thread(data, compress)
+        if not self.opened and not self.closed:
+            raise StateError(_c.WS101_ESTATE,
+                             "WebSocket is not open yet (wait for on_open)")
         h = self._live()
         if compress:
             _check(_c.ws101_ws_send(h, data, opcode))
         else:
             _check(_c.ws101_ws_send_ex(h, data, opcode,
                                        _c.WS101_SEND_NO_COMPRESS))
+        _kick(loop)
+        return None
+
+    def _send_from_thread(self, data: Any, compress: bool) -> "_cf.Future[None]":
+        fut: "_cf.Future[None]" = _cf.Future()
+        if isinstance(data, (bytearray, memoryview)):
+            data = bytes(data)  # the caller may reuse its buffer
+
+        def on_loop() -> None:
+            if not fut.set_running_or_notify_cancel():
+                return
+            try:
+                self.send(data, compress)
+            except Exception as e:  # reported, never dropped quietly
+                log.warning("send posted from another thread failed: %s", e)
+                fut.set_exception(e)
+            else:
+                fut.set_result(None)
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(on_loop)
+        return fut
 
     def send_text(self, data: Union[str, bytes]) -> None:
         """Sends text (str, or bytes holding UTF-8)."""
@@ -748,6 +963,7 @@ class WebSocket:
         if self._h is None:
             return
         rc = _c.ws101_ws_close(self._h, code, reason or None)
+        _kick(self.loop)
         if rc == _c.WS101_ECLOSED:
             return
         _check(rc, "close(%r)" % code)
@@ -870,6 +1086,7 @@ class Request:
                             if isinstance(body, str)
                             else "application/octet-stream")
         rc = _c.ws101_req_respond(h, status, content_type or None, body)
+        _kick(self.server.loop)
         if rc == 0 or rc == _c.WS101_ECLOSED:
             self._complete()
         else:
@@ -879,10 +1096,12 @@ class Request:
         """Streams part of the body (chunked unless Content-Length was
         added). Raises :class:`Closed` if the peer went away."""
         _check(_c.ws101_req_write(self._live(), data))
+        _kick(self.server.loop)
 
     def end(self) -> None:
         """Ends a streamed response and completes the request."""
         rc = _c.ws101_req_end(self._live())
+        _kick(self.server.loop)
         if rc == 0 or rc == _c.WS101_ECLOSED:
             self._complete()
         else:
@@ -1040,6 +1259,7 @@ class Server:
         port actually bound."""
         _check(_c.ws101_server_listen(self._live(), host, int(port)),
                "listen %s:%s" % (host, port))
+        _kick(self.loop)
         return _check(_c.ws101_server_port(self._h))
 
     @property
@@ -1054,6 +1274,7 @@ class Server:
             return
         self._closed = True
         _check(_c.ws101_server_close(self._h, callback))
+        _kick(self.loop)
 
     @property
     def closed(self) -> bool:
@@ -1085,6 +1306,7 @@ def connect(url: str, handler: Any = None, *, loop: Optional[Loop] = None,
             tmp.close()
     _check(rc, url)
     ws._h = h
+    _kick(loop)
     return ws
 
 
@@ -1187,6 +1409,13 @@ def fetch(url: str, method: str = "GET",
     and the callback runs on the loop when the exchange ends.
     """
     loop = loop or Loop.default()
+    if callback is None and (loop._driver is not None or
+                             loop._thread == _threading.get_ident()):
+        raise StateError(_c.WS101_ESTATE,
+                         "fetch() cannot block the loop it runs on (called "
+                         "from a callback or an asyncio task); pass "
+                         "callback=fn(response, error), or use "
+                         "'await ws101.aio.fetch(...)'")
     fx = Fetch(loop)
     fx.on_done = callback
     oh, tmp = _options_handle(options, kwargs)
@@ -1210,5 +1439,6 @@ def fetch(url: str, method: str = "GET",
         _c.ws101_fetch_cancel(h)
         raise
     if callback is not None:
+        _kick(loop)
         return fx
     return fx.result(timeout)
