@@ -1,0 +1,762 @@
+/* h2_session.c - the sans-I/O HTTP/2 adapter over nghttp2 (see the
+ * header for what it adds and why). */
+#include "proto/h2_session.h"
+
+#include <nghttp2/nghttp2.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/http1_chars.h"
+#include "ws101.h"
+
+struct ws101__h2 {
+  nghttp2_session *s;
+  ws101__h2_cbs cbs;
+  void *ud;
+  ws101__h2_settings set;
+  ws101__h2_stream *streams; /* every stream we know, for free/find */
+  size_t nstreams;
+  int is_server;
+  int fatal; /* a callback asked to end the connection */
+  /* Client stream ids skipped so far (the newest ranges): a HEADERS on
+   * one of them is on a stream the peer itself closed by opening a higher
+   * one (RFC 9113 5.1.1), a connection error nghttp2 1.52 lets pass. */
+  int32_t max_peer_id;
+  struct { int32_t lo, hi; } gaps[16];
+  int ngaps;
+  /* Flood bucket, in thousandths of a frame so the refill is exact. */
+  uint64_t tokens_milli, last_ms;
+  int have_time;
+};
+
+void ws101__h2_settings_defaults(ws101__h2_settings *s) {
+  memset(s, 0, sizeof(*s));
+  s->max_concurrent_streams = 100;
+  s->stream_window = 256 * 1024;
+  s->conn_window = 1024 * 1024;
+  s->max_header_list = 16384;
+  s->max_headers = 100;
+  s->enable_connect_protocol = 0;
+  s->flood_burst = 1000;
+  s->flood_rate = 100;
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+static ws101__h2_stream *stream_new(ws101__h2 *h, int32_t id) {
+  ws101__h2_stream *st = calloc(1, sizeof(*st));
+  if (st == NULL) return NULL;
+  st->id = id;
+  st->next = h->streams;
+  if (h->streams != NULL) h->streams->prev = st;
+  h->streams = st;
+  st->in_list = 1;
+  h->nstreams++;
+  return st;
+}
+
+static void stream_free(ws101__h2 *h, ws101__h2_stream *st) {
+  if (st->in_list) {
+    if (st->prev != NULL)
+      st->prev->next = st->next;
+    else
+      h->streams = st->next;
+    if (st->next != NULL) st->next->prev = st->prev;
+    h->nstreams--;
+  }
+  ws101__buf_free(&st->hbuf);
+  free(st->fields);
+  free(st);
+}
+
+ws101__h2_stream *ws101__h2_find(ws101__h2 *h, int32_t id) {
+  return nghttp2_session_get_stream_user_data(h->s, id);
+}
+
+size_t ws101__h2_nstreams(const ws101__h2 *h) { return h->nstreams; }
+
+/* ---- flood bucket ------------------------------------------------------- */
+
+/* Takes one token for a frame that does no useful work; 0 when the
+ * bucket is empty (the peer is flooding). */
+static int flood_take(ws101__h2 *h) {
+  if (h->set.flood_burst == 0) return 1;
+  if (h->tokens_milli < 1000) return 0;
+  h->tokens_milli -= 1000;
+  return 1;
+}
+
+static void flood_refill(ws101__h2 *h, uint64_t now) {
+  uint64_t cap = (uint64_t)h->set.flood_burst * 1000;
+  if (!h->have_time) {
+    h->have_time = 1;
+    h->last_ms = now;
+    return;
+  }
+  if (now > h->last_ms) {
+    /* rate frames per second = rate milli-frames per millisecond */
+    uint64_t add = (now - h->last_ms) * h->set.flood_rate;
+    h->tokens_milli = h->tokens_milli + add > cap ? cap : h->tokens_milli + add;
+    h->last_ms = now;
+  }
+}
+
+/* ---- head assembly ------------------------------------------------------ */
+
+/* Fields are stored as "name\0value\0" in hbuf; offsets go in `fields`
+ * (as integers cast into the pointer slots) until the head is complete,
+ * because hbuf may move while it grows. */
+static int add_field(ws101__h2 *h, ws101__h2_stream *st, const uint8_t *n,
+                     size_t nl, const uint8_t *v, size_t vl) {
+  size_t off = st->hbuf.len;
+  if (st->nfields >= h->set.max_headers) return -1;
+  if (st->nfields == st->fields_cap) {
+    size_t cap = st->fields_cap ? st->fields_cap * 2 : 16;
+    ws101__h1_header *f = realloc(st->fields, cap * sizeof(*f));
+    if (f == NULL) return -2;
+    st->fields = f;
+    st->fields_cap = cap;
+  }
+  if (ws101__buf_reserve(&st->hbuf, nl + vl + 2) != 0) return -2;
+  ws101__buf_append(&st->hbuf, n, nl);
+  ws101__buf_append(&st->hbuf, "", 1);
+  ws101__buf_append(&st->hbuf, v, vl);
+  ws101__buf_append(&st->hbuf, "", 1);
+  st->fields[st->nfields].name = (char *)(uintptr_t)off;
+  st->fields[st->nfields].name_len = nl;
+  st->fields[st->nfields].value = (char *)(uintptr_t)(off + nl + 1);
+  st->fields[st->nfields].value_len = vl;
+  st->nfields++;
+  return 0;
+}
+
+static int is_name(const ws101__h1_header *f, const char *name) {
+  size_t n = strlen(name);
+  return f->name_len == n && memcmp(f->name, name, n) == 0;
+}
+
+/* Turns the stored fields into head: pseudo-headers fill method, target,
+ * host and status; the rest stay as fields. ":authority" becomes a Host
+ * field when there is none, so handlers read Host whatever the version. */
+static int finish_head(ws101__h2_stream *st) {
+  ws101__h1_head *hd = &st->head;
+  size_t i, k = 0, host_off = st->hbuf.len;
+  char *base;
+  const char *authority = NULL, *path = NULL;
+  size_t alen = 0, plen = 0;
+  int has_host = 0;
+  /* The name of a Host field made from :authority lives in hbuf too, so
+   * that every string of the head is inside one buffer (requests copy
+   * the head by rebasing pointers into it). */
+  if (ws101__buf_append(&st->hbuf, "host", 5) != 0) return -1;
+  base = st->hbuf.data;
+  memset(hd, 0, sizeof(*hd));
+  hd->version = 20;
+  for (i = 0; i < st->nfields; i++) {
+    ws101__h1_header f = st->fields[i];
+    f.name = base + (uintptr_t)f.name;
+    f.value = base + (uintptr_t)f.value;
+    if (f.name_len > 0 && f.name[0] == ':') {
+      if (is_name(&f, ":method")) {
+        hd->method = f.value;
+        hd->method_len = f.value_len;
+      } else if (is_name(&f, ":path")) {
+        path = f.value;
+        plen = f.value_len;
+      } else if (is_name(&f, ":authority")) {
+        authority = f.value;
+        alen = f.value_len;
+      } else if (is_name(&f, ":status")) {
+        int v = 0;
+        size_t j;
+        for (j = 0; j < f.value_len && j < 3; j++)
+          v = v * 10 + (f.value[j] - '0');
+        hd->status = v;
+        hd->reason = (char *)"";
+      } else if (is_name(&f, ":protocol")) {
+        st->protocol = f.value;
+      }
+      continue;
+    }
+    if (is_name(&f, "host")) {
+      has_host = 1;
+      if (hd->host == NULL) hd->host = f.value;
+    } else if (is_name(&f, "content-length")) {
+      uint64_t v = 0;
+      size_t j;
+      for (j = 0; j < f.value_len; j++) v = v * 10 + (uint64_t)(f.value[j] - '0');
+      hd->flags |= WS101__H1_HAS_CL;
+      hd->content_length = v;
+    } else if (is_name(&f, "expect")) {
+      if (ws101__h1_ieq(f.value, "100-continue"))
+        hd->flags |= WS101__H1_EXPECT_CONTINUE;
+    }
+    st->fields[k++] = f;
+  }
+  if (!has_host && authority != NULL && k < st->fields_cap) {
+    /* Reuse the slot of a pseudo-header (there is one: :authority). */
+    st->fields[k].name = base + host_off;
+    st->fields[k].name_len = 4;
+    st->fields[k].value = (char *)authority;
+    st->fields[k].value_len = alen;
+    hd->host = (char *)authority;
+    k++;
+  }
+  /* A CONNECT without :protocol targets the authority (RFC 9113 8.5). */
+  if (path != NULL) {
+    hd->target = (char *)path;
+    hd->target_len = plen;
+  } else if (authority != NULL && hd->method != NULL) {
+    hd->target = (char *)authority;
+    hd->target_len = alen;
+  }
+  /* RFC 8441: ":protocol" takes the role of Upgrade, so the same checks
+   * (ws101_req_is_websocket) work on both versions. */
+  if (st->protocol != NULL) {
+    hd->upgrade = (char *)st->protocol;
+    hd->flags |= WS101__H1_HAS_UPGRADE;
+  }
+  hd->flags |= WS101__H1_KEEPALIVE;
+  hd->headers = st->fields;
+  hd->nheaders = k;
+  hd->max_headers_cap = st->fields_cap;
+  st->nfields = k;
+  return 0;
+}
+
+/* ---- nghttp2 callbacks -------------------------------------------------- */
+
+static int in_gap(const ws101__h2 *h, int32_t id) {
+  int i;
+  for (i = 0; i < h->ngaps; i++)
+    if (id >= h->gaps[i].lo && id <= h->gaps[i].hi) return 1;
+  return 0;
+}
+
+static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd,
+                          void *ud) {
+  ws101__h2 *h = ud;
+  int32_t id = hd->stream_id;
+  if (!h->is_server || hd->type != NGHTTP2_HEADERS || !(id & 1)) return 0;
+  if (id > h->max_peer_id) {
+    if (id > h->max_peer_id + 2) {
+      if (h->ngaps == 16) {
+        memmove(h->gaps, h->gaps + 1, 15 * sizeof(h->gaps[0]));
+        h->ngaps--;
+      }
+      h->gaps[h->ngaps].lo = h->max_peer_id + 2;
+      h->gaps[h->ngaps].hi = id - 2;
+      h->ngaps++;
+    }
+    h->max_peer_id = id;
+  } else if (in_gap(h, id)) {
+    nghttp2_session_terminate_session(s, NGHTTP2_PROTOCOL_ERROR);
+    h->fatal = 1;
+  }
+  return 0;
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f,
+                            void *ud) {
+  ws101__h2 *h = ud;
+  ws101__h2_stream *st;
+  if (f->hd.type != NGHTTP2_HEADERS) return 0;
+  st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (st != NULL) return 0; /* trailers, or the response on our stream */
+  if (!h->is_server) return 0;
+  st = stream_new(h, f->hd.stream_id);
+  if (st == NULL) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
+  return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f,
+                     const uint8_t *name, size_t nl, const uint8_t *value,
+                     size_t vl, uint8_t flags, void *ud) {
+  ws101__h2 *h = ud;
+  ws101__h2_stream *st;
+  int rc;
+  (void)flags;
+  if (f->hd.type != NGHTTP2_HEADERS) return 0;
+  st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (st == NULL) return 0;
+  /* Trailers after the head, and the rest of a head over the limit (it
+   * is still decoded, to keep HPACK in sync), are not stored. */
+  if (st->head.version == 20 || st->head_status != 0) return 0;
+  st->list_size += nl + vl + 32;
+  if (st->list_size > h->set.max_header_list) {
+    st->head_status = 431;
+    return 0;
+  }
+  rc = add_field(h, st, name, nl, value, vl);
+  if (rc == -1) st->head_status = 431;
+  if (rc == -2) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f,
+                         void *ud) {
+  ws101__h2 *h = ud;
+  ws101__h2_stream *st;
+  int cheap = 0;
+  switch (f->hd.type) {
+  case NGHTTP2_PING:
+  case NGHTTP2_SETTINGS:
+    cheap = !(f->hd.flags & NGHTTP2_FLAG_ACK);
+    break;
+  case NGHTTP2_PRIORITY:
+  case NGHTTP2_WINDOW_UPDATE:
+  case NGHTTP2_RST_STREAM:
+    cheap = 1;
+    break;
+  case NGHTTP2_DATA:
+    cheap = f->hd.length == 0 && !(f->hd.flags & NGHTTP2_FLAG_END_STREAM);
+    break;
+  default:
+    break;
+  }
+  if (cheap && !flood_take(h)) {
+    nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
+    h->fatal = 1;
+    return 0;
+  }
+  if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
+  st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (st == NULL) return 0;
+  if (f->hd.type == NGHTTP2_HEADERS) {
+    /* The first HEADERS is the head; later ones are trailers. */
+    if (st->head.version != 20) {
+      if (st->head_status != 0) st->nfields = 0;
+      if (finish_head(st) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+      /* A client skips interim (1xx) heads: the final one follows. */
+      if (!h->is_server && st->head.status >= 100 && st->head.status < 200) {
+        st->head.version = 0;
+        st->nfields = 0;
+        st->hbuf.len = 0;
+        st->list_size = 0;
+        return 0;
+      }
+      if (h->cbs.on_head != NULL && h->cbs.on_head(h->ud, st) != 0) {
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id,
+                                  NGHTTP2_INTERNAL_ERROR);
+        return 0;
+      }
+    }
+  }
+  if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && !st->ended) {
+    st->ended = 1;
+    if (h->cbs.on_end != NULL) h->cbs.on_end(h->ud, st);
+  }
+  return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id,
+                         const uint8_t *data, size_t len, void *ud) {
+  ws101__h2 *h = ud;
+  ws101__h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+  (void)flags;
+  if (st == NULL || st->head.version != 20) {
+    /* No one takes these bytes: give the window back at once. */
+    nghttp2_session_consume(s, id, len);
+    return 0;
+  }
+  if (h->cbs.on_data != NULL)
+    h->cbs.on_data(h->ud, st, (const char *)data, len);
+  else
+    nghttp2_session_consume(s, id, len);
+  return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t err,
+                           void *ud) {
+  ws101__h2 *h = ud;
+  ws101__h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+  if (st == NULL) return 0;
+  nghttp2_session_set_stream_user_data(s, id, NULL);
+  if (h->cbs.on_close != NULL) h->cbs.on_close(h->ud, st, err);
+  stream_free(h, st);
+  return 0;
+}
+
+static ssize_t read_source(nghttp2_session *s, int32_t id, uint8_t *buf,
+                           size_t len, uint32_t *flags,
+                           nghttp2_data_source *src, void *ud) {
+  ws101__h2 *h = ud;
+  ws101__h2_stream *st = src->ptr;
+  int eof = 0;
+  ssize_t n;
+  (void)s;
+  (void)id;
+  if (h->cbs.read_body == NULL) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return 0;
+  }
+  n = h->cbs.read_body(h->ud, st, (char *)buf, len, &eof);
+  if (n == WS101__H2_DEFER) return NGHTTP2_ERR_DEFERRED;
+  if (n < 0) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  if (eof) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  return n;
+}
+
+/* ---- session ------------------------------------------------------------ */
+
+int ws101__h2_new(ws101__h2 **out, int is_server, const ws101__h2_settings *s,
+                  const ws101__h2_cbs *cbs, void *ud) {
+  nghttp2_session_callbacks *cb;
+  nghttp2_option *opt;
+  nghttp2_settings_entry iv[5];
+  size_t niv = 0;
+  ws101__h2 *h;
+  int rc;
+  *out = NULL;
+  h = calloc(1, sizeof(*h));
+  if (h == NULL) return WS101_ENOMEM;
+  if (s != NULL)
+    h->set = *s;
+  else
+    ws101__h2_settings_defaults(&h->set);
+  h->cbs = *cbs;
+  h->ud = ud;
+  h->is_server = is_server;
+  h->tokens_milli = (uint64_t)h->set.flood_burst * 1000;
+  h->max_peer_id = -1; /* so that a gap can start at stream 1 */
+  if (nghttp2_session_callbacks_new(&cb) != 0) {
+    free(h);
+    return WS101_ENOMEM;
+  }
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+  if (nghttp2_option_new(&opt) != 0) {
+    nghttp2_session_callbacks_del(cb);
+    free(h);
+    return WS101_ENOMEM;
+  }
+  /* Windows reopen when the application has taken the bytes. */
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  /* The Debian 1.52 security backports, set explicitly (see header). */
+  nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+  nghttp2_option_set_max_continuations(opt, 8);
+  nghttp2_option_set_max_outbound_ack(opt, 1000);
+  nghttp2_option_set_max_settings(opt, 32);
+  nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+  /* Until the peer's SETTINGS arrive, assume its limit is ours. */
+  nghttp2_option_set_peer_max_concurrent_streams(opt,
+                                                 h->set.max_concurrent_streams);
+  rc = is_server ? nghttp2_session_server_new2(&h->s, cb, h, opt)
+                 : nghttp2_session_client_new2(&h->s, cb, h, opt);
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cb);
+  if (rc != 0) {
+    free(h);
+    return WS101_ENOMEM;
+  }
+  iv[niv].settings_id = NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS;
+  iv[niv++].value = h->set.max_concurrent_streams;
+  iv[niv].settings_id = NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE;
+  iv[niv++].value = h->set.stream_window;
+  iv[niv].settings_id = NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE;
+  iv[niv++].value = h->set.max_header_list;
+  if (is_server && h->set.enable_connect_protocol) {
+    iv[niv].settings_id = NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL;
+    iv[niv++].value = 1;
+  }
+  if (!is_server) {
+    iv[niv].settings_id = NGHTTP2_SETTINGS_ENABLE_PUSH;
+    iv[niv++].value = 0;
+  }
+  if (nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, niv) != 0 ||
+      (h->set.conn_window > 65535 &&
+       nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0,
+                                             (int32_t)h->set.conn_window) !=
+           0)) {
+    ws101__h2_free(h);
+    return WS101_EINVAL;
+  }
+  *out = h;
+  return 0;
+}
+
+void ws101__h2_free(ws101__h2 *h) {
+  if (h == NULL) return;
+  while (h->streams != NULL) {
+    ws101__h2_stream *st = h->streams;
+    nghttp2_session_set_stream_user_data(h->s, st->id, NULL);
+    if (h->cbs.on_close != NULL) h->cbs.on_close(h->ud, st, NGHTTP2_CANCEL);
+    stream_free(h, st);
+  }
+  nghttp2_session_del(h->s);
+  free(h);
+}
+
+int ws101__h2_recv(ws101__h2 *h, const char *data, size_t len,
+                   uint64_t now_ms) {
+  ssize_t n;
+  flood_refill(h, now_ms);
+  n = nghttp2_session_mem_recv(h->s, (const uint8_t *)data, len);
+  if (n < 0) {
+    /* Bad preface, flooding, a broken header block...: nghttp2 queued a
+     * GOAWAY where the protocol wants one; make sure one goes out. */
+    if (n != NGHTTP2_ERR_BAD_CLIENT_MAGIC)
+      nghttp2_session_terminate_session(
+          h->s, n == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM
+                                         : NGHTTP2_PROTOCOL_ERROR);
+    h->fatal = 1;
+  }
+  return h->fatal ? WS101_EPROTO : 0;
+}
+
+ssize_t ws101__h2_send(ws101__h2 *h, const char **out) {
+  const uint8_t *p = NULL;
+  ssize_t n = nghttp2_session_mem_send(h->s, &p);
+  if (n < 0) {
+    h->fatal = 1;
+    return WS101_EPROTO;
+  }
+  *out = (const char *)p;
+  return n;
+}
+
+int ws101__h2_alive(const ws101__h2 *h) {
+  return nghttp2_session_want_read(h->s) || nghttp2_session_want_write(h->s);
+}
+
+static int submit_nv(const ws101__h2_field *fields, size_t n, nghttp2_nv *nv,
+                     size_t cap) {
+  size_t i;
+  if (n > cap) return -1;
+  for (i = 0; i < n; i++) {
+    nv[i].name = (uint8_t *)fields[i].name;
+    nv[i].namelen = fields[i].name_len;
+    nv[i].value = (uint8_t *)fields[i].value;
+    nv[i].valuelen = fields[i].value_len;
+    nv[i].flags = NGHTTP2_NV_FLAG_NONE;
+  }
+  return 0;
+}
+
+#define MAX_SEND_FIELDS 128
+
+int ws101__h2_respond(ws101__h2 *h, ws101__h2_stream *st, int status,
+                      const ws101__h2_field *fields, size_t n, int has_body) {
+  nghttp2_nv nv[MAX_SEND_FIELDS + 1];
+  char sv[4];
+  nghttp2_data_provider prd;
+  if (status < 100 || status > 999 ||
+      submit_nv(fields, n, nv + 1, MAX_SEND_FIELDS) != 0)
+    return WS101_EINVAL;
+  sv[0] = (char)('0' + status / 100);
+  sv[1] = (char)('0' + status / 10 % 10);
+  sv[2] = (char)('0' + status % 10);
+  sv[3] = '\0';
+  nv[0].name = (uint8_t *)":status";
+  nv[0].namelen = 7;
+  nv[0].value = (uint8_t *)sv;
+  nv[0].valuelen = 3;
+  nv[0].flags = NGHTTP2_NV_FLAG_NONE;
+  prd.source.ptr = st;
+  prd.read_callback = read_source;
+  st->has_source = has_body;
+  if (nghttp2_submit_response(h->s, st->id, nv, n + 1,
+                              has_body ? &prd : NULL) != 0)
+    return WS101_ECLOSED;
+  return 0;
+}
+
+int ws101__h2_request(ws101__h2 *h, const ws101__h2_field *fields, size_t n,
+                      int has_body, void *user, ws101__h2_stream **out) {
+  nghttp2_nv nv[MAX_SEND_FIELDS];
+  nghttp2_data_provider prd;
+  ws101__h2_stream *st;
+  int32_t id;
+  *out = NULL;
+  if (submit_nv(fields, n, nv, MAX_SEND_FIELDS) != 0) return WS101_EINVAL;
+  st = stream_new(h, 0);
+  if (st == NULL) return WS101_ENOMEM;
+  st->user = user;
+  st->has_source = has_body;
+  prd.source.ptr = st;
+  prd.read_callback = read_source;
+  id = nghttp2_submit_request(h->s, NULL, nv, n, has_body ? &prd : NULL, st);
+  if (id < 0) {
+    stream_free(h, st);
+    return id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? WS101_ECLOSED
+                                                     : WS101_EINVAL;
+  }
+  st->id = id;
+  *out = st;
+  return 0;
+}
+
+void ws101__h2_resume(ws101__h2 *h, ws101__h2_stream *st) {
+  if (st->has_source) nghttp2_session_resume_data(h->s, st->id);
+}
+
+void ws101__h2_consume(ws101__h2 *h, ws101__h2_stream *st, size_t n) {
+  if (n > 0) nghttp2_session_consume(h->s, st->id, n);
+}
+
+void ws101__h2_reset(ws101__h2 *h, ws101__h2_stream *st, uint32_t err) {
+  nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, err);
+}
+
+void ws101__h2_goaway(ws101__h2 *h) {
+  nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(h->s),
+                        NGHTTP2_NO_ERROR, NULL, 0);
+}
+
+int ws101__h2_peer_connect_protocol(const ws101__h2 *h) {
+  return nghttp2_session_get_remote_settings(
+             h->s, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1;
+}
+
+/* ---- h2c ---------------------------------------------------------------- */
+
+static int b64url_val(int c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '-') return 62;
+  if (c == '_') return 63;
+  return -1;
+}
+
+int ws101__h2_decode_settings(const char *b64, size_t len, uint8_t *out,
+                              size_t cap) {
+  uint32_t acc = 0;
+  size_t i, n = 0;
+  int bits = 0;
+  /* RFC 7540 3.2.1: base64url without padding; tolerate trailing '='
+   * as some clients add it. */
+  while (len > 0 && b64[len - 1] == '=') len--;
+  if (len % 4 == 1) return -1;
+  for (i = 0; i < len; i++) {
+    int v = b64url_val((unsigned char)b64[i]);
+    if (v < 0) return -1;
+    acc = (acc << 6) | (uint32_t)v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      if (n >= cap) return -1;
+      out[n++] = (uint8_t)(acc >> bits);
+    }
+  }
+  if (n % 6 != 0) return -1;
+  for (i = 0; i < n; i += 6) {
+    uint16_t id = (uint16_t)(out[i] << 8 | out[i + 1]);
+    uint32_t v = (uint32_t)out[i + 2] << 24 | (uint32_t)out[i + 3] << 16 |
+                 (uint32_t)out[i + 4] << 8 | out[i + 5];
+    if ((id == NGHTTP2_SETTINGS_ENABLE_PUSH && v > 1) ||
+        (id == NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE && v > 0x7fffffffu) ||
+        (id == NGHTTP2_SETTINGS_MAX_FRAME_SIZE &&
+         (v < 16384 || v > 16777215)) ||
+        (id == NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL && v > 1))
+      return -1;
+  }
+  return (int)n;
+}
+
+int ws101__h2_upgrade(ws101__h2 *h, const uint8_t *payload, size_t len,
+                      const ws101__h1_head *head, ws101__h2_stream **out) {
+  ws101__h2_stream *st;
+  size_t i;
+  int head_req;
+  *out = NULL;
+  st = stream_new(h, 1);
+  if (st == NULL) return WS101_ENOMEM;
+  head_req = head->method_len == 4 && memcmp(head->method, "HEAD", 4) == 0;
+  if (nghttp2_session_upgrade2(h->s, payload, len, head_req, st) != 0) {
+    stream_free(h, st);
+    return WS101_EINVAL;
+  }
+  h->max_peer_id = 1;
+  /* Stream 1's head is the HTTP/1.1 request's, minus the hop-by-hop
+   * fields that belonged to the upgrade. */
+  if (add_field(h, st, (const uint8_t *)":method", 7,
+                (const uint8_t *)head->method, head->method_len) != 0 ||
+      add_field(h, st, (const uint8_t *)":path", 5,
+                (const uint8_t *)head->target, head->target_len) != 0)
+    return WS101_ENOMEM;
+  for (i = 0; i < head->nheaders; i++) {
+    const ws101__h1_header *f = &head->headers[i];
+    char lname[256];
+    size_t j;
+    if (f->name_len >= sizeof(lname)) continue;
+    for (j = 0; j < f->name_len; j++) {
+      char c = f->name[j];
+      lname[j] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    lname[j] = '\0';
+    if (!strcmp(lname, "connection") || !strcmp(lname, "upgrade") ||
+        !strcmp(lname, "http2-settings") || !strcmp(lname, "keep-alive") ||
+        !strcmp(lname, "transfer-encoding") || !strcmp(lname, "te") ||
+        !strcmp(lname, "proxy-connection"))
+      continue;
+    if (add_field(h, st, (const uint8_t *)lname, f->name_len,
+                  (const uint8_t *)f->value, f->value_len) == -2)
+      return WS101_ENOMEM;
+  }
+  if (finish_head(st) != 0) return WS101_ENOMEM;
+  st->ended = 1;
+  *out = st;
+  return 0;
+}
+
+int ws101__h2_upgrade_client(ws101__h2 *h, const uint8_t *payload, size_t len,
+                             int head_request, void *user,
+                             ws101__h2_stream **out) {
+  ws101__h2_stream *st;
+  *out = NULL;
+  st = stream_new(h, 1);
+  if (st == NULL) return WS101_ENOMEM;
+  st->user = user;
+  if (nghttp2_session_upgrade2(h->s, payload, len, head_request, st) != 0) {
+    stream_free(h, st);
+    return WS101_EINVAL;
+  }
+  *out = st;
+  return 0;
+}
+
+int ws101__h2_settings_header(const ws101__h2_settings *s, char *buf,
+                              size_t cap, uint8_t *payload, size_t *plen) {
+  static const char tab[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  nghttp2_settings_entry iv[4];
+  ssize_t n;
+  size_t i, o = 0;
+  iv[0].settings_id = NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS;
+  iv[0].value = s->max_concurrent_streams;
+  iv[1].settings_id = NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE;
+  iv[1].value = s->stream_window;
+  iv[2].settings_id = NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE;
+  iv[2].value = s->max_header_list;
+  iv[3].settings_id = NGHTTP2_SETTINGS_ENABLE_PUSH;
+  iv[3].value = 0;
+  n = nghttp2_pack_settings_payload(payload, *plen, iv, 4);
+  if (n < 0) return -1;
+  *plen = (size_t)n;
+  for (i = 0; i < (size_t)n; i += 3) {
+    uint32_t v = (uint32_t)payload[i] << 16;
+    size_t k = (size_t)n - i;
+    if (k > 1) v |= (uint32_t)payload[i + 1] << 8;
+    if (k > 2) v |= payload[i + 2];
+    if (o + 5 > cap) return -1;
+    buf[o++] = tab[v >> 18 & 63];
+    buf[o++] = tab[v >> 12 & 63];
+    if (k > 1) buf[o++] = tab[v >> 6 & 63];
+    if (k > 2) buf[o++] = tab[v & 63];
+  }
+  buf[o] = '\0';
+  return (int)o;
+}
+
+int ws101__h2_is_preface(const char *data, size_t len) {
+  size_t n = len < WS101__H2_PREFACE_LEN ? len : WS101__H2_PREFACE_LEN;
+  if (memcmp(data, WS101__H2_PREFACE, n) != 0) return -1;
+  return len >= WS101__H2_PREFACE_LEN ? 1 : 0;
+}
