@@ -334,7 +334,27 @@ typedef enum ws101_opt {
    *  WS101_FETCH_BODY event right before WS101_FETCH_DONE; a body larger
    *  than WS101_OPT_MAX_BODY fails with WS101_ETOOBIG. 0 streams it in
    *  pieces as it arrives. [0] */
-  WS101_OPT_FETCH_BUFFER_BODY = 62
+  WS101_OPT_FETCH_BUFFER_BODY = 62,
+
+  /* --- HTTP/2 (see the "HTTP/2" section) --- */
+  /** Server: 1 speaks HTTP/2 to clients that ask for it (a connection
+   *  that starts with the HTTP/2 preface, and `Upgrade: h2c` when
+   *  WS101_OPT_H2C is 1); 0 keeps every connection on HTTP/1.1. [1] */
+  WS101_OPT_HTTP2 = 80,
+  /** Server: 1 answers an HTTP/1.1 request carrying `Upgrade: h2c` and a
+   *  valid `HTTP2-Settings` with 101 and continues in HTTP/2; 0 ignores
+   *  the offer and answers in HTTP/1.1. [1] */
+  WS101_OPT_H2C = 81,
+  /** Most concurrent streams a peer may open on one HTTP/2 connection
+   *  (SETTINGS_MAX_CONCURRENT_STREAMS), 1..10000. [100] */
+  WS101_OPT_H2_MAX_STREAMS = 82,
+  /** Receive window of each HTTP/2 stream in bytes
+   *  (SETTINGS_INITIAL_WINDOW_SIZE), 65535..2^31-1: how much a peer may
+   *  send on a stream the application is not reading. [262144] */
+  WS101_OPT_H2_STREAM_WINDOW = 83,
+  /** Receive window of a whole HTTP/2 connection in bytes,
+   *  65535..2^31-1. [1048576] */
+  WS101_OPT_H2_CONN_WINDOW = 84
 } ws101_opt;
 
 /** Values of WS101_OPT_WS_BACKPRESSURE_POLICY. */

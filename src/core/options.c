@@ -32,6 +32,12 @@ void ws101__options_defaults(struct ws101_options *o) {
   o->deflate_mem_level = 8;
   o->connect_timeout_ms = 10000;
   o->response_timeout_ms = 30000;
+  /* HTTP/2 */
+  o->http2 = 1;
+  o->h2c = 1;
+  o->h2_max_streams = 100;
+  o->h2_stream_window = 262144;
+  o->h2_conn_window = 1048576;
 }
 
 int ws101_options_new(ws101_options **out) {
@@ -153,6 +159,13 @@ static const opt_desc opt_table[] = {
     {WS101_OPT_RESPONSE_TIMEOUT_MS, OFF(response_timeout_ms), T_U32, 1,
      86400000},
     {WS101_OPT_FETCH_BUFFER_BODY, OFF(fetch_buffer_body), T_INT, 0, 1},
+    /* HTTP/2 */
+    {WS101_OPT_HTTP2, OFF(http2), T_INT, 0, 1},
+    {WS101_OPT_H2C, OFF(h2c), T_INT, 0, 1},
+    {WS101_OPT_H2_MAX_STREAMS, OFF(h2_max_streams), T_U32, 1, 10000},
+    {WS101_OPT_H2_STREAM_WINDOW, OFF(h2_stream_window), T_U32, 65535,
+     0x7fffffff},
+    {WS101_OPT_H2_CONN_WINDOW, OFF(h2_conn_window), T_U32, 65535, 0x7fffffff},
 };
 #undef OFF
 

@@ -44,6 +44,12 @@ struct ws101_options {
   uint32_t connect_timeout_ms;
   uint32_t response_timeout_ms;
   int fetch_buffer_body;
+  /* HTTP/2 */
+  int http2;                 /* server: speak HTTP/2 at all */
+  int h2c;                   /* server: accept Upgrade: h2c */
+  uint32_t h2_max_streams;
+  uint32_t h2_stream_window;
+  uint32_t h2_conn_window;
   /* lists */
   ws101__strlist origins;      /* server: allowed Origins (empty = any) */
   ws101__strlist subprotocols; /* server: accepted; client: offered */

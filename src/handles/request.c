@@ -314,7 +314,8 @@ int ws101_req_accept_websocket(ws101_req *req, const char *subprotocol,
   if (req == NULL || cb == NULL) return WS101_EINVAL;
   if (req->resp_state != WS101__RESP_IDLE) return WS101_ESTATE;
   opts = &req->server->opts;
-  st = ws101__ws_check_request(&req->head, &why);
+  st = req->version == 20 ? ws101__ws_check_request_h2(&req->head, &why)
+                          : ws101__ws_check_request(&req->head, &why);
   if (st != 0) return refuse_upgrade(req, st, why ? why : "bad upgrade");
   if (!ws101__ws_origin_allowed(&opts->origins,
                                 ws101_req_header(req, "Origin")))

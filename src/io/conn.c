@@ -141,6 +141,11 @@ int ws101__conn_start(ws101__conn *c) {
   int rc;
   if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_READING)) return 0;
   if (c->flags & (WS101__CONN_PAUSED | WS101__CONN_READ_EOF)) return 0;
+  if (c->vt != NULL) {
+    c->flags |= WS101__CONN_READING;
+    c->vt->read_ctl(c, 1);
+    return 0;
+  }
   rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
   if (rc != 0) return ws101__uv_err(rc);
   c->flags |= WS101__CONN_READING;
@@ -262,7 +267,8 @@ int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
     return WS101_ECLOSED;
   for (i = 0; i < n; i++) total += bufs[i].len;
   if (total == 0) return 0;
-  if (total >= ZERO_COPY_MIN && !(c->flags & WS101__CONN_WRITING) &&
+  if (total >= ZERO_COPY_MIN && c->vt == NULL &&
+      !(c->flags & WS101__CONN_WRITING) &&
       c->out.len == c->out.off) {
     int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
     if (w > 0) skip = (size_t)w;
@@ -323,7 +329,14 @@ static void flush(ws101__conn *c, int may_drain) {
   ws101__outbuf tmp;
   if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_WRITING)) return;
   if (c->out.len == c->out.off) {
-    if (c->flags & WS101__CONN_ENDING) finish_end(c);
+    if (c->flags & WS101__CONN_ENDING)
+      finish_end(c);
+    else if (c->vt != NULL && may_drain && c->proto->on_drain != NULL)
+      c->proto->on_drain(c); /* the stream took everything (take) */
+    return;
+  }
+  if (c->vt != NULL) {
+    c->vt->flush(c); /* the stream pulls with ws101__conn_take */
     return;
   }
   b = uv_buf_init(c->out.data + c->out.off,
@@ -394,6 +407,10 @@ size_t ws101__conn_buffered(const ws101__conn *c) {
 
 void ws101__conn_pause(ws101__conn *c) {
   c->flags |= WS101__CONN_PAUSED;
+  if (c->vt != NULL) {
+    c->flags &= ~WS101__CONN_READING;
+    return;
+  }
   if (c->flags & WS101__CONN_READING) {
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->flags &= ~WS101__CONN_READING;
@@ -463,6 +480,10 @@ static void shutdown_cb(uv_shutdown_t *req, int status) {
 static void finish_end(ws101__conn *c) {
   if (c->flags & WS101__CONN_SHUTDOWN) return;
   c->flags |= WS101__CONN_SHUTDOWN;
+  if (c->vt != NULL) {
+    c->vt->end(c);
+    return;
+  }
   c->sreq = req_get(c->loop);
   if (c->sreq == NULL) {
     ws101__conn_close(c, 0);
@@ -510,6 +531,7 @@ void ws101__conn_close(ws101__conn *c, int err) {
   c->flags &= ~WS101__CONN_READING;
   c->close_err = err;
   untime(c);
+  if (c->vt != NULL) c->vt->close(c, err);
   uv_close((uv_handle_t *)&c->tcp, close_cb);
 }
 
@@ -525,6 +547,10 @@ void ws101__conn_peer(const ws101__conn *c, char *buf, size_t size) {
   int len = sizeof(ss);
   char ip[64];
   buf[0] = '\0';
+  if (c->vt != NULL) {
+    c->vt->peer(c, buf, size);
+    return;
+  }
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return;
   if (ss.ss_family == AF_INET6) {
     const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
@@ -535,4 +561,51 @@ void ws101__conn_peer(const ws101__conn *c, char *buf, size_t size) {
     uv_ip4_name(a, ip, sizeof(ip));
     snprintf(buf, size, "%s:%u", ip, (unsigned)ntohs(a->sin_port));
   }
+}
+
+/* ---- stream transports (conn.h) ----------------------------------------- */
+
+ws101__conn *ws101__conn_new_stream(ws101_loop *loop, const ws101__conn_vt *vt,
+                                    void *vt_data) {
+  ws101__conn *c = ws101__conn_new(loop, NULL, NULL);
+  if (c == NULL) return NULL;
+  c->vt = vt;
+  c->vt_data = vt_data;
+  return c;
+}
+
+size_t ws101__conn_take(ws101__conn *c, char *buf, size_t max) {
+  size_t n = c->out.len - c->out.off;
+  if (n > max) n = max;
+  if (n == 0) return 0;
+  memcpy(buf, c->out.data + c->out.off, n);
+  c->out.off += n;
+  if (c->out.off == c->out.len) {
+    out_release(c->loop, &c->out);
+    /* Ending: this was the last output, the stream may end with it. */
+    if (c->flags & WS101__CONN_ENDING)
+      c->flags |= WS101__CONN_SHUTDOWN;
+    else
+      mark_dirty(c); /* the loop reports drain, outside the HTTP/2 call */
+  }
+  return n;
+}
+
+void ws101__conn_deliver(ws101__conn *c, char *data, size_t len) {
+  if (c->flags & (WS101__CONN_ENDING | WS101__CONN_CLOSING)) return;
+  c->flags |= WS101__CONN_IN_READ;
+  c->proto->on_read(c, data, len);
+  c->flags &= ~WS101__CONN_IN_READ;
+  if (!(c->flags & WS101__CONN_CLOSING)) flush(c, 1);
+}
+
+void ws101__conn_deliver_eof(ws101__conn *c) {
+  if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_READ_EOF)) return;
+  c->flags &= ~WS101__CONN_READING;
+  c->flags |= WS101__CONN_READ_EOF;
+  if (c->flags & WS101__CONN_ENDING) {
+    ws101__conn_close(c, 0);
+    return;
+  }
+  c->proto->on_read_end(c, WS101_EEOF);
 }

@@ -26,6 +26,7 @@
 #include <uv.h>
 
 typedef struct ws101__conn ws101__conn;
+typedef struct ws101__conn_vt ws101__conn_vt;
 
 /* What a protocol implements. Every call runs on the loop thread. */
 typedef struct ws101__proto {
@@ -92,6 +93,9 @@ struct ws101__conn {
   void *owner; /* the ws101_server that accepted it, or NULL (client) */
   uint32_t flags;
   int close_err;
+  /* Stream transports only (see below); NULL for TCP. */
+  const ws101__conn_vt *vt;
+  void *vt_data;
 };
 
 /* Allocates a connection for an accepted or outgoing TCP stream on `loop`
@@ -153,5 +157,47 @@ void ws101__conn_keep_loop_alive(ws101__conn *c, int on);
 
 /* "ip:port" / "[ip6]:port" of the peer into buf (>= 56 bytes). */
 void ws101__conn_peer(const ws101__conn *c, char *buf, size_t size);
+
+/* ---- Stream transports (RFC 8441) ----------------------------------------
+ *
+ * A WebSocket over HTTP/2 lives on one stream of an HTTP/2 connection, and
+ * the engine (handles/ws.c) must not know: it keeps calling the same
+ * ws101__conn_* functions. A stream transport is a ws101__conn without a
+ * socket whose bytes go through `vt` instead of libuv:
+ *
+ * - Output still collects in the cork buffer `out` (so ws101__conn_buffered
+ *   is the WebSocket's backpressure as on TCP). Flushing calls vt->flush,
+ *   and the HTTP/2 side pulls the bytes into DATA frames with
+ *   ws101__conn_take as the stream's flow-control window allows: a peer
+ *   that does not read fills `out`, not the HTTP/2 connection.
+ * - Input arrives by ws101__conn_deliver / ws101__conn_deliver_eof (END_
+ *   STREAM), which do what the TCP read callback does. Pausing sets the
+ *   flag only; the HTTP/2 side holds the bytes, unconsumed, meanwhile, and
+ *   vt->read_ctl(c, 1) on resume asks for them.
+ * - Ending (ws101__conn_end) flushes, then vt->end: the stream's END_STREAM
+ *   once `out` is taken. Closing calls vt->close (reset the stream if it is
+ *   still open) before the usual asynchronous on_close.
+ * The uv_tcp_t is initialised but never opened: uv_close on it gives the
+ * same deferred close callback as a socket, so lifetimes do not change. */
+struct ws101__conn_vt {
+  void (*flush)(ws101__conn *c);
+  void (*read_ctl)(ws101__conn *c, int on);
+  void (*end)(ws101__conn *c);
+  void (*close)(ws101__conn *c, int err);
+  void (*peer)(const ws101__conn *c, char *buf, size_t size);
+};
+
+/* A stream transport on `loop` with `vt`; the protocol is set later
+ * (ws101__ws_attach). Not owned by a server. Returns NULL on ENOMEM. */
+ws101__conn *ws101__conn_new_stream(ws101_loop *loop, const ws101__conn_vt *vt,
+                                    void *vt_data);
+/* Copies up to `max` queued output bytes into `buf` and drops them from
+ * the queue; returns how many. Stream transports only. */
+size_t ws101__conn_take(ws101__conn *c, char *buf, size_t max);
+/* Input for a stream transport, as the TCP read callback delivers it:
+ * `data` must be mutable and is valid during the call only. */
+void ws101__conn_deliver(ws101__conn *c, char *data, size_t len);
+/* The peer ended its side (END_STREAM). */
+void ws101__conn_deliver_eof(ws101__conn *c);
 
 #endif

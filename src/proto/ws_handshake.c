@@ -88,6 +88,23 @@ int ws101__ws_check_request(const ws101__h1_head *h, const char **why) {
   return fail(why, "", 0);
 }
 
+int ws101__ws_check_request_h2(const ws101__h1_head *h, const char **why) {
+  const char *ver;
+  size_t n;
+  if (h->method == NULL || strcmp(h->method, "CONNECT") != 0)
+    return fail(why, "WebSocket over HTTP/2 must use CONNECT", 400);
+  if (h->upgrade == NULL || strcmp(h->upgrade, "websocket") != 0)
+    return fail(why, ":protocol is not websocket", 400);
+  if (h->host == NULL)
+    return fail(why, "missing :authority", 400);
+  ver = find_counted(h, "sec-websocket-version", &n);
+  if (n > 1)
+    return fail(why, "duplicate Sec-WebSocket-Version", 400);
+  if (ver == NULL || strcmp(ver, "13") != 0)
+    return fail(why, "unsupported Sec-WebSocket-Version (need 13)", 426);
+  return fail(why, "", 0);
+}
+
 int ws101__ws_origin_allowed(const ws101__strlist *allowed,
                              const char *origin) {
   size_t i;

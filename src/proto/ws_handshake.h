@@ -23,6 +23,10 @@ void ws101__ws_accept_key(const char *key, size_t key_len, char out[29]);
  * gets a static human-readable reason, "" on success. The version is
  * checked after method/Upgrade/Connection and before the key. */
 int ws101__ws_check_request(const ws101__h1_head *h, const char **why);
+/* The same for RFC 8441's extended CONNECT on an HTTP/2 stream (the
+ * head's `upgrade` holds ":protocol"): CONNECT, :protocol websocket, an
+ * :authority, Sec-WebSocket-Version 13; no key (the stream is the proof). */
+int ws101__ws_check_request_h2(const ws101__h1_head *h, const char **why);
 
 /* Returns 1 if `origin` may connect: always when `allowed` is NULL or
  * empty; otherwise only on an exact ASCII case-insensitive match (a NULL

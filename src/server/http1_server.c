@@ -14,6 +14,7 @@
 #include "server/server.h"
 #include "handles/ws.h"
 #include "proto/ws_handshake.h"
+#include "proto/h2_session.h"
 
 enum { ST_HEAD = 0, ST_BODY = 1 };
 
@@ -35,6 +36,11 @@ typedef struct h1s {
   int stream_route;  /* handler got the request before its body */
   unsigned nreq;
   ws101_ws *upgrade_ws; /* accepted during feed: attach after it */
+  /* h2c: the request offered a valid upgrade (settings decoded), and
+   * then the 101 went out during feed: hand over after it. */
+  uint8_t *h2_settings;
+  size_t h2_settings_len;
+  int h2c_pending, upgrade_h2;
 } h1s;
 
 static const ws101__req_ops h1_ops;
@@ -43,6 +49,7 @@ static void h1_feed_stash(h1s *h);
 static h1s *H(ws101__conn *c) { return c->proto_data; }
 
 static void h1_free(h1s *h) {
+  free(h->h2_settings);
   ws101__req_free(&h->req);
   ws101__buf_free(&h->in);
   free(h);
@@ -322,9 +329,22 @@ static const ws101__req_ops h1_ops = {h1_send_head, h1_send_body, h1_finish,
 
 /* ---- reading ------------------------------------------------------------ */
 
+/* h2c: the body of the upgrading request is read; answer 101 and stop
+ * feeding, the caller of feed hands the connection to HTTP/2. */
+static void switch_to_h2c(h1s *h) {
+  static const char head[] = "HTTP/1.1 101 Switching Protocols\r\n"
+                             "Connection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+  put(h, head, sizeof(head) - 1);
+  h->upgrade_h2 = 1;
+}
+
 static void dispatch(h1s *h) {
   const ws101__route *r = h->req.route;
   ws101_req *req = &h->req;
+  if (h->h2c_pending) {
+    switch_to_h2c(h);
+    return;
+  }
   h->active = 1;
   if (r == NULL) {
     static const char body[] = "Not Found\n";
@@ -357,6 +377,40 @@ static void dispatch(h1s *h) {
   r->cb(req, r->user_data);
 }
 
+/* h2c (RFC 7540 3.2): Upgrade lists h2c, Connection lists Upgrade and
+ * HTTP2-Settings, and exactly one HTTP2-Settings header decodes. The rule
+ * when Upgrade lists websocket as well: the WebSocket wins, the request
+ * stays HTTP/1.1 (a client asking for a WebSocket wants one, and its 101
+ * is the only answer it can use). Returns 1 to upgrade, 0 to serve the
+ * request in HTTP/1.1 (no offer, or h2c turned off), -1 for a 400. */
+static int check_h2c(h1s *h) {
+  const ws101__h1_head *hd = &h->req.head;
+  const struct ws101_options *o = &h->srv->opts;
+  const char *v = NULL;
+  size_t i, count = 0;
+  int n;
+  if (!o->http2 || !o->h2c || hd->version != 11 || hd->upgrade == NULL ||
+      !ws101__h1_token_list_has(hd->upgrade, "h2c") ||
+      ws101__h1_token_list_has(hd->upgrade, "websocket") ||
+      !ws101__h1_token_list_has(hd->connection, "upgrade") ||
+      !ws101__h1_token_list_has(hd->connection, "http2-settings"))
+    return 0;
+  for (i = 0; i < hd->nheaders; i++)
+    if (ws101__h1_ieq(hd->headers[i].name, "http2-settings")) {
+      v = hd->headers[i].value;
+      count++;
+    }
+  if (count != 1) return -1;
+  h->h2_settings_len = 0;
+  free(h->h2_settings);
+  h->h2_settings = malloc(strlen(v) + 1);
+  if (h->h2_settings == NULL) return -1;
+  n = ws101__h2_decode_settings(v, strlen(v), h->h2_settings, strlen(v) + 1);
+  if (n < 0) return -1;
+  h->h2_settings_len = (size_t)n;
+  return 1;
+}
+
 /* A head is complete: take it, set up the body, and dispatch now (streaming
  * routes and bodiless requests) or after the body (buffered). */
 static int start_request(h1s *h, const char *raw, size_t n,
@@ -375,6 +429,18 @@ static int start_request(h1s *h, const char *raw, size_t n,
   h->req.route = ws101__server_match(h->srv, h->req.path, strlen(h->req.path));
   h->stream_route = h->req.route != NULL && !h->req.route->websocket &&
                     (h->req.route->flags & WS101_ROUTE_STREAM_BODY);
+  switch (check_h2c(h)) {
+  case -1:
+    send_error(h, 400, NULL);
+    return -1;
+  case 1:
+    /* Stream 1 gets the whole body: read it here first (RFC 7540 3.2). */
+    h->h2c_pending = 1;
+    h->stream_route = 0;
+    break;
+  default:
+    break;
+  }
   expect = ws101_req_header(&h->req, "Expect");
   if (expect != NULL && !ws101__h1_ieq(expect, "100-continue")) {
     send_error(h, 417, NULL);
@@ -411,6 +477,7 @@ static size_t feed(h1s *h, char *data, size_t len) {
   size_t pos = 0;
   h->in_feed = 1;
   while (pos < len && h->conn != NULL && h->upgrade_ws == NULL &&
+         !h->upgrade_h2 &&
          !(h->conn->flags & (WS101__CONN_CLOSING | WS101__CONN_ENDING))) {
     if (h->state == ST_HEAD) {
       ws101__h1_head head;
@@ -498,6 +565,35 @@ static size_t feed(h1s *h, char *data, size_t len) {
   return pos;
 }
 
+/* Hands over to HTTP/2 after the 101 of an h2c upgrade; `rest` starts
+ * with the client preface. */
+static void finish_h2c(h1s *h, char *rest, size_t n) {
+  ws101__conn *c = h->conn;
+  h->conn = NULL;
+  ws101__conn_set_deadline(c, 0);
+  ws101__h2_server_upgrade(c, h->srv, h->h2_settings, h->h2_settings_len,
+                           &h->req, rest, n);
+  ws101__conn_resume(c);
+}
+
+/* HTTP/2 by prior knowledge: a connection whose first bytes are the
+ * client preface. Returns 1 when handed over, 2 when the bytes so far are
+ * a prefix of the preface (keep them, unparsed), 0 for HTTP/1.1. */
+static int sniff_h2(h1s *h, char *data, size_t len) {
+  ws101__conn *c = h->conn;
+  int r;
+  if (!h->srv->opts.http2 || h->nreq != 0 || h->active ||
+      h->state != ST_HEAD || h->head_started)
+    return 0;
+  r = ws101__h2_is_preface(data, len);
+  if (r < 0) return 0;
+  if (r == 0) return 2;
+  h->conn = NULL;
+  if (ws101__h2_server_attach(c, h->srv, data, len) != 0)
+    ws101__conn_close(c, WS101_ENOMEM);
+  return 1;
+}
+
 /* Hands over to the WebSocket engine after a synchronous accept. */
 static void finish_upgrade(h1s *h, char *rest, size_t n) {
   ws101_ws *ws = h->upgrade_ws;
@@ -507,6 +603,11 @@ static void finish_upgrade(h1s *h, char *rest, size_t n) {
 
 static void h1_feed_stash(h1s *h) {
   size_t used = feed(h, h->in.data, h->in.len);
+  if (h->upgrade_h2) {
+    finish_h2c(h, h->in.data + used, h->in.len - used);
+    h1_free(h);
+    return;
+  }
   if (h->upgrade_ws != NULL) {
     ws101__buf rest = h->in;
     memset(&h->in, 0, sizeof(h->in));
@@ -532,10 +633,35 @@ static void h1_on_read(ws101__conn *c, char *data, size_t len) {
       ws101__conn_close(c, WS101_ENOMEM);
       return;
     }
+    switch (sniff_h2(h, h->in.data, h->in.len)) {
+    case 1:
+      h1_free(h);
+      return;
+    case 2:
+      return;
+    default:
+      break;
+    }
     h1_feed_stash(h);
     return;
   }
+  switch (sniff_h2(h, data, len)) {
+  case 1:
+    h1_free(h);
+    return;
+  case 2:
+    if (ws101__buf_append(&h->in, data, len) != 0)
+      ws101__conn_close(c, WS101_ENOMEM);
+    return;
+  default:
+    break;
+  }
   used = feed(h, data, len);
+  if (h->upgrade_h2) {
+    finish_h2c(h, data + used, len - used);
+    h1_free(h);
+    return;
+  }
   if (h->upgrade_ws != NULL) {
     finish_upgrade(h, data + used, len - used);
     h1_free(h);

@@ -62,4 +62,17 @@ extern const struct ws101__proto ws101__h1_server_proto;
 struct ws101__conn;
 int ws101__h1_server_attach(struct ws101__conn *c, ws101_server *srv);
 
+/* The HTTP/2 server protocol (h2_server.c). attach: the connection is
+ * HTTP/2 from its first byte (prior knowledge, ALPN h2); `data` holds
+ * bytes already read (the preface...). upgrade: h2c, after our 101:
+ * `h1req` (head and buffered body) becomes stream 1, `settings` is the
+ * decoded HTTP2-Settings, `rest` the bytes read after the request. Both
+ * take the connection over (0) or close it (an error code). */
+extern const struct ws101__proto ws101__h2_server_proto;
+int ws101__h2_server_attach(struct ws101__conn *c, ws101_server *srv,
+                            char *data, size_t len);
+int ws101__h2_server_upgrade(struct ws101__conn *c, ws101_server *srv,
+                             const uint8_t *settings, size_t slen,
+                             ws101_req *h1req, char *rest, size_t n);
+
 #endif
