@@ -553,7 +553,7 @@ WS101_EXTERN const char *ws101_req_target(const ws101_req *req);
 WS101_EXTERN const char *ws101_req_path(const ws101_req *req);
 /** Returns the query without "?" ("x=1"), or "" if there is none. */
 WS101_EXTERN const char *ws101_req_query(const ws101_req *req);
-/** Returns the HTTP version: 10, 11 or (later) 20. */
+/** Returns the HTTP version: 10, 11 or 20 (HTTP/2, see "HTTP/2"). */
 WS101_EXTERN int ws101_req_http_version(const ws101_req *req);
 /** Returns the peer address as "ip:port" ("[ip6]:port" for IPv6). */
 WS101_EXTERN const char *ws101_req_remote_addr(const ws101_req *req);
@@ -784,6 +784,51 @@ WS101_EXTERN void ws101_ws_unref(ws101_ws *ws);
  */
 WS101_EXTERN int ws101_ws_post_send(ws101_ws *ws, const char *data,
                                     size_t len, int opcode);
+
+/* ------------------------------------------------------------------------ */
+/* HTTP/2                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A server speaks HTTP/2 (RFC 9113, through libnghttp2) besides HTTP/1.1 on
+ * the same port, with the same routes and handlers; ws101_req_http_version
+ * returns 20 on an HTTP/2 stream. The ways in (WS101_OPT_HTTP2 turns them
+ * all off):
+ *
+ * - Prior knowledge: a connection whose first bytes are the HTTP/2 client
+ *   preface is HTTP/2 from its first byte.
+ * - h2c upgrade (RFC 7540 3.2, WS101_OPT_H2C): an HTTP/1.1 request with
+ *   `Upgrade: h2c`, `Connection: Upgrade, HTTP2-Settings` and one valid
+ *   `HTTP2-Settings` gets `101 Switching Protocols`; the request (with its
+ *   body, read first within WS101_OPT_MAX_BODY) is then stream 1 and is
+ *   answered over HTTP/2. A malformed HTTP2-Settings gets 400. When Upgrade
+ *   lists `websocket` too, the WebSocket wins: the request stays HTTP/1.1.
+ * - WebSockets over HTTP/2 (RFC 8441): a server with a WebSocket route
+ *   announces SETTINGS_ENABLE_CONNECT_PROTOCOL; an extended CONNECT with
+ *   `:protocol websocket` is a WebSocket upgrade (ws101_req_is_websocket
+ *   is 1, ws101_req_accept_websocket answers 200 on the stream), and the
+ *   resulting ws101_ws behaves exactly as one from a 101, permessage-deflate
+ *   included. Each stream's flow-control window is its backpressure: a
+ *   WebSocket that pauses, or a streaming handler that does not read yet,
+ *   stops its own sender, never the connection's other streams.
+ *
+ * Response headers are sent lowercase; the connection-specific ones
+ * (Connection, Upgrade, Keep-Alive, Transfer-Encoding) are dropped. Limits
+ * are the HTTP/1.1 ones where they apply (WS101_OPT_MAX_HEADER_BYTES is
+ * SETTINGS_MAX_HEADER_LIST_SIZE and is counted on decoded fields, more gets
+ * 431; WS101_OPT_MAX_BODY gives 413) plus WS101_OPT_H2_*. Floods (PING,
+ * SETTINGS, RST_STREAM/rapid reset, CONTINUATION, empty frames) end the
+ * offending connection with GOAWAY, others untouched. ws101_server_close
+ * sends GOAWAY with the last stream id and lets open streams finish.
+ */
+
+/** Counts HTTP/2 activity on `server` since it was created: connections
+ *  that became HTTP/2 (`conns`), request streams (`streams`) and, among
+ *  them, WebSockets over HTTP/2 (`websockets`). Any pointer may be NULL.
+ *  Returns 0, or WS101_EINVAL if server is NULL. */
+WS101_EXTERN int ws101_server_h2_stats(const ws101_server *server,
+                                       uint64_t *conns, uint64_t *streams,
+                                       uint64_t *websockets);
 
 /* ------------------------------------------------------------------------ */
 /* Clients                                                                  */

@@ -98,6 +98,7 @@ static h2r *r_new(h2c *c, ws101__h2_stream *st) {
   r->req.ops = &h2_ops;
   r->req.proto = r;
   r->req.server = c->srv;
+  c->srv->h2_streams++;
   ws101__req_reset(&r->req);
   r->next = c->reqs;
   if (c->reqs != NULL) c->reqs->prev = r;
@@ -527,6 +528,7 @@ static h2c *h2c_new(ws101__conn *conn, ws101_server *srv) {
   }
   c->conn = conn;
   c->srv = srv;
+  srv->h2_conns++;
   ws101__conn_set_proto(conn, &ws101__h2_server_proto, c);
   ws101__conn_set_deadline(conn, 0);
   return c;
@@ -741,9 +743,19 @@ static int accept_ws(ws101_req *req, const char *subprotocol,
   }
   req->resp_state = WS101__RESP_DONE;
   r->vc = vc;
+  r->c->srv->h2_websockets++;
   if (out != NULL) *out = ws;
   ws101__ws_attach(ws, vc, NULL, 0);
   ws101__conn_start(vc);
   pump(r->c);
+  return 0;
+}
+
+int ws101_server_h2_stats(const ws101_server *server, uint64_t *conns,
+                          uint64_t *streams, uint64_t *websockets) {
+  if (server == NULL) return WS101_EINVAL;
+  if (conns != NULL) *conns = server->h2_conns;
+  if (streams != NULL) *streams = server->h2_streams;
+  if (websockets != NULL) *websockets = server->h2_websockets;
   return 0;
 }

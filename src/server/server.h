@@ -42,6 +42,8 @@ struct ws101_server {
   ws101_server_close_cb close_cb;
   void *close_user;
   struct ws101_server *next; /* loop's list of servers */
+  /* HTTP/2 counters (ws101_server_h2_stats). */
+  uint64_t h2_conns, h2_streams, h2_websockets;
 };
 
 /* The route for `path` (longest match), or NULL. */

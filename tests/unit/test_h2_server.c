@@ -199,6 +199,18 @@ static void post_respond(ws101_loop *loop, void *ud) {
             ud == NULL ? 0 : WS101_ECLOSED);
 }
 
+static struct {
+  ws101_server *srv;
+  uint64_t conns, streams, ws;
+  int done;
+} S;
+
+static void post_stats(ws101_loop *loop, void *ud) {
+  (void)loop, (void)ud;
+  ASSERT_EQ(ws101_server_h2_stats(S.srv, &S.conns, &S.streams, &S.ws), 0);
+  hh_add(&S.done, 1);
+}
+
 /* ---- tests ----------------------------------------------------------------- */
 
 static void test_version_both_protocols(void) {
@@ -219,6 +231,14 @@ static void test_version_both_protocols(void) {
   ASSERT_EQ(h->status[slot(id)], 200);
   ASSERT_EQ(h->body_len[slot(id)], 2);
   ASSERT_MEM_EQ(h->body[slot(id)], "20", 2);
+  /* The counters saw one HTTP/2 connection with one stream. */
+  S.srv = s.srv;
+  ASSERT_EQ(ws101_loop_post(s.loop, post_stats, NULL), 0);
+  ASSERT_EQ(hh_wait(&S.done, 1, HH_MS), 1);
+  ASSERT_EQ(S.conns, 1);
+  ASSERT_EQ(S.streams, 1);
+  ASSERT_EQ(S.ws, 0);
+  ASSERT_EQ(ws101_server_h2_stats(NULL, NULL, NULL, NULL), WS101_EINVAL);
   h2_free(h);
   hh_stop(&s);
 }
