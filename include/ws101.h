@@ -354,7 +354,11 @@ typedef enum ws101_opt {
   WS101_OPT_H2_STREAM_WINDOW = 83,
   /** Receive window of a whole HTTP/2 connection in bytes,
    *  65535..2^31-1. [1048576] */
-  WS101_OPT_H2_CONN_WINDOW = 84
+  WS101_OPT_H2_CONN_WINDOW = 84,
+  /** Client (ws101_fetch_* on http://): 1 speaks HTTP/2 by prior
+   *  knowledge, every fetch to one origin a stream on one shared
+   *  connection; 0 is HTTP/1.1 with keep-alive. [0] */
+  WS101_OPT_CLIENT_HTTP2 = 85
 } ws101_opt;
 
 /** Values of WS101_OPT_WS_BACKPRESSURE_POLICY. */

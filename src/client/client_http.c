@@ -15,6 +15,7 @@
 #include "proto/http1_parser.h"
 #include "core/options.h"
 #include "proto/url.h"
+#include "client/client_h2.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,8 @@ struct ws101_fetch {
   int finished;
   int post_pending; /* a deferred error is queued with ws101_loop_post */
   int deferred_err;
+  /* HTTP/2 (WS101_OPT_CLIENT_HTTP2): the stream, instead of hc. */
+  ws101__h2cli_req *h2r;
 };
 
 struct hconn {
@@ -206,6 +209,11 @@ static void fetch_destroy(ws101_fetch *f) {
 /* Cuts the exchange loose from its connection and connect attempt, so
  * nothing calls back into it once it is freed. */
 static void detach(ws101_fetch *f, int close_err) {
+  if (f->h2r != NULL) {
+    ws101__h2cli_req *r = f->h2r;
+    f->h2r = NULL;
+    ws101__h2cli_cancel(r);
+  }
   if (f->creq != NULL) {
     ws101__connect_cancel(f->creq);
     f->creq = NULL;
@@ -670,6 +678,143 @@ static int expects_body(const char *m) {
          strcmp(m, "PATCH") == 0;
 }
 
+/* ---- HTTP/2 (client_h2.c carries it; events come back here) ---------- */
+
+static int use_h2(const ws101_fetch *f) {
+  return f->opts.client_http2 && !f->url.tls;
+}
+
+/* The response head: copied into f->rbuf so it lives like an HTTP/1.1 one
+ * (ws101_fetch_header works until the fetch is gone). */
+static void h2_on_head(void *ud, const ws101__h1_head *h) {
+  ws101_fetch *f = ud;
+  size_t i, n = h->nheaders < RESP_HEADERS_CAP ? h->nheaders : RESP_HEADERS_CAP;
+  size_t need = 0;
+  char *p;
+  for (i = 0; i < n; i++)
+    need += h->headers[i].name_len + h->headers[i].value_len + 2;
+  f->rbuf.len = 0;
+  if (ws101__buf_reserve(&f->rbuf, need + 1) != 0) {
+    fetch_fail(f, WS101_ENOMEM, "out of memory reading the response");
+    return;
+  }
+  p = f->rbuf.data;
+  memset(&f->head, 0, sizeof(f->head));
+  f->head.headers = f->resp_headers;
+  f->head.max_headers_cap = RESP_HEADERS_CAP;
+  for (i = 0; i < n; i++) {
+    ws101__h1_header *d = &f->resp_headers[i];
+    const ws101__h1_header *src = &h->headers[i];
+    d->name = p;
+    d->name_len = src->name_len;
+    memcpy(p, src->name, src->name_len + 1);
+    p += src->name_len + 1;
+    d->value = p;
+    d->value_len = src->value_len;
+    memcpy(p, src->value, src->value_len + 1);
+    p += src->value_len + 1;
+  }
+  f->rbuf.len = (size_t)(p - f->rbuf.data);
+  f->head.nheaders = n;
+  f->head.status = h->status;
+  f->head.version = 20;
+  f->head.reason = (char *)"";
+  f->have_head = 1;
+  f->got_bytes = 1;
+  emit(f, WS101_FETCH_RESPONSE, NULL, 0);
+}
+
+static void h2_on_data(void *ud, const char *data, size_t len) {
+  ws101_fetch *f = ud;
+  if (f->opts.fetch_buffer_body) {
+    if (f->bodybuf.len + len > f->opts.max_body) {
+      fetch_fail(f, WS101_ETOOBIG,
+                 "response body larger than WS101_OPT_MAX_BODY");
+      return;
+    }
+    if (ws101__buf_append(&f->bodybuf, data, len) != 0)
+      fetch_fail(f, WS101_ENOMEM, "out of memory buffering the body");
+    return;
+  }
+  emit(f, WS101_FETCH_BODY, data, len);
+}
+
+static void h2_on_done(void *ud) {
+  ws101_fetch *f = ud;
+  f->h2r = NULL;
+  fetch_done(f, 0);
+}
+
+static void h2_on_error(void *ud, int err, const char *msg) {
+  ws101_fetch *f = ud;
+  f->h2r = NULL;
+  fetch_fail(f, err, msg);
+}
+
+static const ws101__h2cli_cbs h2_cbs = {h2_on_head, h2_on_data, h2_on_done,
+                                        h2_on_error};
+
+/* Opens the stream: the caller's and the options' headers as HTTP/2
+ * fields (lowercase; Host becomes :authority, hop-by-hop ones go). */
+static int h2_start(ws101_fetch *f, int has_body, uint64_t body_len) {
+  ws101__h2_field fl[RESP_HEADERS_CAP];
+  ws101__buf names = {NULL, 0, 0};
+  char ua[48], num[24];
+  size_t n = 0, i;
+  char *p, *end;
+  int rc;
+  if (ws101__buf_append(&names, f->hdrs.data, f->hdrs.len) != 0)
+    return WS101_ENOMEM;
+  for (p = names.data, end = p + names.len; p < end && n < RESP_HEADERS_CAP;) {
+    char *colon = memchr(p, ':', (size_t)(end - p)), *eol, *q;
+    if (colon == NULL || (eol = memchr(colon, '\r', (size_t)(end - colon))) == NULL)
+      break;
+    for (q = p; q < colon; q++) *q = (char)ws101__h1_lower((unsigned char)*q);
+    if (!ws101__h1_ieq_n(p, (size_t)(colon - p), "host") &&
+        !ws101__h1_ieq_n(p, (size_t)(colon - p), "connection") &&
+        !ws101__h1_ieq_n(p, (size_t)(colon - p), "keep-alive")) {
+      fl[n].name = p;
+      fl[n].name_len = (size_t)(colon - p);
+      fl[n].value = colon + 2;
+      fl[n].value_len = (size_t)(eol - colon - 2);
+      n++;
+    }
+    p = eol + 2;
+  }
+  for (i = 0; i + 1 < f->opts.headers.count && n < RESP_HEADERS_CAP; i += 2) {
+    /* Option headers are "Name", "value": lowercase the name in place. */
+    char *nm = f->opts.headers.items[i];
+    for (; *nm; nm++) *nm = (char)ws101__h1_lower((unsigned char)*nm);
+    fl[n].name = f->opts.headers.items[i];
+    fl[n].name_len = strlen(fl[n].name);
+    fl[n].value = f->opts.headers.items[i + 1];
+    fl[n].value_len = strlen(fl[n].value);
+    n++;
+  }
+  if (!f->user_ua && n < RESP_HEADERS_CAP) {
+    snprintf(ua, sizeof(ua), "libws101/%s", ws101_version_string());
+    fl[n].name = "user-agent";
+    fl[n].name_len = 10;
+    fl[n].value = ua;
+    fl[n].value_len = strlen(ua);
+    n++;
+  }
+  if (has_body && !f->user_cl && body_len != UINT64_MAX &&
+      n < RESP_HEADERS_CAP) {
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)body_len);
+    fl[n].name = "content-length";
+    fl[n].name_len = 14;
+    fl[n].value = num;
+    fl[n].value_len = strlen(num);
+    n++;
+  }
+  rc = ws101__h2cli_request(f->loop, &f->url, f->method, fl, n, has_body,
+                            f->opts.connect_timeout_ms, &h2_cbs, f, &f->h2r);
+  ws101__buf_free(&names);
+  ws101__buf_free(&f->hdrs);
+  return rc;
+}
+
 int ws101_fetch_send(ws101_fetch *f, const char *body, size_t len) {
   int rc;
   if (f == NULL || (body == NULL && len > 0))
@@ -678,6 +823,18 @@ int ws101_fetch_send(ws101_fetch *f, const char *body, size_t len) {
     return WS101_ESTATE;
   if (f->user_cl && f->user_cl_value != len)
     return WS101_EINVAL;
+  if (use_h2(f)) {
+    rc = h2_start(f, len > 0, len);
+    if (rc == 0 && len > 0) rc = ws101__h2cli_write(f->h2r, body, len);
+    if (rc == 0 && len > 0) rc = ws101__h2cli_end(f->h2r);
+    if (rc != 0) {
+      if (f->h2r != NULL) ws101__h2cli_cancel(f->h2r);
+      f->h2r = NULL;
+      return rc;
+    }
+    f->state = F_SENT;
+    return 0;
+  }
   rc = build_head(f, 0, len, len > 0 || expects_body(f->method));
   if (rc == 0 && len > 0 && ws101__buf_append(&f->out, body, len) != 0)
     rc = WS101_ENOMEM;
@@ -703,6 +860,16 @@ int ws101_fetch_write(ws101_fetch *f, const char *data, size_t len) {
     return WS101_EINVAL;
   if (f->finished || f->state == F_SENT)
     return WS101_ESTATE;
+  if (f->state == F_NEW && use_h2(f)) {
+    rc = h2_start(f, 1, f->user_cl ? f->user_cl_value : UINT64_MAX);
+    if (rc != 0) return rc;
+    f->state = F_STREAMING;
+  }
+  if (f->h2r != NULL) {
+    if (len == 0) return 0;
+    rc = ws101__h2cli_write(f->h2r, data, len);
+    return rc == WS101_ECLOSED ? 0 : rc;
+  }
   if (f->state == F_NEW) {
     f->chunked = !f->user_cl;
     rc = build_head(f, f->chunked, 0, 1);
@@ -738,6 +905,11 @@ int ws101_fetch_end(ws101_fetch *f) {
   }
   if (f->finished || f->state != F_STREAMING)
     return WS101_ESTATE;
+  if (f->h2r != NULL) {
+    rc = ws101__h2cli_end(f->h2r);
+    f->state = F_SENT;
+    return rc == WS101_ECLOSED ? 0 : rc;
+  }
   if (f->chunked) {
     uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
     rc = send_bytes(f, &b, 1);

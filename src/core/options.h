@@ -50,6 +50,7 @@ struct ws101_options {
   uint32_t h2_max_streams;
   uint32_t h2_stream_window;
   uint32_t h2_conn_window;
+  int client_http2;          /* client: 1 = HTTP/2 by prior knowledge */
   /* lists */
   ws101__strlist origins;      /* server: allowed Origins (empty = any) */
   ws101__strlist subprotocols; /* server: accepted; client: offered */

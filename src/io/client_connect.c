@@ -267,6 +267,8 @@ static void clients_free(void *p) {
   while (cl->live != NULL && guard-- > 0) cl->live->abort(cl->live);
   if (cl->http_pool_free != NULL && cl->http_pool != NULL)
     cl->http_pool_free(cl->http_pool);
+  if (cl->h2_pool_free != NULL && cl->h2_pool != NULL)
+    cl->h2_pool_free(cl->h2_pool);
   free(cl);
 }
 

@@ -59,6 +59,8 @@ typedef struct ws101__clients {
   ws101__client_link *live;
   void *http_pool; /* client_http.c's idle connections */
   void (*http_pool_free)(void *);
+  void *h2_pool; /* client_h2.c's HTTP/2 connections */
+  void (*h2_pool_free)(void *);
 } ws101__clients;
 
 /* The loop's registry, created on first use (NULL on OOM or while the loop

@@ -193,6 +193,99 @@ def inflate(payload):
     return d.decompress(payload + b"\x00\x00\xff\xff")
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, proc, deadline=DEADLINE):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise AssertionError("peer exited with %s" % proc.returncode)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            # Polling a port the peer is about to open (it prints nothing
+            # we could wait on); bounded by the deadline.
+            time.sleep(0.05)
+    raise AssertionError("peer never listened on %d" % port)
+
+
+class ClientInterop(unittest.TestCase):
+    """Our client (ws101 get --http2-prior-knowledge) against nghttpd and
+    h2o, two independent HTTP/2 servers."""
+
+    TOOL = os.path.join(os.path.dirname(DEMO_BIN), "ws101")
+
+    def setUp(self):
+        if not os.access(self.TOOL, os.X_OK):
+            self.skipTest("no ws101 tool next to the demo")
+        self.dir = __import__("tempfile").mkdtemp()
+        os.chmod(self.dir, 0o755)
+        self.body = b"static file from %d\n" % os.getpid()
+        with open(os.path.join(self.dir, "f.txt"), "wb") as f:
+            f.write(self.body)
+        os.chmod(os.path.join(self.dir, "f.txt"), 0o644)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def get(self, port, path):
+        return run([self.TOOL, "get", "--http2-prior-knowledge",
+                    "http://127.0.0.1:%d%s" % (port, path)])
+
+    def serve(self, args, port):
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            wait_port(port, p)
+        except Exception:
+            p.kill()
+            p.wait()
+            raise
+        return p
+
+    def test_against_nghttpd(self):
+        exe = shutil.which("nghttpd") or "/usr/sbin/nghttpd"
+        if not os.access(exe, os.X_OK):
+            self.skipTest("nghttpd is not installed (Debian nghttp2-server)")
+        port = free_port()
+        p = self.serve([exe, "--no-tls", "-d", self.dir, str(port)], port)
+        try:
+            rc, out, err = self.get(port, "/f.txt")
+            self.assertEqual((rc, out), (0, self.body), err)
+            rc, out, err = self.get(port, "/missing")
+            self.assertEqual(rc, 1)
+            self.assertIn("404", err)
+        finally:
+            p.terminate()
+            p.wait(timeout=10)
+
+    def test_against_h2o(self):
+        exe = shutil.which("h2o") or "/usr/bin/h2o"
+        if not os.access(exe, os.X_OK):
+            self.skipTest("h2o is not installed (Debian h2o)")
+        port = free_port()
+        conf = os.path.join(self.dir, "h2o.conf")
+        with open(conf, "w") as f:
+            f.write("listen:\n  host: 127.0.0.1\n  port: %d\nhosts:\n"
+                    "  default:\n    paths:\n      /:\n        file.dir: "
+                    "%s\n" % (port, self.dir))
+        os.chmod(conf, 0o644)
+        p = self.serve([exe, "-c", conf], port)
+        try:
+            rc, out, err = self.get(port, "/f.txt")
+            self.assertEqual((rc, out), (0, self.body), err)
+        finally:
+            p.terminate()
+            p.wait(timeout=10)
+
+
 class H2Test(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -1,0 +1,457 @@
+/* client_h2.c - HTTP/2 client connections by prior knowledge: one per
+ * origin (per loop), shared by every exchange to it as concurrent streams
+ * (nghttp2 queues what exceeds the server's MAX_CONCURRENT_STREAMS). An
+ * idle connection stays for WS101_OPT_IDLE_TIMEOUT_MS without keeping the
+ * loop alive; a GOAWAY retires it for new requests. */
+#include "client/client_h2.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/client_connect.h"
+#include "io/conn.h"
+#include "io/loop.h"
+
+#define PUMP_LIMIT (256 * 1024)
+#define IDLE_MS 60000
+
+typedef struct h2conn h2conn;
+
+struct ws101__h2cli_req {
+  h2conn *hc;
+  ws101__h2_stream *st;
+  ws101__h2cli_cbs cbs;
+  void *ud;
+  ws101__buf fields; /* "name\0value\0"... until submitted */
+  size_t nfields;
+  ws101__buf out;    /* body not yet framed */
+  size_t off;
+  int has_body, ended, submitted;
+  ws101__h2cli_req *prev, *next;
+};
+
+struct h2conn {
+  ws101_loop *loop;
+  ws101__conn *c;      /* NULL until connected and after close */
+  ws101__connect *creq;
+  ws101__h2 *h;
+  ws101__h2cli_req *reqs;
+  int in_recv, pumping, retired;
+  h2conn *prev, *next;
+  char origin[];
+};
+
+typedef struct h2pool {
+  h2conn *conns;
+} h2pool;
+
+static void pump(h2conn *hc);
+static const ws101__proto h2_client_proto;
+
+/* ---- requests ------------------------------------------------------------ */
+
+static void req_unlink(ws101__h2cli_req *r) {
+  h2conn *hc = r->hc;
+  if (hc == NULL) return;
+  if (r->prev != NULL)
+    r->prev->next = r->next;
+  else
+    hc->reqs = r->next;
+  if (r->next != NULL) r->next->prev = r->prev;
+  r->prev = r->next = NULL;
+  r->hc = NULL;
+}
+
+static void req_free(ws101__h2cli_req *r) {
+  req_unlink(r);
+  if (r->st != NULL) r->st->user = NULL;
+  ws101__buf_free(&r->fields);
+  ws101__buf_free(&r->out);
+  free(r);
+}
+
+static void req_fail(ws101__h2cli_req *r, int err, const char *msg) {
+  ws101__h2cli_cbs cbs = r->cbs;
+  void *ud = r->ud;
+  req_free(r);
+  cbs.on_error(ud, err, msg);
+}
+
+static int submit(h2conn *hc, ws101__h2cli_req *r) {
+  ws101__h2_field *f = malloc((r->nfields ? r->nfields : 1) * sizeof(*f));
+  const char *p = r->fields.data;
+  size_t i;
+  int rc;
+  if (f == NULL) return WS101_ENOMEM;
+  for (i = 0; i < r->nfields; i++) {
+    f[i].name = p;
+    f[i].name_len = strlen(p);
+    p += f[i].name_len + 1;
+    f[i].value = p;
+    f[i].value_len = strlen(p);
+    p += f[i].value_len + 1;
+  }
+  rc = ws101__h2_request(hc->h, f, r->nfields, r->has_body, r, &r->st);
+  free(f);
+  if (rc == 0) {
+    r->submitted = 1;
+    ws101__buf_free(&r->fields);
+  }
+  return rc;
+}
+
+/* ---- session events -------------------------------------------------------- */
+
+static int on_head(void *ud, ws101__h2_stream *st) {
+  ws101__h2cli_req *r = st->user;
+  (void)ud;
+  if (r != NULL) r->cbs.on_head(r->ud, &st->head);
+  return 0;
+}
+
+static void on_data(void *ud, ws101__h2_stream *st, const char *d, size_t n) {
+  h2conn *hc = ud;
+  ws101__h2cli_req *r = st->user;
+  /* The application takes bytes as they come (no pause in ws101_fetch):
+   * reopen the window at once. */
+  ws101__h2_consume(hc->h, st, n);
+  if (r != NULL) r->cbs.on_data(r->ud, d, n);
+}
+
+static void on_end(void *ud, ws101__h2_stream *st) {
+  ws101__h2cli_req *r = st->user;
+  ws101__h2cli_cbs cbs;
+  void *cud;
+  (void)ud;
+  if (r == NULL) return;
+  cbs = r->cbs;
+  cud = r->ud;
+  req_free(r); /* the stream may linger half-closed; nobody needs r */
+  cbs.on_done(cud);
+}
+
+static void on_close(void *ud, ws101__h2_stream *st, uint32_t err) {
+  ws101__h2cli_req *r = st->user;
+  (void)ud;
+  if (r == NULL) return;
+  r->st = NULL;
+  st->user = NULL;
+  req_fail(r, err == 0 ? WS101_EPROTO : WS101_ECONNRESET,
+           err == 0x7 ? "stream refused by the server (REFUSED_STREAM)"
+                      : "stream reset by the server");
+}
+
+static ssize_t read_body(void *ud, ws101__h2_stream *st, char *buf, size_t max,
+                         int *eof) {
+  ws101__h2cli_req *r = st->user;
+  size_t n;
+  (void)ud;
+  if (r == NULL) {
+    *eof = 1;
+    return 0;
+  }
+  n = r->out.len - r->off;
+  if (n > max) n = max;
+  if (n > 0) memcpy(buf, r->out.data + r->off, n);
+  r->off += n;
+  if (r->off == r->out.len) {
+    r->off = 0;
+    r->out.len = 0;
+    if (r->ended) {
+      *eof = 1;
+      return (ssize_t)n;
+    }
+    if (n == 0) return WS101__H2_DEFER;
+  }
+  return (ssize_t)n;
+}
+
+static const ws101__h2_cbs sess_cbs = {on_head, on_data, on_end, on_close,
+                                       read_body};
+
+/* ---- the connection ------------------------------------------------------- */
+
+static h2pool *pool_of(ws101_loop *loop);
+
+static void hc_unlink(h2conn *hc) {
+  h2pool *p = pool_of(hc->loop);
+  if (p == NULL) return;
+  if (hc->prev != NULL)
+    hc->prev->next = hc->next;
+  else if (p->conns == hc)
+    p->conns = hc->next;
+  if (hc->next != NULL) hc->next->prev = hc->prev;
+  hc->prev = hc->next = NULL;
+}
+
+/* Every request still on hc fails with err. */
+static void fail_all(h2conn *hc, int err, const char *msg) {
+  while (hc->reqs != NULL) {
+    ws101__h2cli_req *r = hc->reqs;
+    if (r->st != NULL) {
+      r->st->user = NULL;
+      r->st = NULL;
+    }
+    req_fail(r, err, msg);
+  }
+}
+
+static void idle_or_busy(h2conn *hc) {
+  int busy = hc->reqs != NULL;
+  ws101__conn_keep_loop_alive(hc->c, busy);
+  ws101__conn_set_deadline(hc->c, busy ? 0 : IDLE_MS);
+}
+
+static void pump(h2conn *hc) {
+  ssize_t n = 0;
+  if (hc->c == NULL || hc->in_recv || hc->pumping) return;
+  if (hc->c->flags & (WS101__CONN_CLOSING | WS101__CONN_ENDING)) return;
+  hc->pumping = 1;
+  while (ws101__conn_buffered(hc->c) < PUMP_LIMIT) {
+    const char *p;
+    uv_buf_t b;
+    n = ws101__h2_send(hc->h, &p);
+    if (n <= 0) break;
+    b = uv_buf_init((char *)p, (unsigned)n);
+    if (ws101__conn_write(hc->c, &b, 1) != 0) break;
+  }
+  hc->pumping = 0;
+  if (hc->c == NULL || (hc->c->flags & WS101__CONN_CLOSING)) return;
+  if (n < 0 || !ws101__h2_alive(hc->h)) {
+    hc->retired = 1;
+    ws101__conn_end(hc->c, 1000);
+    return;
+  }
+  idle_or_busy(hc);
+}
+
+static void c_on_read(ws101__conn *c, char *data, size_t len) {
+  h2conn *hc = c->proto_data;
+  int rc;
+  hc->in_recv = 1;
+  rc = ws101__h2_recv(hc->h, data, len, uv_now(c->loop->uv));
+  hc->in_recv = 0;
+  if (rc != 0) hc->retired = 1;
+  pump(hc);
+  if (rc != 0 && hc->c != NULL) ws101__conn_end(c, 1000);
+}
+
+static void c_on_read_end(ws101__conn *c, int err) {
+  h2conn *hc = c->proto_data;
+  hc->retired = 1;
+  ws101__conn_close(c, err == WS101_EEOF ? 0 : err);
+}
+
+static void c_on_drain(ws101__conn *c) { pump(c->proto_data); }
+
+static void c_on_timeout(ws101__conn *c) {
+  h2conn *hc = c->proto_data;
+  hc->retired = 1;
+  ws101__h2_goaway(hc->h);
+  pump(hc);
+  ws101__conn_end(c, 1000);
+}
+
+static void c_on_close(ws101__conn *c, int err) {
+  h2conn *hc = c->proto_data;
+  (void)err;
+  hc->c = NULL;
+  hc_unlink(hc);
+  /* Streams still open lose their connection. */
+  while (hc->reqs != NULL) {
+    ws101__h2cli_req *r = hc->reqs;
+    if (r->st != NULL) r->st->user = NULL;
+    r->st = NULL;
+    req_fail(r, WS101_ECONNRESET, "connection lost");
+  }
+  ws101__h2_free(hc->h);
+  free(hc);
+}
+
+static const ws101__proto h2_client_proto = {
+    "h2-client", c_on_read, c_on_read_end, c_on_drain, c_on_timeout, NULL,
+    c_on_close};
+
+static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
+  h2conn *hc = ud;
+  ws101__h2cli_req *r, *next;
+  ws101__h2_settings set;
+  hc->creq = NULL;
+  if (err != 0) {
+    hc_unlink(hc);
+    fail_all(hc, err, msg);
+    free(hc);
+    return;
+  }
+  hc->c = c;
+  ws101__h2_settings_defaults(&set);
+  if (ws101__h2_new(&hc->h, 0, &set, &sess_cbs, hc) != 0) {
+    hc->retired = 1;
+    fail_all(hc, WS101_ENOMEM, "out of memory starting HTTP/2");
+    ws101__conn_close(c, WS101_ENOMEM);
+    return;
+  }
+  for (r = hc->reqs; r != NULL; r = next) {
+    next = r->next;
+    if (submit(hc, r) != 0) req_fail(r, WS101_ENOMEM, "cannot submit");
+  }
+  if (ws101__conn_start(c) != 0) {
+    ws101__conn_close(c, WS101_EIO);
+    return;
+  }
+  pump(hc);
+}
+
+/* ---- the pool ---------------------------------------------------------------- */
+
+static void pool_free(void *ptr) {
+  h2pool *p = ptr;
+  /* ws101_loop_free closes every connection (on_close fails their
+   * streams); connections still connecting are canceled here. */
+  while (p->conns != NULL) {
+    h2conn *hc = p->conns;
+    p->conns = hc->next;
+    hc->prev = hc->next = NULL;
+    if (hc->creq != NULL) {
+      ws101__connect_cancel(hc->creq);
+      hc->creq = NULL;
+      fail_all(hc, WS101_ECANCELED, "the loop is being freed");
+      free(hc);
+    } else if (hc->c != NULL) {
+      hc->loop = NULL; /* the pool is gone: nothing to unlink from */
+    }
+  }
+  free(p);
+}
+
+static h2pool *pool_of(ws101_loop *loop) {
+  ws101__clients *cl;
+  if (loop == NULL) return NULL;
+  cl = ws101__clients_of(loop);
+  if (cl == NULL) return NULL;
+  if (cl->h2_pool == NULL) {
+    cl->h2_pool = calloc(1, sizeof(h2pool));
+    if (cl->h2_pool != NULL) cl->h2_pool_free = pool_free;
+  }
+  return cl->h2_pool;
+}
+
+static h2conn *conn_for(ws101_loop *loop, const ws101__url *url,
+                        uint32_t connect_timeout_ms, int *err) {
+  h2pool *p = pool_of(loop);
+  h2conn *hc;
+  size_t olen;
+  *err = WS101_ENOMEM;
+  if (p == NULL) return NULL;
+  for (hc = p->conns; hc != NULL; hc = hc->next)
+    if (!hc->retired && strcmp(hc->origin, url->origin) == 0) return hc;
+  olen = strlen(url->origin);
+  hc = calloc(1, sizeof(*hc) + olen + 1);
+  if (hc == NULL) return NULL;
+  memcpy(hc->origin, url->origin, olen + 1);
+  hc->loop = loop;
+  *err = ws101__connect_start(loop, url->host, url->port, connect_timeout_ms,
+                              &h2_client_proto, hc, on_connected, hc,
+                              &hc->creq);
+  if (*err != 0) {
+    free(hc);
+    return NULL;
+  }
+  hc->next = p->conns;
+  if (p->conns != NULL) p->conns->prev = hc;
+  p->conns = hc;
+  return hc;
+}
+
+/* ---- API ----------------------------------------------------------------------- */
+
+static int add_field(ws101__buf *b, const char *n, size_t nl, const char *v,
+                     size_t vl) {
+  if (ws101__buf_reserve(b, nl + vl + 2) != 0) return WS101_ENOMEM;
+  ws101__buf_append(b, n, nl);
+  ws101__buf_append(b, "", 1);
+  ws101__buf_append(b, v, vl);
+  ws101__buf_append(b, "", 1);
+  return 0;
+}
+
+int ws101__h2cli_request(ws101_loop *loop, const ws101__url *url,
+                         const char *method, const ws101__h2_field *fields,
+                         size_t n, int has_body, uint32_t connect_timeout_ms,
+                         const ws101__h2cli_cbs *cbs, void *ud,
+                         ws101__h2cli_req **out) {
+  ws101__h2cli_req *r;
+  h2conn *hc;
+  size_t i;
+  int rc = 0;
+  *out = NULL;
+  r = calloc(1, sizeof(*r));
+  if (r == NULL) return WS101_ENOMEM;
+  r->cbs = *cbs;
+  r->ud = ud;
+  r->has_body = has_body;
+  rc |= add_field(&r->fields, ":method", 7, method, strlen(method));
+  rc |= add_field(&r->fields, ":scheme", 7, url->tls ? "https" : "http",
+                  url->tls ? 5 : 4);
+  rc |= add_field(&r->fields, ":authority", 10, url->authority,
+                  strlen(url->authority));
+  rc |= add_field(&r->fields, ":path", 5, url->target, strlen(url->target));
+  for (i = 0; i < n; i++)
+    rc |= add_field(&r->fields, fields[i].name, fields[i].name_len,
+                    fields[i].value, fields[i].value_len);
+  r->nfields = n + 4;
+  if (rc != 0) {
+    req_free(r);
+    return WS101_ENOMEM;
+  }
+  hc = conn_for(loop, url, connect_timeout_ms, &rc);
+  if (hc == NULL) {
+    req_free(r);
+    return rc;
+  }
+  r->hc = hc;
+  r->next = hc->reqs;
+  if (hc->reqs != NULL) hc->reqs->prev = r;
+  hc->reqs = r;
+  if (hc->h != NULL) {
+    rc = submit(hc, r);
+    if (rc != 0) {
+      req_free(r);
+      return rc;
+    }
+    pump(hc);
+  }
+  *out = r;
+  return 0;
+}
+
+int ws101__h2cli_write(ws101__h2cli_req *r, const char *data, size_t len) {
+  if (r->hc == NULL || r->ended) return WS101_ECLOSED;
+  if (ws101__buf_append(&r->out, data, len) != 0) return WS101_ENOMEM;
+  if (r->st != NULL) {
+    ws101__h2_resume(r->hc->h, r->st);
+    pump(r->hc);
+  }
+  return 0;
+}
+
+int ws101__h2cli_end(ws101__h2cli_req *r) {
+  if (r->hc == NULL) return WS101_ECLOSED;
+  r->ended = 1;
+  if (r->st != NULL) {
+    ws101__h2_resume(r->hc->h, r->st);
+    pump(r->hc);
+  }
+  return 0;
+}
+
+void ws101__h2cli_cancel(ws101__h2cli_req *r) {
+  h2conn *hc = r->hc;
+  if (hc != NULL && r->st != NULL && hc->h != NULL) {
+    ws101__h2_reset(hc->h, r->st, 0x8 /* CANCEL */);
+    req_free(r);
+    pump(hc);
+    return;
+  }
+  req_free(r);
+}

@@ -1,0 +1,45 @@
+/* client_h2.h - HTTP/2 client connections (prior knowledge): one per
+ * origin and loop, every exchange to that origin a stream on it.
+ *
+ * client_http.c keeps the ws101_fetch API and hands a fetch here when
+ * WS101_OPT_CLIENT_HTTP2 asks for HTTP/2; this file owns the connection,
+ * the session (proto/h2_session.h) and the streams, and reports back
+ * through ws101__h2cli_cbs. */
+#ifndef WS101_CLIENT_H2_H
+#define WS101_CLIENT_H2_H
+
+#include "proto/h2_session.h"
+#include "proto/url.h"
+#include "ws101.h"
+
+typedef struct ws101__h2cli_req ws101__h2cli_req;
+
+typedef struct ws101__h2cli_cbs {
+  /* The response head; its strings live until on_done/on_error returns. */
+  void (*on_head)(void *ud, const ws101__h1_head *head);
+  /* Body bytes, valid during the call. */
+  void (*on_data)(void *ud, const char *data, size_t len);
+  /* The response is complete. The request handle is gone after this. */
+  void (*on_done)(void *ud);
+  /* The exchange failed; the request handle is gone after this. */
+  void (*on_error)(void *ud, int err, const char *msg);
+} ws101__h2cli_cbs;
+
+/* Starts `method` to `url` with extra `fields` (lowercase names, no
+ * pseudo-headers) on the origin's HTTP/2 connection, opening it if there
+ * is none. The body is what ws101__h2cli_write gives, ended by
+ * ws101__h2cli_end (`has_body` 0: none, the HEADERS end the stream).
+ * Returns 0 (*out set; every outcome is then a callback) or an error. */
+int ws101__h2cli_request(ws101_loop *loop, const ws101__url *url,
+                         const char *method, const ws101__h2_field *fields,
+                         size_t n, int has_body, uint32_t connect_timeout_ms,
+                         const ws101__h2cli_cbs *cbs, void *ud,
+                         ws101__h2cli_req **out);
+/* Queues body bytes (copied); 0, WS101_ENOMEM or WS101_ECLOSED. */
+int ws101__h2cli_write(ws101__h2cli_req *r, const char *data, size_t len);
+/* Ends the request body. */
+int ws101__h2cli_end(ws101__h2cli_req *r);
+/* Abandons the exchange (RST_STREAM CANCEL); no callback follows. */
+void ws101__h2cli_cancel(ws101__h2cli_req *r);
+
+#endif

@@ -1,0 +1,133 @@
+/* test_h2_client.c - ws101_fetch over HTTP/2 by prior knowledge against
+ * our own server on the same loop: concurrent fetches share one
+ * connection (the server's counters say so), bodies go both ways (fixed
+ * and streamed), headers arrive, errors are events. */
+#include "test.h"
+#include "ws101.h"
+
+typedef struct ex {
+  int status, done, errors;
+  char body[2048];
+  size_t len;
+  char ctype[64];
+} ex;
+
+static int remaining;
+static ws101_server *srv;
+static uint64_t conns, streams;
+
+static void on_closed(ws101_server *s, void *ud) {
+  (void)s, (void)ud;
+}
+
+static void finish_one(ws101_loop *loop) {
+  if (--remaining == 0) {
+    ASSERT_EQ(ws101_server_h2_stats(srv, &conns, &streams, NULL), 0);
+    ws101_server_close(srv, on_closed, NULL);
+    (void)loop;
+  }
+}
+
+static void cb(ws101_fetch *f, int event, const char *data, size_t len,
+               int arg, void *ud) {
+  ex *e = ud;
+  (void)arg;
+  switch (event) {
+  case WS101_FETCH_RESPONSE: {
+    const char *ct = ws101_fetch_header(f, "content-type");
+    e->status = ws101_fetch_status(f);
+    snprintf(e->ctype, sizeof e->ctype, "%s", ct ? ct : "");
+    break;
+  }
+  case WS101_FETCH_BODY:
+    if (e->len + len < sizeof e->body) memcpy(e->body + e->len, data, len);
+    e->len += len;
+    break;
+  case WS101_FETCH_DONE:
+    e->done++;
+    finish_one(NULL);
+    break;
+  case WS101_FETCH_ERROR:
+    fprintf(stderr, "fetch error %.*s\n", (int)len, data);
+    e->errors++;
+    finish_one(NULL);
+    break;
+  }
+}
+
+static void h_hello(ws101_req *req, void *ud) {
+  (void)ud;
+  ws101_req_respond(req, 200, "text/x-hello", "hello", 5);
+}
+
+static void h_echo(ws101_req *req, void *ud) {
+  (void)ud;
+  ws101_req_respond(req, 200, "application/octet-stream", ws101_req_body(req),
+                    ws101_req_body_len(req));
+}
+
+static void test_concurrent_fetches(void) {
+  ws101_loop *loop;
+  ws101_options *o;
+  ex hello[20], post, streamed, bad;
+  ws101_fetch *f;
+  char url[128];
+  int i, port;
+  memset(hello, 0, sizeof hello);
+  memset(&post, 0, sizeof post);
+  memset(&streamed, 0, sizeof streamed);
+  memset(&bad, 0, sizeof bad);
+  ASSERT_EQ(ws101_loop_new(&loop), 0);
+  ASSERT_EQ(ws101_server_new(loop, NULL, &srv), 0);
+  ASSERT_EQ(ws101_server_route(srv, "/hello", 0, h_hello, NULL), 0);
+  ASSERT_EQ(ws101_server_route(srv, "/echo", 0, h_echo, NULL), 0);
+  ASSERT_EQ(ws101_server_listen(srv, "127.0.0.1", 0), 0);
+  port = ws101_server_port(srv);
+  ASSERT_EQ(ws101_options_new(&o), 0);
+  ASSERT_EQ(ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 1), 0);
+  ASSERT_EQ(ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 2), WS101_EINVAL);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/hello", port);
+  for (i = 0; i < 20; i++) {
+    ASSERT_EQ(ws101_fetch_new(loop, "GET", url, o, cb, &hello[i], &f), 0);
+    ASSERT_EQ(ws101_fetch_add_header(f, "X-Test", "1"), 0);
+    ASSERT_EQ(ws101_fetch_send(f, NULL, 0), 0);
+  }
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/echo", port);
+  ASSERT_EQ(ws101_fetch_new(loop, "POST", url, o, cb, &post, &f), 0);
+  ASSERT_EQ(ws101_fetch_send(f, "posted body", 11), 0);
+  ASSERT_EQ(ws101_fetch_new(loop, "PUT", url, o, cb, &streamed, &f), 0);
+  ASSERT_EQ(ws101_fetch_write(f, "part1-", 6), 0);
+  ASSERT_EQ(ws101_fetch_write(f, "part2", 5), 0);
+  ASSERT_EQ(ws101_fetch_end(f), 0);
+  /* Nobody listens on port 1: an error event, not a hang. */
+  ASSERT_EQ(ws101_fetch_new(loop, "GET", "http://127.0.0.1:1/", o, cb, &bad,
+                            &f),
+            0);
+  ASSERT_EQ(ws101_fetch_send(f, NULL, 0), 0);
+  ws101_options_free(o);
+  remaining = 23;
+  ASSERT_EQ(ws101_loop_run(loop), 0);
+  for (i = 0; i < 20; i++) {
+    ASSERT_EQ(hello[i].done, 1);
+    ASSERT_EQ(hello[i].status, 200);
+    ASSERT_EQ(hello[i].len, 5);
+    ASSERT_MEM_EQ(hello[i].body, "hello", 5);
+    ASSERT_STR_EQ(hello[i].ctype, "text/x-hello");
+  }
+  ASSERT_EQ(post.done, 1);
+  ASSERT_EQ(post.len, 11);
+  ASSERT_MEM_EQ(post.body, "posted body", 11);
+  ASSERT_EQ(streamed.done, 1);
+  ASSERT_EQ(streamed.len, 11);
+  ASSERT_MEM_EQ(streamed.body, "part1-part2", 11);
+  ASSERT_EQ(bad.errors, 1);
+  ASSERT_EQ(bad.done, 0);
+  ASSERT_EQ(conns, 1); /* 22 fetches, one connection */
+  ASSERT_EQ(streams, 22);
+  ASSERT_EQ(ws101_loop_free(loop), 0);
+}
+
+int main(void) {
+  RUN(test_concurrent_fetches);
+  TEST_DONE();
+}
