@@ -23,7 +23,7 @@ static const char usage[] =
     "      --no-deflate disables permessage-deflate. Stops on SIGINT/SIGTERM.\n"
     "\n"
     "  ws101 connect URL [-H 'Name: value']... [--protocol P]... [--no-deflate]\n"
-    "                    [--binary] [--wait MS]\n"
+    "                    [--binary] [--wait MS] [--http2]\n"
     "      Open a WebSocket to URL (ws://host[:port]/path). Each line read\n"
     "      from stdin is sent as one text message (--binary: binary\n"
     "      message); each message received is printed on its own line. When\n"
@@ -32,7 +32,9 @@ static const char usage[] =
     "      answer the last line) or until no message came for --wait MS\n"
     "      (default 1000; 0 closes at once), then closes with 1000 and exits\n"
     "      0 once the close handshake is done. -H adds a request header,\n"
-    "      --protocol offers a subprotocol (both may repeat). Exits 1 with a\n"
+    "      --protocol offers a subprotocol (both may repeat). --http2 opens\n"
+    "      the WebSocket on an HTTP/2 stream (RFC 8441, prior knowledge)\n"
+    "      when the server allows it. Exits 1 with a\n"
     "      message on stderr if the connection fails (including a server\n"
     "      answering anything but 101) or is closed abnormally.\n"
     "\n"
@@ -494,6 +496,9 @@ static int cmd_connect(int argc, char **argv) {
       }
     } else if (strcmp(argv[i], "--no-deflate") == 0) {
       ws101_options_set(o, WS101_OPT_DEFLATE, 0);
+    } else if (strcmp(argv[i], "--http2") == 0) {
+      /* RFC 8441 when the server allows it, else the HTTP/1.1 upgrade. */
+      ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 1);
     } else if (strcmp(argv[i], "--binary") == 0) {
       s->binary = 1;
     } else if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc) {

@@ -5,6 +5,7 @@
  * loop alive; a GOAWAY retires it for new requests. */
 #include "client/client_h2.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,12 @@ struct ws101__h2cli_req {
   ws101__buf out;    /* body not yet framed */
   size_t off;
   int has_body, ended, submitted;
+  /* RFC 8441: an extended CONNECT waits for the server's SETTINGS; once
+   * accepted the stream is the transport `vc` of a WebSocket. */
+  int is_ws, attached;
+  ws101__conn *vc;
+  ws101__buf in;   /* peer bytes while the WebSocket is paused */
+  int in_ended;
   ws101__h2cli_req *prev, *next;
 };
 
@@ -65,6 +72,13 @@ static void req_unlink(ws101__h2cli_req *r) {
 static void req_free(ws101__h2cli_req *r) {
   req_unlink(r);
   if (r->st != NULL) r->st->user = NULL;
+  if (r->vc != NULL) {
+    ws101__conn *vc = r->vc;
+    r->vc = NULL;
+    vc->vt_data = NULL;
+    ws101__conn_close(vc, WS101_ECONNRESET);
+  }
+  ws101__buf_free(&r->in);
   ws101__buf_free(&r->fields);
   ws101__buf_free(&r->out);
   free(r);
@@ -73,8 +87,10 @@ static void req_free(ws101__h2cli_req *r) {
 static void req_fail(ws101__h2cli_req *r, int err, const char *msg) {
   ws101__h2cli_cbs cbs = r->cbs;
   void *ud = r->ud;
+  int attached = r->attached;
   req_free(r);
-  cbs.on_error(ud, err, msg);
+  /* An attached WebSocket learns it from its transport's close. */
+  if (!attached) cbs.on_error(ud, err, msg);
 }
 
 static int submit(h2conn *hc, ws101__h2cli_req *r) {
@@ -102,6 +118,8 @@ static int submit(h2conn *hc, ws101__h2cli_req *r) {
 
 /* ---- session events -------------------------------------------------------- */
 
+static void vt_read_ctl(ws101__conn *vc, int on);
+
 static int on_head(void *ud, ws101__h2_stream *st) {
   ws101__h2cli_req *r = st->user;
   (void)ud;
@@ -114,6 +132,17 @@ static void on_data(void *ud, ws101__h2_stream *st, const char *d, size_t n) {
   ws101__h2cli_req *r = st->user;
   /* The application takes bytes as they come (no pause in ws101_fetch):
    * reopen the window at once. */
+  if (r != NULL && r->vc != NULL) {
+    /* Copied once (the engine unmasks in place; nghttp2's bytes are
+     * const), consumed when the WebSocket takes them: a paused WebSocket
+     * closes its own stream window only. */
+    if (ws101__buf_append(&r->in, d, n) != 0) {
+      ws101__conn_close(r->vc, WS101_ENOMEM);
+      return;
+    }
+    if (!(r->vc->flags & WS101__CONN_PAUSED)) vt_read_ctl(r->vc, 1);
+    return;
+  }
   ws101__h2_consume(hc->h, st, n);
   if (r != NULL) r->cbs.on_data(r->ud, d, n);
 }
@@ -124,6 +153,12 @@ static void on_end(void *ud, ws101__h2_stream *st) {
   void *cud;
   (void)ud;
   if (r == NULL) return;
+  if (r->vc != NULL) {
+    r->in_ended = 1;
+    if (r->in.len == 0 && !(r->vc->flags & WS101__CONN_PAUSED))
+      ws101__conn_deliver_eof(r->vc);
+    return;
+  }
   cbs = r->cbs;
   cud = r->ud;
   req_free(r); /* the stream may linger half-closed; nobody needs r */
@@ -136,6 +171,16 @@ static void on_close(void *ud, ws101__h2_stream *st, uint32_t err) {
   if (r == NULL) return;
   r->st = NULL;
   st->user = NULL;
+  if (r->vc != NULL) {
+    /* The WebSocket's stream is gone (both ends, or a reset): so is its
+     * transport; its close event follows. */
+    ws101__conn *vc = r->vc;
+    r->vc = NULL;
+    vc->vt_data = NULL;
+    req_free(r);
+    ws101__conn_close(vc, err == 0 ? 0 : WS101_ECONNRESET);
+    return;
+  }
   req_fail(r, err == 0 ? WS101_EPROTO : WS101_ECONNRESET,
            err == 0x7 ? "stream refused by the server (REFUSED_STREAM)"
                       : "stream reset by the server");
@@ -150,6 +195,15 @@ static ssize_t read_body(void *ud, ws101__h2_stream *st, char *buf, size_t max,
     *eof = 1;
     return 0;
   }
+  if (r->vc != NULL) {
+    n = ws101__conn_take(r->vc, buf, max);
+    if (r->vc->flags & WS101__CONN_SHUTDOWN && ws101__conn_buffered(r->vc) == 0)
+      *eof = 1;
+    else if (n == 0)
+      return WS101__H2_DEFER;
+    return (ssize_t)n;
+  }
+  if (r->is_ws) return WS101__H2_DEFER; /* not attached yet */
   n = r->out.len - r->off;
   if (n > max) n = max;
   if (n > 0) memcpy(buf, r->out.data + r->off, n);
@@ -225,12 +279,32 @@ static void pump(h2conn *hc) {
   idle_or_busy(hc);
 }
 
+/* Submits what waited: everything once connected, extended CONNECTs once
+ * the server's SETTINGS said whether it allows them (RFC 8441 3). */
+static void submit_pending(h2conn *hc) {
+  ws101__h2cli_req *r, *next;
+  for (r = hc->reqs; r != NULL; r = next) {
+    next = r->next;
+    if (r->submitted) continue;
+    if (r->is_ws) {
+      if (!ws101__h2_peer_settings_seen(hc->h)) continue;
+      if (!ws101__h2_peer_connect_protocol(hc->h)) {
+        req_fail(r, WS101_ENOTSUP,
+                 "the server does not allow WebSockets over HTTP/2");
+        continue;
+      }
+    }
+    if (submit(hc, r) != 0) req_fail(r, WS101_ENOMEM, "cannot submit");
+  }
+}
+
 static void c_on_read(ws101__conn *c, char *data, size_t len) {
   h2conn *hc = c->proto_data;
   int rc;
   hc->in_recv = 1;
   rc = ws101__h2_recv(hc->h, data, len, uv_now(c->loop->uv));
   hc->in_recv = 0;
+  if (rc == 0 && hc->c != NULL) submit_pending(hc);
   if (rc != 0) hc->retired = 1;
   pump(hc);
   if (rc != 0 && hc->c != NULL) ws101__conn_end(c, 1000);
@@ -291,10 +365,9 @@ static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
     ws101__conn_close(c, WS101_ENOMEM);
     return;
   }
-  for (r = hc->reqs; r != NULL; r = next) {
-    next = r->next;
-    if (submit(hc, r) != 0) req_fail(r, WS101_ENOMEM, "cannot submit");
-  }
+  (void)r;
+  (void)next;
+  submit_pending(hc);
   if (ws101__conn_start(c) != 0) {
     ws101__conn_close(c, WS101_EIO);
     return;
@@ -343,12 +416,17 @@ static h2conn *conn_for(ws101_loop *loop, const ws101__url *url,
   size_t olen;
   *err = WS101_ENOMEM;
   if (p == NULL) return NULL;
+  /* Keyed by host, port and TLS, so ws:// and http:// to one server
+   * share the connection. */
+  char key[300];
+  snprintf(key, sizeof key, "%s:%u:%d", url->host, (unsigned)url->port,
+           url->tls);
   for (hc = p->conns; hc != NULL; hc = hc->next)
-    if (!hc->retired && strcmp(hc->origin, url->origin) == 0) return hc;
-  olen = strlen(url->origin);
+    if (!hc->retired && strcmp(hc->origin, key) == 0) return hc;
+  olen = strlen(key);
   hc = calloc(1, sizeof(*hc) + olen + 1);
   if (hc == NULL) return NULL;
-  memcpy(hc->origin, url->origin, olen + 1);
+  memcpy(hc->origin, key, olen + 1);
   hc->loop = loop;
   *err = ws101__connect_start(loop, url->host, url->port, connect_timeout_ms,
                               &h2_client_proto, hc, on_connected, hc,
@@ -390,16 +468,18 @@ int ws101__h2cli_request(ws101_loop *loop, const ws101__url *url,
   r->cbs = *cbs;
   r->ud = ud;
   r->has_body = has_body;
+  r->is_ws = strcmp(method, "CONNECT") == 0;
   rc |= add_field(&r->fields, ":method", 7, method, strlen(method));
   rc |= add_field(&r->fields, ":scheme", 7, url->tls ? "https" : "http",
                   url->tls ? 5 : 4);
   rc |= add_field(&r->fields, ":authority", 10, url->authority,
                   strlen(url->authority));
   rc |= add_field(&r->fields, ":path", 5, url->target, strlen(url->target));
+  if (r->is_ws) rc |= add_field(&r->fields, ":protocol", 9, "websocket", 9);
   for (i = 0; i < n; i++)
     rc |= add_field(&r->fields, fields[i].name, fields[i].name_len,
                     fields[i].value, fields[i].value_len);
-  r->nfields = n + 4;
+  r->nfields = n + 4 + (size_t)r->is_ws;
   if (rc != 0) {
     req_free(r);
     return WS101_ENOMEM;
@@ -413,7 +493,11 @@ int ws101__h2cli_request(ws101_loop *loop, const ws101__url *url,
   r->next = hc->reqs;
   if (hc->reqs != NULL) hc->reqs->prev = r;
   hc->reqs = r;
-  if (hc->h != NULL) {
+  if (hc->h != NULL && (!r->is_ws || ws101__h2_peer_settings_seen(hc->h))) {
+    if (r->is_ws && !ws101__h2_peer_connect_protocol(hc->h)) {
+      req_free(r);
+      return WS101_ENOTSUP;
+    }
     rc = submit(hc, r);
     if (rc != 0) {
       req_free(r);
@@ -454,4 +538,69 @@ void ws101__h2cli_cancel(ws101__h2cli_req *r) {
     return;
   }
   req_free(r);
+}
+
+/* ---- RFC 8441: the stream transport of a client WebSocket -------------------- */
+
+static void vt_flush(ws101__conn *vc) {
+  ws101__h2cli_req *r = vc->vt_data;
+  if (r == NULL || r->hc == NULL || r->st == NULL) return;
+  ws101__h2_resume(r->hc->h, r->st);
+  pump(r->hc);
+}
+
+static void vt_read_ctl(ws101__conn *vc, int on) {
+  ws101__h2cli_req *r = vc->vt_data;
+  if (!on || r == NULL) return;
+  if (r->in.len > 0) {
+    ws101__buf pend = r->in;
+    h2conn *hc = r->hc;
+    memset(&r->in, 0, sizeof(r->in));
+    ws101__conn_deliver(vc, pend.data, pend.len);
+    /* r may be gone if delivering closed the WebSocket. */
+    r = vc->vt_data;
+    if (r != NULL && r->st != NULL && hc != NULL && hc->h != NULL) {
+      ws101__h2_consume(hc->h, r->st, pend.len);
+      pump(hc);
+    }
+    ws101__buf_free(&pend);
+  }
+  r = vc->vt_data;
+  if (r != NULL && r->in_ended && r->in.len == 0)
+    ws101__conn_deliver_eof(vc);
+}
+
+static void vt_end(ws101__conn *vc) { vt_flush(vc); }
+
+static void vt_close(ws101__conn *vc, int err) {
+  ws101__h2cli_req *r = vc->vt_data;
+  h2conn *hc;
+  vc->vt_data = NULL;
+  if (r == NULL) return;
+  r->vc = NULL;
+  hc = r->hc;
+  if (hc != NULL && r->st != NULL && hc->h != NULL)
+    ws101__h2_reset(hc->h, r->st, err == 0 ? 0x0 : 0x8);
+  req_free(r);
+  if (hc != NULL) pump(hc);
+}
+
+static void vt_peer(const ws101__conn *vc, char *buf, size_t size) {
+  const ws101__h2cli_req *r = vc->vt_data;
+  buf[0] = '\0';
+  if (r != NULL && r->hc != NULL && r->hc->c != NULL)
+    ws101__conn_peer(r->hc->c, buf, size);
+}
+
+static const ws101__conn_vt cli_stream_vt = {vt_flush, vt_read_ctl, vt_end,
+                                             vt_close, vt_peer};
+
+ws101__conn *ws101__h2cli_ws_attach(ws101__h2cli_req *r) {
+  ws101__conn *vc;
+  if (r->hc == NULL || r->st == NULL) return NULL;
+  vc = ws101__conn_new_stream(r->hc->loop, &cli_stream_vt, r);
+  if (vc == NULL) return NULL;
+  r->vc = vc;
+  r->attached = 1;
+  return vc;
 }

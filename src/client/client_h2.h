@@ -39,6 +39,14 @@ int ws101__h2cli_request(ws101_loop *loop, const ws101__url *url,
 int ws101__h2cli_write(ws101__h2cli_req *r, const char *data, size_t len);
 /* Ends the request body. */
 int ws101__h2cli_end(ws101__h2cli_req *r);
+/* RFC 8441: a request with method "CONNECT" is an extended CONNECT for a
+ * WebSocket (":protocol: websocket" is added): it waits for the server's
+ * SETTINGS and fails with WS101_ENOTSUP (on_error) when the server does
+ * not allow it, so the caller can fall back to HTTP/1.1. After a 2xx
+ * head, this turns the stream into a stream transport (conn.h) for
+ * ws101__ws_attach; the callbacks are not used after that. NULL on
+ * ENOMEM or when the stream is gone. */
+struct ws101__conn *ws101__h2cli_ws_attach(ws101__h2cli_req *r);
 /* Abandons the exchange (RST_STREAM CANCEL); no callback follows. */
 void ws101__h2cli_cancel(ws101__h2cli_req *r);
 

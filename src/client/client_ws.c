@@ -16,6 +16,7 @@
 #include "handles/ws.h"
 #include "proto/ws_deflate.h"
 #include "proto/ws_handshake.h"
+#include "client/client_h2.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,11 +49,18 @@ typedef struct wsc {
   int post_pending;  /* a deferred failure is queued */
   int deferred_err;
   const char *deferred_msg;
+  /* RFC 8441 (WS101_OPT_CLIENT_HTTP2): the extended CONNECT stream. */
+  ws101__h2cli_req *h2r;
 } wsc;
 
 /* Stops the connect attempt and drops the connection, if any; their close
  * completes later, with nothing calling back into us. */
 static void wsc_drop_transport(wsc *w) {
+  if (w->h2r != NULL) {
+    ws101__h2cli_req *r = w->h2r;
+    w->h2r = NULL;
+    ws101__h2cli_cancel(r);
+  }
   if (w->creq != NULL) {
     ws101__connect_cancel(w->creq);
     w->creq = NULL;
@@ -299,6 +307,116 @@ static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* RFC 8441: the handshake as an extended CONNECT on an HTTP/2 stream      */
+/* ------------------------------------------------------------------------ */
+
+static int start_h1(wsc *w);
+
+/* The server's answer on the stream: 2xx accepts (no key, no Accept:
+ * the stream is the proof), then the same extension and subprotocol
+ * checks as after a 101. */
+static void h2ws_on_head(void *ud, const ws101__h1_head *head) {
+  wsc *w = ud;
+  ws101_ws *ws = w->ws;
+  const char *ext, *sub;
+  ws101__pmd_params pmd;
+  ws101__conn *vc;
+  char msg[256];
+  int rc;
+  w->status = head->status;
+  w->head = *head;
+  w->headers_valid = 1;
+  if (head->status < 200 || head->status > 299) {
+    snprintf(msg, sizeof(msg), "server answered %d instead of 200 to the "
+             "extended CONNECT", head->status);
+    wsc_fail(w, WS101_EHANDSHAKE, msg);
+    return;
+  }
+  sub = ws101__h1_find_header(head, "sec-websocket-protocol");
+  if (sub != NULL && (w->offered == NULL ||
+                      !ws101__ws_offered_subprotocol(w->offered, sub))) {
+    wsc_fail(w, WS101_EHANDSHAKE, "the server chose a subprotocol we did "
+                                  "not offer");
+    return;
+  }
+  ext = ws101__h1_find_header(head, "sec-websocket-extensions");
+  memset(&pmd, 0, sizeof(pmd));
+  rc = ws101__pmd_client_accept(ext, &w->opts, &pmd);
+  if (rc < 0) {
+    wsc_fail(w, WS101_EHANDSHAKE, "unacceptable Sec-WebSocket-Extensions");
+    return;
+  }
+  if (ws101__ws_set_negotiated(ws, sub, rc == 1 ? ext : NULL,
+                               rc == 1 ? &pmd : NULL) != 0 ||
+      (vc = ws101__h2cli_ws_attach(w->h2r)) == NULL) {
+    wsc_fail(w, WS101_ENOMEM, "out of memory completing the handshake");
+    return;
+  }
+  w->h2r = NULL;
+  w->done = 1;
+  if (w->linked) {
+    ws101__client_link_remove(w->loop, &w->link);
+    w->linked = 0;
+  }
+  ws101_ws_ref(ws);
+  ws101__ws_attach(ws, vc, NULL, 0);
+  w->headers_valid = 0;
+  ws101__conn_start(vc);
+  ws101_ws_unref(ws);
+}
+
+static void h2ws_on_data(void *ud, const char *d, size_t n) {
+  (void)ud, (void)d, (void)n; /* only after a refusal, which failed */
+}
+
+static void h2ws_on_done(void *ud) {
+  wsc *w = ud;
+  w->h2r = NULL;
+  wsc_fail(w, WS101_EHANDSHAKE, "the server ended the stream");
+}
+
+static void h2ws_on_error(void *ud, int err, const char *msg) {
+  wsc *w = ud;
+  w->h2r = NULL;
+  if (err == WS101_ENOTSUP) {
+    /* No RFC 8441 on this server: the HTTP/1.1 upgrade, transparently. */
+    if (start_h1(w) != 0) wsc_fail(w, WS101_ENOMEM, "out of memory");
+    return;
+  }
+  wsc_fail(w, err, msg);
+}
+
+static const ws101__h2cli_cbs h2ws_cbs = {h2ws_on_head, h2ws_on_data,
+                                          h2ws_on_done, h2ws_on_error};
+
+static int start_h2(wsc *w, uint32_t ct) {
+  ws101__h2_field f[64];
+  char offer[WS101__PMD_RESP_MAX], ua[48];
+  size_t n = 0, i;
+  snprintf(ua, sizeof(ua), "libws101/%s", ws101_version_string());
+  f[n++] = (ws101__h2_field){"sec-websocket-version", 21, "13", 2};
+  f[n++] = (ws101__h2_field){"user-agent", 10, ua, strlen(ua)};
+  if (w->offered != NULL)
+    f[n++] = (ws101__h2_field){"sec-websocket-protocol", 22, w->offered,
+                               strlen(w->offered)};
+  if (ws101__pmd_client_offer(&w->opts, offer, sizeof(offer)) > 0)
+    f[n++] = (ws101__h2_field){"sec-websocket-extensions", 24, offer,
+                               strlen(offer)};
+  for (i = 0; i + 1 < w->opts.headers.count && n < 64; i += 2) {
+    char *nm = w->opts.headers.items[i];
+    for (; *nm; nm++)
+      if (*nm >= 'A' && *nm <= 'Z') *nm = (char)(*nm + 32);
+    f[n].name = w->opts.headers.items[i];
+    f[n].name_len = strlen(f[n].name);
+    f[n].value = w->opts.headers.items[i + 1];
+    f[n].value_len = strlen(f[n].value);
+    n++;
+  }
+  return ws101__h2cli_request(w->loop, &w->url, "CONNECT", f, n, 1, ct,
+                              &h2ws_cbs, w, &w->h2r);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Handle hooks and registry                                                */
 /* ------------------------------------------------------------------------ */
 
@@ -363,12 +481,23 @@ static int join_protocols(const ws101__strlist *l, char **out) {
   return 0;
 }
 
+/* The HTTP/1.1 upgrade on a new connection. */
+static int start_h1(wsc *w) {
+  /* The connect phase gets the smaller of both budgets. */
+  uint64_t ct = w->opts.connect_timeout_ms;
+  if (w->opts.ws_handshake_timeout_ms > 0 &&
+      (ct == 0 || w->opts.ws_handshake_timeout_ms < ct))
+    ct = w->opts.ws_handshake_timeout_ms;
+  return ws101__connect_start(w->loop, w->url.host, w->url.port, ct,
+                              &hs_proto, w, on_connected, w, &w->creq);
+}
+
 int ws101_ws_connect(ws101_loop *loop, const char *url,
                      const ws101_options *opts, ws101_ws_cb cb,
                      void *user_data, ws101_ws **out) {
   wsc *w;
   ws101__ws_init init;
-  uint64_t ct;
+  uint64_t ct = 0;
   int rc;
   if (out != NULL) *out = NULL;
   if (loop == NULL || url == NULL || cb == NULL) return WS101_EINVAL;
@@ -418,15 +547,14 @@ int ws101_ws_connect(ws101_loop *loop, const char *url,
   if (w->url.tls) {
     rc = fail_later(w, WS101_ENOTSUP,
                     "wss:// is not supported yet (no TLS in this build)");
-  } else {
-    /* The connect phase gets the smaller of both budgets. */
+  } else if (w->opts.client_http2) {
     ct = w->opts.connect_timeout_ms;
-    if (w->opts.ws_handshake_timeout_ms > 0 &&
-        (ct == 0 || w->opts.ws_handshake_timeout_ms < ct))
-      ct = w->opts.ws_handshake_timeout_ms;
-    rc = ws101__connect_start(loop, w->url.host, w->url.port, ct, &hs_proto,
-                              w, on_connected, w, &w->creq);
+    rc = start_h2(w, (uint32_t)ct);
+    if (rc == WS101_ENOTSUP) rc = start_h1(w); /* known: no RFC 8441 */
+  } else {
+    rc = start_h1(w);
   }
+  (void)ct;
   if (rc != 0) {
     w->done = 1;
     ws101_ws_unref(w->ws);

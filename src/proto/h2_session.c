@@ -18,6 +18,7 @@ struct ws101__h2 {
   size_t nstreams;
   int is_server;
   int fatal; /* a callback asked to end the connection */
+  int peer_settings; /* the peer's first SETTINGS arrived */
   /* Client stream ids skipped so far (the newest ranges): a HEADERS on
    * one of them is on a stream the peer itself closed by opening a higher
    * one (RFC 9113 5.1.1), a connection error nghttp2 1.52 lets pass. */
@@ -301,8 +302,11 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f,
   int cheap = 0;
   switch (f->hd.type) {
   case NGHTTP2_PING:
+    cheap = !(f->hd.flags & NGHTTP2_FLAG_ACK);
+    break;
   case NGHTTP2_SETTINGS:
     cheap = !(f->hd.flags & NGHTTP2_FLAG_ACK);
+    if (cheap) h->peer_settings = 1;
     break;
   case NGHTTP2_PRIORITY:
   case NGHTTP2_WINDOW_UPDATE:
@@ -607,6 +611,10 @@ void ws101__h2_goaway(ws101__h2 *h) {
   nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(h->s),
                         NGHTTP2_NO_ERROR, NULL, 0);
+}
+
+int ws101__h2_peer_settings_seen(const ws101__h2 *h) {
+  return h->peer_settings;
 }
 
 int ws101__h2_peer_connect_protocol(const ws101__h2 *h) {

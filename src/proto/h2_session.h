@@ -155,8 +155,10 @@ void ws101__h2_reset(ws101__h2 *h, ws101__h2_stream *st, uint32_t err);
 void ws101__h2_goaway(ws101__h2 *h);
 /* The stream with this id, or NULL. */
 ws101__h2_stream *ws101__h2_find(ws101__h2 *h, int32_t id);
-/* Peer's SETTINGS_ENABLE_CONNECT_PROTOCOL (client side). */
+/* Peer's SETTINGS_ENABLE_CONNECT_PROTOCOL (client side), meaningful once
+ * ws101__h2_peer_settings_seen says its first SETTINGS arrived. */
 int ws101__h2_peer_connect_protocol(const ws101__h2 *h);
+int ws101__h2_peer_settings_seen(const ws101__h2 *h);
 
 /* h2c (RFC 7540 3.2). Decodes an HTTP2-Settings value (base64url, no
  * padding) into `out` (capacity `cap`). Returns the payload length, or -1

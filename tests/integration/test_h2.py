@@ -286,6 +286,52 @@ class ClientInterop(unittest.TestCase):
             p.wait(timeout=10)
 
 
+class WsClientOverH2(unittest.TestCase):
+    """ws101 connect --http2: RFC 8441 from our client, to our server and
+    through nghttpx (RFC 8441 on its front end, HTTP/1.1 upgrade behind)."""
+
+    TOOL = os.path.join(os.path.dirname(DEMO_BIN), "ws101")
+
+    def connect(self, port, lines):
+        return run([self.TOOL, "connect", "--http2",
+                    "ws://127.0.0.1:%d/ws" % port],
+                   input=b"".join(l + b"\n" for l in lines))
+
+    def test_to_our_server(self):
+        with demo.Demo(DEMO_BIN) as d:
+            rc, out, err = self.connect(d.port, [b"one", b"two" * 3000])
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(out, b"one\n" + b"two" * 3000 + b"\n")
+
+    def test_through_nghttpx(self):
+        exe = shutil.which("nghttpx") or "/usr/sbin/nghttpx"
+        if not os.access(exe, os.X_OK):
+            self.skipTest("nghttpx is not installed (Debian nghttp2-proxy)")
+        with demo.Demo(DEMO_BIN) as d:
+            port = free_port()
+            tmp = __import__("tempfile").mkdtemp()
+            acc = os.path.join(tmp, "access.log")
+            p = subprocess.Popen(
+                [exe, "-f127.0.0.1,%d;no-tls" % port,
+                 "-b127.0.0.1,%d" % d.port, "--workers=1",
+                 "--accesslog-file=" + acc,
+                 "--errorlog-file=" + os.path.join(tmp, "error.log")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_port(port, p)
+                rc, out, err = self.connect(port, [b"via nghttpx"])
+                self.assertEqual(rc, 0, err)
+                self.assertEqual(out, b"via nghttpx\n")
+            finally:
+                p.terminate()
+                p.wait(timeout=10)
+            with open(acc) as f:
+                log = f.read()
+            shutil.rmtree(tmp, ignore_errors=True)
+            # The proxy saw an extended CONNECT over HTTP/2 from us.
+            self.assertRegex(log, r'"CONNECT [^"]* HTTP/2" 101')
+
+
 class H2Test(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

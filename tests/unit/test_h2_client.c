@@ -127,7 +127,86 @@ static void test_concurrent_fetches(void) {
   ASSERT_EQ(ws101_loop_free(loop), 0);
 }
 
+/* ---- WebSockets over HTTP/2 (RFC 8441) ---------------------------------- */
+
+static struct {
+  int open, msgs, closed, close_code;
+  char ext[128];
+  uint64_t ws_streams, conns;
+  ws101_loop *loop;
+} W;
+
+static void srv_echo(ws101_ws *ws, int ev, const char *d, size_t n, int arg,
+                     void *ud) {
+  (void)arg, (void)ud;
+  if (ev == WS101_WS_TEXT) ws101_ws_send(ws, d, n, WS101_OP_TEXT);
+}
+
+static void cli_ws(ws101_ws *ws, int ev, const char *d, size_t n, int arg,
+                   void *ud) {
+  (void)ud;
+  switch (ev) {
+  case WS101_WS_OPEN:
+    W.open++;
+    snprintf(W.ext, sizeof W.ext, "%s", ws101_ws_extensions(ws));
+    ws101_ws_send(ws, "ping over h2, long enough to be compressed........",
+                  50, WS101_OP_TEXT);
+    break;
+  case WS101_WS_TEXT:
+    ASSERT_EQ(n, 50);
+    ASSERT_MEM_EQ(d, "ping over h2", 12);
+    if (++W.msgs == 3) {
+      ASSERT_EQ(ws101_server_h2_stats(srv, &W.conns, NULL, &W.ws_streams), 0);
+      ws101_ws_close(ws, 1000, "bye");
+    } else {
+      ws101_ws_send(ws, d, n, WS101_OP_TEXT);
+    }
+    break;
+  case WS101_WS_CLOSE:
+    W.closed++;
+    W.close_code = arg;
+    ws101_server_close(srv, on_closed, NULL);
+    break;
+  default:
+    break;
+  }
+}
+
+static void run_ws(int server_has_h2) {
+  ws101_loop *loop;
+  ws101_options *o, *so;
+  char url[96];
+  memset(&W, 0, sizeof W);
+  ASSERT_EQ(ws101_loop_new(&loop), 0);
+  ASSERT_EQ(ws101_options_new(&so), 0);
+  ASSERT_EQ(ws101_options_set(so, WS101_OPT_HTTP2, server_has_h2), 0);
+  ASSERT_EQ(ws101_server_new(loop, so, &srv), 0);
+  ws101_options_free(so);
+  ASSERT_EQ(ws101_server_websocket(srv, "/ws", srv_echo, NULL), 0);
+  ASSERT_EQ(ws101_server_listen(srv, "127.0.0.1", 0), 0);
+  snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", ws101_server_port(srv));
+  ASSERT_EQ(ws101_options_new(&o), 0);
+  ASSERT_EQ(ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 1), 0);
+  ASSERT_EQ(ws101_ws_connect(loop, url, o, cli_ws, NULL, NULL), 0);
+  ws101_options_free(o);
+  ASSERT_EQ(ws101_loop_run(loop), 0);
+  ASSERT_EQ(ws101_loop_free(loop), 0);
+}
+
+static void test_ws_over_h2(void) {
+  run_ws(1);
+  ASSERT_EQ(W.open, 1);
+  ASSERT_EQ(W.msgs, 3);
+  ASSERT_EQ(W.closed, 1);
+  ASSERT_EQ(W.close_code, 1000);
+  ASSERT(strstr(W.ext, "permessage-deflate") != NULL);
+  /* The server counted it: one HTTP/2 connection, one WebSocket on it. */
+  ASSERT_EQ(W.conns, 1);
+  ASSERT_EQ(W.ws_streams, 1);
+}
+
 int main(void) {
   RUN(test_concurrent_fetches);
+  RUN(test_ws_over_h2);
   TEST_DONE();
 }
