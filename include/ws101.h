@@ -355,9 +355,13 @@ typedef enum ws101_opt {
   /** Receive window of a whole HTTP/2 connection in bytes,
    *  65535..2^31-1. [1048576] */
   WS101_OPT_H2_CONN_WINDOW = 84,
-  /** Client (ws101_fetch_* on http://): 1 speaks HTTP/2 by prior
-   *  knowledge, every fetch to one origin a stream on one shared
-   *  connection; 0 is HTTP/1.1 with keep-alive. [0] */
+  /** Client on http:// and ws://: 0 is HTTP/1.1 (keep-alive, 101 for
+   *  WebSockets); 1 speaks HTTP/2 by prior knowledge; 2 offers h2c
+   *  (`Upgrade: h2c` on a bodiless request: a 101 continues in HTTP/2,
+   *  any other answer is used as the HTTP/1.1 response it is). Over
+   *  HTTP/2 every fetch to an origin is a stream on one shared connection,
+   *  and ws101_ws_connect uses RFC 8441 when the server's SETTINGS allow
+   *  it, else the HTTP/1.1 upgrade. [0] */
   WS101_OPT_CLIENT_HTTP2 = 85
 } ws101_opt;
 

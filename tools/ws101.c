@@ -38,10 +38,11 @@ static const char usage[] =
     "      message on stderr if the connection fails (including a server\n"
     "      answering anything but 101) or is closed abnormally.\n"
     "\n"
-    "  ws101 get URL [-H 'Name: value']... [--http2-prior-knowledge]\n"
+    "  ws101 get URL [-H 'Name: value']... [--http2|--http2-prior-knowledge]\n"
     "      HTTP GET of URL (http://host[:port]/path); prints the body to\n"
     "      stdout. Exits 1 with a message on stderr on failure or on a\n"
     "      status >= 400 (the body is still printed).\n"
+    "      --http2 offers an h2c upgrade (HTTP/1.1 if refused);\n"
     "      --http2-prior-knowledge speaks HTTP/2 from the first byte.\n"
     "\n"
     "  ws101 --help | --version\n";
@@ -583,6 +584,8 @@ static int cmd_get(int argc, char **argv) {
       if (add_header_arg(o, argv[++i]) != 0) return 2;
     } else if (strcmp(argv[i], "--http2-prior-knowledge") == 0) {
       ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 1);
+    } else if (strcmp(argv[i], "--http2") == 0) {
+      ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 2);
     } else if (argv[i][0] == '-' || url != NULL) {
       fprintf(stderr, "ws101 get: unexpected argument '%s'\n", argv[i]);
       return 2;

@@ -604,3 +604,69 @@ ws101__conn *ws101__h2cli_ws_attach(ws101__h2cli_req *r) {
   r->attached = 1;
   return vc;
 }
+
+/* ---- h2c: a connection upgraded by our HTTP/1.1 request -------------------- */
+
+int ws101__h2cli_adopt(ws101_loop *loop, const ws101__url *url,
+                       ws101__conn *c, const uint8_t *settings, size_t slen,
+                       int head_request, const ws101__h2cli_cbs *cbs, void *ud,
+                       ws101__h2cli_req **out, char *rest, size_t n) {
+  h2pool *p = pool_of(loop);
+  ws101__h2_settings set;
+  ws101__h2cli_req *r;
+  h2conn *hc;
+  char key[300];
+  size_t olen;
+  *out = NULL;
+  if (p == NULL) return WS101_ENOMEM;
+  snprintf(key, sizeof key, "%s:%u:%d", url->host, (unsigned)url->port,
+           url->tls);
+  olen = strlen(key);
+  hc = calloc(1, sizeof(*hc) + olen + 1);
+  r = calloc(1, sizeof(*r));
+  if (hc == NULL || r == NULL) {
+    free(hc);
+    free(r);
+    return WS101_ENOMEM;
+  }
+  memcpy(hc->origin, key, olen + 1);
+  hc->loop = loop;
+  ws101__h2_settings_defaults(&set);
+  if (ws101__h2_new(&hc->h, 0, &set, &sess_cbs, hc) != 0 ||
+      ws101__h2_upgrade_client(hc->h, settings, slen, head_request, r,
+                               &r->st) != 0) {
+    if (hc->h != NULL) ws101__h2_free(hc->h);
+    free(hc);
+    free(r);
+    return WS101_EPROTO;
+  }
+  r->cbs = *cbs;
+  r->ud = ud;
+  r->submitted = 1;
+  r->ended = 1;
+  r->hc = hc;
+  hc->reqs = r;
+  hc->c = c;
+  hc->next = p->conns;
+  if (p->conns != NULL) p->conns->prev = hc;
+  p->conns = hc;
+  ws101__conn_set_proto(c, &h2_client_proto, hc);
+  *out = r;
+  if (n > 0)
+    c_on_read(c, rest, n);
+  else
+    pump(hc);
+  return 0;
+}
+
+int ws101__h2cli_has(ws101_loop *loop, const ws101__url *url) {
+  h2pool *p = pool_of(loop);
+  h2conn *hc;
+  char key[300];
+  if (p == NULL) return 0;
+  snprintf(key, sizeof key, "%s:%u:%d", url->host, (unsigned)url->port,
+           url->tls);
+  for (hc = p->conns; hc != NULL; hc = hc->next)
+    if (!hc->retired && strcmp(hc->origin, key) == 0) return 1;
+  return 0;
+}

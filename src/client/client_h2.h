@@ -47,6 +47,17 @@ int ws101__h2cli_end(ws101__h2cli_req *r);
  * ws101__ws_attach; the callbacks are not used after that. NULL on
  * ENOMEM or when the stream is gone. */
 struct ws101__conn *ws101__h2cli_ws_attach(ws101__h2cli_req *r);
+/* h2c (RFC 7540 3.2): the server answered our HTTP/1.1 request `c` with
+ * 101. The connection becomes the origin's HTTP/2 connection and the
+ * request its stream 1 (*out); `settings` is the payload we sent as
+ * HTTP2-Settings, `rest` the bytes after the 101. */
+int ws101__h2cli_adopt(ws101_loop *loop, const ws101__url *url,
+                       struct ws101__conn *c, const uint8_t *settings,
+                       size_t slen, int head_request,
+                       const ws101__h2cli_cbs *cbs, void *ud,
+                       ws101__h2cli_req **out, char *rest, size_t n);
+/* 1 when an HTTP/2 connection to url's origin is open (reuse it). */
+int ws101__h2cli_has(ws101_loop *loop, const ws101__url *url);
 /* Abandons the exchange (RST_STREAM CANCEL); no callback follows. */
 void ws101__h2cli_cancel(ws101__h2cli_req *r);
 

@@ -80,7 +80,18 @@ struct ws101_fetch {
   int deferred_err;
   /* HTTP/2 (WS101_OPT_CLIENT_HTTP2): the stream, instead of hc. */
   ws101__h2cli_req *h2r;
+  int h2c_offered; /* the request carries Upgrade: h2c */
 };
+
+static const ws101__h2cli_cbs h2_cbs;
+
+/* Our HTTP2-Settings payload, the same SETTINGS client_h2.c then sends. */
+static int h2c_settings(char *b64, size_t cap, uint8_t *payload,
+                        size_t *plen) {
+  ws101__h2_settings set;
+  ws101__h2_settings_defaults(&set);
+  return ws101__h2_settings_header(&set, b64, cap, payload, plen);
+}
 
 struct hconn {
   ws101__conn *c;
@@ -345,6 +356,30 @@ static int parse_head(ws101_fetch *f) {
       fetch_fail(f, WS101_EPROTO,
                  n == -431 ? "response head too large"
                            : "malformed HTTP response head");
+      return 1;
+    }
+    if (f->head.status == 101 && f->h2c_offered &&
+        ws101__h1_token_list_has(f->head.upgrade, "h2c")) {
+      /* h2c accepted: the connection and this request go to HTTP/2. */
+      hconn *hc = f->hc;
+      ws101__conn *c = hc->c;
+      char b64[64];
+      uint8_t payload[64];
+      size_t plen = sizeof(payload);
+      int rc;
+      h2c_settings(b64, sizeof(b64), payload, &plen);
+      f->hc = NULL;
+      hc->f = NULL;
+      free(hc);
+      f->have_head = 0;
+      rc = ws101__h2cli_adopt(f->loop, &f->url, c, payload, plen, f->is_head,
+                              &h2_cbs, f, &f->h2r, f->rbuf.data + n,
+                              f->rbuf.len - (size_t)n);
+      if (rc != 0) {
+        ws101__conn_set_proto(c, &ws101__client_detached_proto, NULL);
+        ws101__conn_close(c, rc);
+        fetch_fail(f, rc, "cannot continue in HTTP/2 after 101");
+      }
       return 1;
     }
     if (f->head.status == 101) {
@@ -665,6 +700,20 @@ static int build_head(ws101_fetch *f, int chunked, uint64_t body_len,
     if (append_header(b, "Content-Length", num))
       return WS101_ENOMEM;
   }
+  /* h2c offer (WS101_OPT_CLIENT_HTTP2 = 2) on bodiless requests: a 101
+   * moves to HTTP/2, any other answer is plain HTTP/1.1 (the fallback). */
+  if (f->opts.client_http2 == 2 && !has_body && !chunked && !f->url.tls) {
+    char b64[64];
+    uint8_t payload[64];
+    size_t plen = sizeof(payload);
+    if (h2c_settings(b64, sizeof(b64), payload, &plen) > 0) {
+      if (append_header(b, "Connection", "Upgrade, HTTP2-Settings") ||
+          append_header(b, "Upgrade", "h2c") ||
+          append_header(b, "HTTP2-Settings", b64))
+        return WS101_ENOMEM;
+      f->h2c_offered = 1;
+    }
+  }
   if (append_str(b, "\r\n"))
     return WS101_ENOMEM;
   ws101__buf_free(&f->hdrs);
@@ -681,7 +730,10 @@ static int expects_body(const char *m) {
 /* ---- HTTP/2 (client_h2.c carries it; events come back here) ---------- */
 
 static int use_h2(const ws101_fetch *f) {
-  return f->opts.client_http2 && !f->url.tls;
+  if (f->url.tls) return 0;
+  /* h2c mode goes straight to an HTTP/2 connection once one exists. */
+  return f->opts.client_http2 == 1 ||
+         (f->opts.client_http2 == 2 && ws101__h2cli_has(f->loop, &f->url));
 }
 
 /* The response head: copied into f->rbuf so it lives like an HTTP/1.1 one

@@ -166,7 +166,7 @@ static const opt_desc opt_table[] = {
     {WS101_OPT_H2_STREAM_WINDOW, OFF(h2_stream_window), T_U32, 65535,
      0x7fffffff},
     {WS101_OPT_H2_CONN_WINDOW, OFF(h2_conn_window), T_U32, 65535, 0x7fffffff},
-    {WS101_OPT_CLIENT_HTTP2, OFF(client_http2), T_INT, 0, 1},
+    {WS101_OPT_CLIENT_HTTP2, OFF(client_http2), T_INT, 0, 2},
 };
 #undef OFF
 

@@ -286,6 +286,50 @@ class ClientInterop(unittest.TestCase):
             p.wait(timeout=10)
 
 
+HYPERCORN_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = ("http_version=%s\\n" % scope["http_version"]).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})
+"""
+
+
+class HypercornUpgrade(unittest.TestCase):
+    """ws101 get --http2 (h2c upgrade) against Hypercorn, an independent
+    Python HTTP/2 server: the ASGI app reports which version served it."""
+
+    TOOL = os.path.join(os.path.dirname(DEMO_BIN), "ws101")
+
+    def test_h2c_upgrade(self):
+        try:
+            import hypercorn  # noqa: F401
+        except ImportError:
+            self.skipTest("hypercorn is not installed (Debian "
+                          "python3-hypercorn)")
+        tmp = __import__("tempfile").mkdtemp()
+        with open(os.path.join(tmp, "h2app.py"), "w") as f:
+            f.write(HYPERCORN_APP)
+        port = free_port()
+        p = subprocess.Popen(["/usr/bin/python3", "-m", "hypercorn",
+                              "--bind", "127.0.0.1:%d" % port, "h2app:app"],
+                             cwd=tmp, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            wait_port(port, p)
+            url = "http://127.0.0.1:%d/" % port
+            rc, out, err = run([self.TOOL, "get", "--http2", url])
+            self.assertEqual((rc, out), (0, b"http_version=2\n"), err)
+            rc, out, err = run([self.TOOL, "get", url])
+            self.assertEqual((rc, out), (0, b"http_version=1.1\n"), err)
+        finally:
+            p.terminate()
+            p.wait(timeout=10)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 class WsClientOverH2(unittest.TestCase):
     """ws101 connect --http2: RFC 8441 from our client, to our server and
     through nghttpx (RFC 8441 on its front end, HTTP/1.1 upgrade behind)."""

@@ -85,7 +85,7 @@ static void test_concurrent_fetches(void) {
   port = ws101_server_port(srv);
   ASSERT_EQ(ws101_options_new(&o), 0);
   ASSERT_EQ(ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 1), 0);
-  ASSERT_EQ(ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 2), WS101_EINVAL);
+  ASSERT_EQ(ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 3), WS101_EINVAL);
   snprintf(url, sizeof url, "http://127.0.0.1:%d/hello", port);
   for (i = 0; i < 20; i++) {
     ASSERT_EQ(ws101_fetch_new(loop, "GET", url, o, cb, &hello[i], &f), 0);
@@ -205,8 +205,76 @@ static void test_ws_over_h2(void) {
   ASSERT_EQ(W.ws_streams, 1);
 }
 
+/* ---- h2c upgrade from the client, and its fallback ------------------------ */
+
+static struct {
+  ws101_loop *loop;
+  ws101_options *o;
+  char url[96];
+  ex e[2];
+  int step;
+} U;
+
+static void up_cb(ws101_fetch *f, int event, const char *data, size_t len,
+                  int arg, void *ud);
+
+static void up_next(void) {
+  ws101_fetch *f;
+  ASSERT_EQ(ws101_fetch_new(U.loop, "GET", U.url, U.o, up_cb, &U.e[U.step],
+                            &f),
+            0);
+  ASSERT_EQ(ws101_fetch_send(f, NULL, 0), 0);
+}
+
+static void up_cb(ws101_fetch *f, int event, const char *data, size_t len,
+                  int arg, void *ud) {
+  cb(f, event, data, len, arg, ud);
+  if (event == WS101_FETCH_DONE || event == WS101_FETCH_ERROR) {
+    if (++U.step < 2) up_next();
+  }
+}
+
+static void run_upgrade(int server_h2c) {
+  ws101_options *so;
+  memset(&U, 0, sizeof U);
+  ASSERT_EQ(ws101_loop_new(&U.loop), 0);
+  ASSERT_EQ(ws101_options_new(&so), 0);
+  ASSERT_EQ(ws101_options_set(so, WS101_OPT_H2C, server_h2c), 0);
+  ASSERT_EQ(ws101_server_new(U.loop, so, &srv), 0);
+  ws101_options_free(so);
+  ASSERT_EQ(ws101_server_route(srv, "/hello", 0, h_hello, NULL), 0);
+  ASSERT_EQ(ws101_server_listen(srv, "127.0.0.1", 0), 0);
+  snprintf(U.url, sizeof U.url, "http://127.0.0.1:%d/hello",
+           ws101_server_port(srv));
+  ASSERT_EQ(ws101_options_new(&U.o), 0);
+  ASSERT_EQ(ws101_options_set(U.o, WS101_OPT_CLIENT_HTTP2, 2), 0);
+  remaining = 2;
+  up_next();
+  ASSERT_EQ(ws101_loop_run(U.loop), 0);
+  ws101_options_free(U.o);
+  ASSERT_EQ(ws101_loop_free(U.loop), 0);
+  ASSERT_EQ(U.e[0].done, 1);
+  ASSERT_EQ(U.e[1].done, 1);
+  ASSERT_EQ(U.e[0].status, 200);
+  ASSERT_EQ(U.e[1].status, 200);
+  ASSERT_MEM_EQ(U.e[0].body, "hello", 5);
+  ASSERT_MEM_EQ(U.e[1].body, "hello", 5);
+}
+
+static void test_h2c_upgrade_client(void) {
+  run_upgrade(1);
+  /* The first fetch upgraded (stream 1), the second reused HTTP/2. */
+  ASSERT_EQ(conns, 1);
+  ASSERT_EQ(streams, 2);
+  /* A server that refuses h2c answers in HTTP/1.1: same results. */
+  run_upgrade(0);
+  ASSERT_EQ(conns, 0);
+  ASSERT_EQ(streams, 0);
+}
+
 int main(void) {
   RUN(test_concurrent_fetches);
   RUN(test_ws_over_h2);
+  RUN(test_h2c_upgrade_client);
   TEST_DONE();
 }
