@@ -16,6 +16,8 @@ struct ws101__h2 {
   ws101__h2_settings set;
   ws101__h2_stream *streams; /* every stream we know, for free/find */
   size_t nstreams;
+  ws101__h2_stream *spare;   /* closed streams kept with their buffers */
+  int nspare;
   int is_server;
   int fatal; /* a callback asked to end the connection */
   int peer_settings; /* the peer's first SETTINGS arrived */
@@ -44,8 +46,26 @@ void ws101__h2_settings_defaults(ws101__h2_settings *s) {
 
 /* ---- streams ------------------------------------------------------------ */
 
+/* Closed streams keep their head buffers for the next one (bounded), so
+ * a steady request rate does not allocate for heads. */
+#define SPARE_MAX 16
+
 static ws101__h2_stream *stream_new(ws101__h2 *h, int32_t id) {
-  ws101__h2_stream *st = calloc(1, sizeof(*st));
+  ws101__h2_stream *st = h->spare;
+  if (st != NULL) {
+    ws101__buf hbuf = st->hbuf;
+    ws101__h1_header *fields = st->fields;
+    size_t cap = st->fields_cap;
+    h->spare = st->next;
+    h->nspare--;
+    memset(st, 0, sizeof(*st));
+    hbuf.len = 0;
+    st->hbuf = hbuf;
+    st->fields = fields;
+    st->fields_cap = cap;
+  } else {
+    st = calloc(1, sizeof(*st));
+  }
   if (st == NULL) return NULL;
   st->id = id;
   st->next = h->streams;
@@ -64,6 +84,13 @@ static void stream_free(ws101__h2 *h, ws101__h2_stream *st) {
       h->streams = st->next;
     if (st->next != NULL) st->next->prev = st->prev;
     h->nstreams--;
+    st->in_list = 0;
+  }
+  if (h->nspare < SPARE_MAX && st->hbuf.cap <= 16384) {
+    st->next = h->spare;
+    h->spare = st;
+    h->nspare++;
+    return;
   }
   ws101__buf_free(&st->hbuf);
   free(st->fields);
@@ -493,6 +520,13 @@ void ws101__h2_free(ws101__h2 *h) {
     stream_free(h, st);
   }
   nghttp2_session_del(h->s);
+  while (h->spare != NULL) {
+    ws101__h2_stream *st = h->spare;
+    h->spare = st->next;
+    ws101__buf_free(&st->hbuf);
+    free(st->fields);
+    free(st);
+  }
   free(h);
 }
 

@@ -49,11 +49,18 @@ typedef struct h2r {
   struct h2r *prev, *next;
 } h2r;
 
+/* Finished streams keep their buffers for the next one on the same
+ * connection: most of a request's allocations, gone (callgrind: malloc
+ * and free were a fifth of the instructions per h2load request). */
+#define SPARE_MAX 16
+
 struct h2c {
   ws101__conn *conn;   /* NULL once the transport is gone */
   ws101_server *srv;
   ws101__h2 *h;
   h2r *reqs;           /* streams with a request */
+  h2r *spare;          /* freed streams kept for reuse (next links) */
+  int nspare;
   int in_recv;         /* inside ws101__h2_recv: pump later */
   int pumping;
   int shutting;        /* server closing: GOAWAY sent */
@@ -83,7 +90,14 @@ static void r_unlink(h2r *r) {
 }
 
 static void r_free(h2r *r) {
+  h2c *c = r->c;
   r_unlink(r);
+  if (c != NULL && c->nspare < SPARE_MAX && r->vc == NULL) {
+    r->next = c->spare;
+    c->spare = r;
+    c->nspare++;
+    return;
+  }
   ws101__req_free(&r->req);
   ws101__buf_free(&r->out);
   ws101__buf_free(&r->in);
@@ -91,7 +105,28 @@ static void r_free(h2r *r) {
 }
 
 static h2r *r_new(h2c *c, ws101__h2_stream *st) {
-  h2r *r = calloc(1, sizeof(*r));
+  h2r *r = c->spare;
+  if (r != NULL) {
+    /* Keep only the buffers (emptied, capacity bounded by req_reset). */
+    ws101_req keep = r->req;
+    ws101__buf out = r->out, in = r->in;
+    c->spare = r->next;
+    c->nspare--;
+    memset(r, 0, sizeof(*r));
+    r->req.hdrs = keep.hdrs;
+    r->req.hdr_cap = keep.hdr_cap;
+    r->req.headbuf = keep.headbuf;
+    r->req.body = keep.body;
+    r->req.resp_hdrs = keep.resp_hdrs;
+    out.len = 0;
+    in.len = 0;
+    ws101__buf_reset(&out, 64 * 1024);
+    ws101__buf_reset(&in, 0);
+    r->out = out;
+    r->in = in;
+  } else {
+    r = calloc(1, sizeof(*r));
+  }
   if (r == NULL) return NULL;
   r->c = c;
   r->st = st;
@@ -500,6 +535,14 @@ static void h2_on_close(ws101__conn *conn, int err) {
   c->conn = NULL;
   ws101__h2_free(c->h); /* on_close for every stream: aborts, frees */
   for (r = c->reqs; r != NULL; r = r->next) r->c = NULL;
+  while (c->spare != NULL) {
+    r = c->spare;
+    c->spare = r->next;
+    ws101__req_free(&r->req);
+    ws101__buf_free(&r->out);
+    ws101__buf_free(&r->in);
+    free(r);
+  }
   free(c);
 }
 
