@@ -42,6 +42,9 @@ struct ws101_server {
   ws101_server_close_cb close_cb;
   void *close_user;
   struct ws101_server *next; /* loop's list of servers */
+  /* Pub/sub hub (server/pubsub.c), created by the first subscribe or
+   * publish; freed with the server. */
+  struct ws101__pubsub *pubsub;
 };
 
 /* The route for `path` (longest match), or NULL. */
@@ -51,6 +54,11 @@ const ws101__route *ws101__server_match(const ws101_server *srv,
 /* Called by the connection layer when a connection owned by `srv` is
  * gone; the last one lets a closing server finish. */
 void ws101__server_conn_closed(ws101_server *srv);
+
+/* Listens on an already bound socket `fd` (workers: an SO_REUSEPORT
+ * socket each). The server owns fd from then on, even on error. Returns 0
+ * or a WS101_E* code. */
+int ws101__server_listen_fd(ws101_server *srv, int fd);
 
 /* Closes every server of `loop` (ws101_loop_free). */
 void ws101__server_close_all(ws101_loop *loop);
