@@ -7,6 +7,8 @@
  * only after every thread has been joined, so a post from one worker to
  * another always finds its loop, and runs (at the latest inside
  * ws101_loop_free). */
+/* SO_REUSEPORT is not POSIX: glibc shows it only to default sources. */
+#define _DEFAULT_SOURCE
 #include "server/pubsub.h"
 #include "server/server.h"
 
