@@ -300,17 +300,21 @@ int main(int argc, char **argv) {
       return 1;
     }
     rc = ws101_workers_listen(workers, host, port);
-    if (rc == 0) rc = ws101_workers_start(workers);
     if (rc != 0) {
       fprintf(stderr, "ws101-demo: cannot listen on %s:%d: %s\n", host, port,
               ws101_strerror(rc));
       return 1;
     }
-    pthread_create(&tid, NULL, signal_thread, &set);
-    printf("listening on http://%s%s%s:%d/ (%d workers)\n",
-           strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
-           ws101_workers_port(workers), nworkers);
+    /* Printed before the workers run, so that it is the first line even
+     * when a worker has something to say at once ("redis: up"). */
+    printf("listening on http://%s%s%s:%d/\n", strchr(host, ':') ? "[" : "",
+           host, strchr(host, ':') ? "]" : "", ws101_workers_port(workers));
     fflush(stdout);
+    if ((rc = ws101_workers_start(workers)) != 0) {
+      fprintf(stderr, "ws101-demo: %s\n", ws101_strerror(rc));
+      return 1;
+    }
+    pthread_create(&tid, NULL, signal_thread, &set);
     /* Returns once the signal thread has stopped every worker. */
     ws101_workers_free(workers);
     pthread_join(tid, NULL);
