@@ -359,7 +359,8 @@ int ws101__ps_group_deliver(ws101__ps_group *g, ws101__pubsub *self,
   int i, n = 0;
   for (i = 0; i < g->n; i++) {
     post_env *e;
-    if (self != NULL && g->w[i].ps == self) continue;
+    /* By index: another worker's `ps` is its thread's to read. */
+    if (self != NULL && i == self->index) continue;
     e = malloc(sizeof(*e));
     if (e == NULL) continue;
     e->g = g;
