@@ -502,6 +502,9 @@ int ws101_ws_send_ex(ws101_ws *ws, const char *data, size_t len, int opcode,
   return after_write(ws, rc);
 }
 
+/* conn.c lends output buffers in 16 KiB units. */
+#define WS101__PS_CORK_MAX (16 * 1024)
+
 /* Pub/sub (see ws.h): the same pre-framed bytes for every subscriber; only
  * a connection with its own context-takeover compressor encodes the
  * payload itself, because its stream state is its alone. */
@@ -541,10 +544,18 @@ int ws101__ws_send_prepared(ws101_ws *ws, const ws101__ws_prepared *m) {
     return WS101_EBACKPRESSURE;
   }
   {
+    ws101__conn *c = ws->conn;
+    size_t corked = c->out.len - c->out.off;
     uv_buf_t b;
+    /* A subscriber gets many published frames per iteration. Hand its
+     * corked bytes to the kernel before they outgrow one pooled output
+     * unit, instead of letting its buffer be reallocated and copied. */
+    if (corked > 0 && corked + flen > WS101__PS_CORK_MAX &&
+        !(c->flags & WS101__CONN_WRITING))
+      ws101__conn_flush(c);
     b.base = (char *)frame;
     b.len = flen;
-    rc = ws101__conn_write(ws->conn, &b, 1);
+    rc = ws101__conn_write(c, &b, 1);
   }
   return after_write(ws, rc);
 }

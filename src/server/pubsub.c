@@ -14,6 +14,8 @@
 
 /* Deflate output above this size is not kept between messages. */
 #define ZBUF_KEEP (256 * 1024)
+/* Likewise for the reusable message of a lone server. */
+#define LOCAL_KEEP (256 * 1024)
 
 /* ------------------------------------------------------------------------ */
 /* Hubs and groups                                                          */
@@ -97,6 +99,7 @@ void ws101__pubsub_server_gone(ws101_server *srv) {
   ws101__ps_free(&ps->topics);
   ws101__pmd_free(ps->zpmd);
   ws101__buf_free(&ps->zbuf);
+  ws101__buf_free(&ps->local);
   free(ps);
 }
 
@@ -175,7 +178,8 @@ uint64_t ws101_server_pubsub_stat(const ws101_server *server, int which) {
   case WS101_PUBSUB_TOPICS: return ps->topics.topics.n;
   case WS101_PUBSUB_SUBSCRIPTIONS: return ps->topics.nsubscriptions;
   case WS101_PUBSUB_MEMORY:
-    return sizeof(*ps) + ws101__ps_memory(&ps->topics) + ps->zbuf.cap;
+    return sizeof(*ps) + ws101__ps_memory(&ps->topics) + ps->zbuf.cap +
+           ps->local.cap;
   default:
     return which >= 1 && which < WS101__PS_NSTATS ? ps->stat[which] : 0;
   }
@@ -216,9 +220,11 @@ static int deflate_eagerly(const ws101__pubsub *ps, size_t len) {
          len >= o->deflate_min_size;
 }
 
-ws101__psmsg *ws101__psmsg_new(ws101__pubsub *ps, const char *topic,
-                               size_t tlen, const char *data, size_t len,
-                               int opcode) {
+/* Builds the message in `mem` (kept by the hub, `keep` = 1: reused for the
+ * next publish) or in a fresh allocation. */
+static ws101__psmsg *msg_build(ws101__pubsub *ps, ws101__buf *mem,
+                               const char *topic, size_t tlen,
+                               const char *data, size_t len, int opcode) {
   const char *z = NULL;
   size_t zlen = 0, hn = ws101__ws_hdr_len(len, 0), zn = 0, size;
   ws101__psmsg *m;
@@ -231,7 +237,15 @@ ws101__psmsg *ws101__psmsg_new(ws101__pubsub *ps, const char *topic,
   }
   size = sizeof(*m) + tlen + 1 + hn + len + (z ? zn + zlen : 0);
   if (len > SIZE_MAX / 4 || zlen > SIZE_MAX / 4) return NULL;
-  m = malloc(size);
+  if (mem != NULL) {
+    /* A lone server's local publish: nothing outlives the call, so the
+     * hub's buffer serves every message (no allocation per publish). */
+    mem->len = 0;
+    m = ws101__buf_reserve(mem, size) == 0 ? (ws101__psmsg *)(void *)mem->data
+                                           : NULL;
+  } else {
+    m = malloc(size);
+  }
   if (m != NULL) {
     atomic_init(&m->refs, 1);
     m->opcode = opcode;
@@ -261,6 +275,12 @@ ws101__psmsg *ws101__psmsg_new(ws101__pubsub *ps, const char *topic,
   }
   if (ps != NULL) ws101__buf_reset(&ps->zbuf, ZBUF_KEEP);
   return m;
+}
+
+ws101__psmsg *ws101__psmsg_new(ws101__pubsub *ps, const char *topic,
+                               size_t tlen, const char *data, size_t len,
+                               int opcode) {
+  return msg_build(ps, NULL, topic, tlen, data, len, opcode);
 }
 
 void ws101__psmsg_ref(ws101__psmsg *m) { atomic_fetch_add(&m->refs, 1); }
@@ -396,6 +416,13 @@ int ws101_server_publish(ws101_server *server, const char *topic,
   if (ps->group->n == 1 && ps->group->bp == NULL &&
       ws101__ps_find(&ps->topics, topic, tlen) == NULL)
     return 0;
+  if (ps->group->n == 1 && ps->group->bp == NULL) {
+    m = msg_build(ps, &ps->local, topic, tlen, data, len, opcode);
+    if (m == NULL) return WS101_ENOMEM;
+    n = deliver_local(ps, m);
+    ws101__buf_reset(&ps->local, LOCAL_KEEP);
+    return n;
+  }
   m = ws101__psmsg_new(ps, topic, tlen, data, len, opcode);
   if (m == NULL) return WS101_ENOMEM;
   n = ws101__ps_group_deliver(ps->group, ps, m);

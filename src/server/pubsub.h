@@ -59,6 +59,7 @@ struct ws101__pubsub {
    * every shared-mode subscriber expects. Created on first need. */
   ws101__pmd *zpmd;
   ws101__buf zbuf;
+  ws101__buf local; /* the message of a lone server's publish, reused */
   uint64_t stat[WS101__PS_NSTATS];
 };
 
