@@ -16,8 +16,14 @@
  * timed part it waits (bounded) for every message to arrive and reports
  * "lost" deliveries, if any.
  *
+ * --exec-start / --exec-end run a shell command just before the timed
+ * part and after its last message has arrived (bench/pubsub.sh uses them
+ * to switch callgrind's instrumentation on and off, so that instructions
+ * are counted for exactly `messages` x `subs` deliveries).
+ *
  *   psload --port P [--pub-port P2] [--path /chat/bench] --subs N
  *          --size BYTES [--duration S] [--window W] [--pid PID]...
+ *          [--exec-start CMD] [--exec-end CMD]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -51,6 +57,7 @@ static conn *conns;
 static int nsubs, epfd, port, pub_port, msg_size = 32, window = 64;
 static double duration = 5;
 static const char *path = "/chat/bench";
+static const char *exec_start, *exec_end;
 static int pids[8], npids;
 static uint64_t total_got; /* frames received by subscribers */
 static char rbuf[256 * 1024];
@@ -286,6 +293,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--duration")) duration = atof(v), i++;
     else if (!strcmp(a, "--window")) window = atoi(v), i++;
     else if (!strcmp(a, "--pid") && npids < 8) pids[npids++] = atoi(v), i++;
+    else if (!strcmp(a, "--exec-start")) exec_start = v, i++;
+    else if (!strcmp(a, "--exec-end")) exec_end = v, i++;
     else {
       fprintf(stderr, "psload: unknown argument %s\n", a);
       return 2;
@@ -338,6 +347,8 @@ int main(int argc, char **argv) {
   }
   {
     uint64_t base_sent = sent, base_got = total_got;
+    if (exec_start != NULL && system(exec_start) != 0)
+      fprintf(stderr, "psload: --exec-start failed\n");
     t0 = now();
     c0 = servers_cpu();
     while ((t1 = now()) - t0 < duration) {
@@ -356,6 +367,8 @@ int main(int argc, char **argv) {
       expect = sent * (uint64_t)nsubs;
       end = now() + 30;
       while (total_got < expect && now() < end) poll_once(10);
+      if (exec_end != NULL && system(exec_end) != 0)
+        fprintf(stderr, "psload: --exec-end failed\n");
       printf("{\"subs\":%d,\"size\":%d,\"seconds\":%.3f,\"messages\":%llu,"
              "\"deliveries\":%llu,\"deliveries_per_s\":%.0f,"
              "\"server_cpu_s\":%.3f,\"deliveries_per_cpu_s\":%.0f,"

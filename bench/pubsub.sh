@@ -19,14 +19,16 @@
 # Writes bench/results/pubsub-latest.{jsonl,txt}.
 #
 # Knobs: DURATION, ROUNDS, QUICK, SUBS ("1000 10000"), SIZES ("32 1024"),
-# SERVERS ("ws101 ws101-w2 ws101-redis uws"), SKIP_BUILD=1, SKIP_DEPS=1.
+# SERVERS ("ws101 ws101-w2 ws101-redis uws"), SKIP_BUILD=1, SKIP_DEPS=1,
+# IR=0 (skip the callgrind instructions-per-delivery part; writes
+# bench/results/pubsub-ir.txt otherwise).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=$ROOT/build-bench
 UWS_SRC=${UWS_SRC:-$ROOT/../shared/thirdparty/uWebSockets}
-UWS_BUILD=$BUILD/uws
+UWS_BUILD=$BUILD/bench/uws
 RESULTS=${RESULTS_DIR:-$ROOT/bench/results}
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
@@ -56,16 +58,16 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
     >/dev/null || exit 1
   cmake --build "$BUILD" -j"$(nproc)" --target ws101-demo >/dev/null || exit 1
   gcc -O2 -Wall -Wextra -o "$BUILD/psload" bench/psload.c || exit 1
+  # uSockets as bench/peers/uws/build.sh builds it (same flags as the echo
+  # peer), then our pub/sub service on it.
+  bash bench/peers/uws/build.sh "$UWS_BUILD" >/dev/null || exit 1
   if [ ! -x "$UWS_BUILD/uws_pubsub" ] ||
-     [ bench/peers/uws_pubsub.cpp -nt "$UWS_BUILD/uws_pubsub" ]; then
-    # Read-only sources: build in a copy (shared/thirdparty/README.md).
-    rm -rf "$UWS_BUILD" && mkdir -p "$UWS_BUILD" &&
-      cp -r "$UWS_SRC" "$UWS_BUILD/src" &&
-      make -C "$UWS_BUILD/src/uSockets" WITH_OPENSSL=0 -j"$(nproc)" >/dev/null &&
-      g++ -O3 -flto -march=native -std=c++2b -w \
-        -I"$UWS_BUILD/src/uSockets/src" -I"$UWS_BUILD/src/src" \
-        bench/peers/uws_pubsub.cpp "$UWS_BUILD/src/uSockets/uSockets.a" -lz \
-        -o "$UWS_BUILD/uws_pubsub" || { echo "uWS build failed" >&2; exit 1; }
+     [ bench/peers/uws/uws_pubsub.cpp -nt "$UWS_BUILD/uws_pubsub" ]; then
+    g++ -O3 -march=x86-64-v3 -std=c++2b -DLIBUS_NO_SSL \
+      -I"$UWS_BUILD/uSockets-ssl0/src" -I"$UWS_SRC/src" \
+      -o "$UWS_BUILD/uws_pubsub" bench/peers/uws/uws_pubsub.cpp \
+      "$UWS_BUILD/uSockets-ssl0/uSockets.a" -lz >"$UWS_BUILD/uws_pubsub.log" 2>&1 ||
+      { echo "uWS pub/sub peer failed (see $UWS_BUILD/uws_pubsub.log)" >&2; exit 1; }
   fi
 fi
 DEMO=$BUILD/ws101-demo
@@ -163,6 +165,41 @@ for round in $(seq 1 "$ROUNDS"); do
     done
   done
 done
+
+# Instructions per delivery (callgrind: exact, independent of the machine's
+# load): ws101 and uWS, 1,000 subscribers, each size. Instrumentation is on
+# from the start of the timed part until its last message has arrived.
+IR_OUT=$RESULTS/pubsub-ir.txt
+if [ "${IR:-1}" = 1 ] && command -v valgrind >/dev/null; then
+  : >"$IR_OUT"
+  for size in $SIZES; do
+    for s in ws101 uws; do
+      log=$BUILD/pubsub-ir-$s.log
+      case $s in
+        ws101) cmd=("$DEMO" --port $((BASE_PORT + 3))) ;;
+        uws) cmd=("$UWS_BUILD/uws_pubsub" $((BASE_PORT + 3))) ;;
+      esac
+      taskset -c $SERVER_CPU valgrind --tool=callgrind --instr-atstart=no \
+        --callgrind-out-file="$BUILD/pubsub-ir-$s.out" "${cmd[@]}" >"$log" 2>&1 &
+      vpid=$!; PIDS+=($vpid)
+      wait_log "$log" "listening on" || exit 1
+      res=$(timeout 600 taskset -c $LOAD_CPU "$LOAD" --port $((BASE_PORT + 3)) \
+            --subs 1000 --size "$size" --duration "$DURATION" --window 16 \
+            --exec-start "callgrind_control --instr=on $vpid >/dev/null 2>&1" \
+            --exec-end "callgrind_control --instr=off $vpid >/dev/null 2>&1")
+      kill -INT $vpid 2>/dev/null
+      for _ in $(seq 1 200); do kill -0 $vpid 2>/dev/null || break; sleep 0.05; done
+      kill -TERM $vpid 2>/dev/null; wait $vpid 2>/dev/null
+      ir=$(callgrind_annotate "$BUILD/pubsub-ir-$s.out" 2>/dev/null |
+           awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
+      msgs=$(echo "$res" | sed -n 's/.*"messages":\([0-9]*\).*/\1/p')
+      if [ -n "$ir" ] && [ "${msgs:-0}" -gt 0 ]; then
+        echo "$s 1000 subs ${size} B: $((ir / (msgs * 1000))) Ir/delivery" \
+          "($ir Ir, $msgs messages x 1000)" | tee -a "$IR_OUT"
+      fi
+    done
+  done
+fi
 
 /usr/bin/python3 - "$OUT" "$RESULTS/pubsub-latest.txt" <<'PY'
 import json, sys, collections
