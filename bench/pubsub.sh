@@ -43,7 +43,10 @@ SIZES=${SIZES:-"32 1024"}
 SERVERS=${SERVERS:-"ws101 ws101-w2 ws101-redis uws"}
 SERVER_CPU=0
 LOAD_CPU=1
-BASE_PORT=${BASE_PORT:-19400}
+# A port free right now on 127.0.0.1 (the kernel picks it).
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
 
 # 10,000 subscribers: each side needs more than 10,000 descriptors.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -113,11 +116,11 @@ run_one() { # server subs size round
       taskset -c 0,1 "$DEMO" --port 0 --workers 2 >"$log" 2>&1 &
       PIDS+=($!); pids=($!) ;;
     uws)
-      port=$((BASE_PORT + 1))
+      port=$(free_port)
       taskset -c $SERVER_CPU "$UWS_BUILD/uws_pubsub" $port >"$log" 2>&1 &
       PIDS+=($!); pids=($!) ;;
     ws101-redis)
-      redis_port=$((BASE_PORT + 2)); rlog=$BUILD/pubsub-redis-server.log
+      redis_port=$(free_port); rlog=$BUILD/pubsub-redis-server.log
       taskset -c $SERVER_CPU redis-server --port $redis_port --bind 127.0.0.1 \
         --save "" --appendonly no >"$rlog" 2>&1 &
       PIDS+=($!); pids=($!)
@@ -175,15 +178,16 @@ if [ "${IR:-1}" = 1 ] && command -v valgrind >/dev/null; then
   for size in $SIZES; do
     for s in ws101 uws; do
       log=$BUILD/pubsub-ir-$s.log
+      irport=$(free_port)
       case $s in
-        ws101) cmd=("$DEMO" --port $((BASE_PORT + 3))) ;;
-        uws) cmd=("$UWS_BUILD/uws_pubsub" $((BASE_PORT + 3))) ;;
+        ws101) cmd=("$DEMO" --port "$irport") ;;
+        uws) cmd=("$UWS_BUILD/uws_pubsub" "$irport") ;;
       esac
       taskset -c $SERVER_CPU valgrind --tool=callgrind --instr-atstart=no \
         --callgrind-out-file="$BUILD/pubsub-ir-$s.out" "${cmd[@]}" >"$log" 2>&1 &
       vpid=$!; PIDS+=($vpid)
       wait_log "$log" "listening on" || exit 1
-      res=$(timeout 600 taskset -c $LOAD_CPU "$LOAD" --port $((BASE_PORT + 3)) \
+      res=$(timeout 600 taskset -c $LOAD_CPU "$LOAD" --port "$irport" \
             --subs 1000 --size "$size" --duration "$DURATION" --window 16 \
             --exec-start "callgrind_control --instr=on $vpid >/dev/null 2>&1" \
             --exec-end "callgrind_control --instr=off $vpid >/dev/null 2>&1")

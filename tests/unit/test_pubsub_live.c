@@ -187,6 +187,10 @@ static void many_subscribers(void) {
   ASSERT_EQ(q.stat[WS101_PUBSUB_TOPICS], 2);
   ASSERT_EQ(q.stat[WS101_PUBSUB_SUBSCRIPTIONS], MANY + 3);
   ASSERT_GT(q.stat[WS101_PUBSUB_MEMORY], 0);
+  /* Bookkeeping stays small per subscription (tables, arrays, the hub). */
+  ASSERT_LT(q.stat[WS101_PUBSUB_MEMORY], 4096 + 160 * (MANY + 3));
+  fprintf(stderr, "    pub/sub bookkeeping: %llu bytes for %d subscriptions\n",
+          (unsigned long long)q.stat[WS101_PUBSUB_MEMORY], MANY + 3);
   /* The sender is subscribed too and gets its own message. */
   cli_send_text(a[7], "pub:a:hello room a");
   for (i = 0; i < MANY; i++) cli_expect(a[i], 1, "hello room a");
