@@ -13,7 +13,8 @@
  *
  * --workers N runs N worker threads, each with its own SO_REUSEPORT
  * listener and the same routes. --redis attaches a Redis pub/sub backplane
- * and prints "redis: up" / "redis: down ..." lines as its state changes.
+ * and logs "redis: up" / "redis: down ..." lines on stderr as its state
+ * changes.
  *
  * Prints "listening on http://HOST:PORT/" once it accepts connections.
  * SIGINT/SIGTERM close every WebSocket with 1001 and exit 0. */
@@ -196,11 +197,11 @@ static void on_redis(ws101_redis *r, int event, const char *data, int arg,
                      void *ud) {
   (void)r;
   (void)ud;
+  /* A log, on stderr: stdout's first line is "listening on". */
   if (event == WS101_REDIS_UP)
-    printf("redis: up\n");
+    fprintf(stderr, "redis: up\n");
   else
-    printf("redis: down (%s), retrying in %d ms\n", data, arg);
-  fflush(stdout);
+    fprintf(stderr, "redis: down (%s), retrying in %d ms\n", data, arg);
 }
 
 static ws101_workers *workers;

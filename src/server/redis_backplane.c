@@ -14,7 +14,11 @@
  * backoff (100 ms doubling to 5 s), each failure reported as
  * WS101_REDIS_DOWN. Messages published while down reach local
  * subscribers only: Redis pub/sub itself keeps nothing for absent
- * subscribers, so there is nothing to replay. */
+ * subscribers, so there is nothing to replay.
+ *
+ * CMake defines WS101_HAVE_HIREDIS when it found hiredis; otherwise this
+ * file is empty and redis_stub.c provides the functions. */
+#ifdef WS101_HAVE_HIREDIS
 #include "server/pubsub.h"
 #include "server/server.h"
 
@@ -31,6 +35,9 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+/* A connect attempt that is not up (both replies in) by then is dropped
+ * and retried: whatever got stuck, the backplane heals itself. */
+#define CONNECT_TIMEOUT_MS 3000
 #define NODE_LEN 16
 
 struct ws101_redis {
@@ -47,10 +54,12 @@ struct ws101_redis {
   int sub_ready, pub_ready, up, shut;
   uv_timer_t *timer; /* its own allocation: it may outlive us while closing */
   uint32_t backoff_ms;
+  int connecting; /* the timer bounds a connect attempt */
   ws101__buf out; /* channel + payload of the PUBLISH being built */
 };
 
 static void connect_both(ws101_redis *r);
+static void lost(ws101_redis *r, const char *why);
 
 static void report(ws101_redis *r, int ev, const char *why, int arg) {
   if (r->cb != NULL) r->cb(r, ev, why, arg, r->ud);
@@ -63,8 +72,46 @@ static void unref_poll(redisAsyncContext *ac) {
   if (e != NULL) uv_unref((uv_handle_t *)&e->handle);
 }
 
+/* hiredis's libuv adapter drops a poll callback with an error status, and
+ * libuv reports a socket error on a poll handle (a refused connect, say)
+ * exactly that way, after stopping the handle: the context would then wait
+ * forever. Our callback hands the error to hiredis as readiness, so its
+ * own read or write finds the error and disconnects. The rest of the
+ * adapter (its struct, attach, cleanup) is used as it is. */
+static void poll_cb(uv_poll_t *h, int status, int events) {
+  redisLibuvEvents *p = h->data;
+  if (status < 0) events = UV_READABLE | UV_WRITABLE;
+  if (p->context != NULL && (events & UV_READABLE))
+    redisAsyncHandleRead(p->context);
+  if (p->context != NULL && (events & UV_WRITABLE))
+    redisAsyncHandleWrite(p->context);
+}
+
+static void poll_set(redisLibuvEvents *p, int add, int ev) {
+  if (add)
+    p->events |= ev;
+  else
+    p->events &= ~ev;
+  if (p->events)
+    uv_poll_start(&p->handle, p->events, poll_cb);
+  else
+    uv_poll_stop(&p->handle);
+}
+
+static void add_read(void *d) { poll_set(d, 1, UV_READABLE); }
+static void del_read(void *d) { poll_set(d, 0, UV_READABLE); }
+static void add_write(void *d) { poll_set(d, 1, UV_WRITABLE); }
+static void del_write(void *d) { poll_set(d, 0, UV_WRITABLE); }
+
+/* The timer either waits out a backoff (then connects) or bounds a connect
+ * attempt (then, if not up yet, gives up on it). */
 static void on_timer(uv_timer_t *t) {
   ws101_redis *r = t->data;
+  if (r->connecting) {
+    r->connecting = 0;
+    if (!r->up) lost(r, "no answer from Redis in time");
+    return;
+  }
   connect_both(r);
 }
 
@@ -89,8 +136,8 @@ static void lost(ws101_redis *r, const char *why) {
     redisAsyncFree(c);
   }
   r->backoff_ms = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
-  if (!uv_is_active((uv_handle_t *)r->timer))
-    uv_timer_start(r->timer, on_timer, delay, 0);
+  r->connecting = 0;
+  uv_timer_start(r->timer, on_timer, delay, 0);
   snprintf(msg, sizeof msg, "redis %s:%d: %s", r->host, r->port,
            why ? why : "connection lost");
   report(r, WS101_REDIS_DOWN, msg, (int)delay);
@@ -100,6 +147,8 @@ static void maybe_up(ws101_redis *r) {
   if (r->up || !r->sub_ready || !r->pub_ready) return;
   r->up = 1;
   r->backoff_ms = BACKOFF_MIN_MS;
+  r->connecting = 0;
+  uv_timer_stop(r->timer);
   report(r, WS101_REDIS_UP, "", 0);
 }
 
@@ -164,10 +213,16 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     lost(r, ac->errstr);
     return;
   }
-  if (ac == r->pub) {
-    r->pub_ready = 1;
-    maybe_up(r);
-  }
+  /* Readiness comes from replies (PING, PSUBSCRIBE), not from here: hiredis
+   * reports a connect only once it has something to write. */
+}
+
+static void on_pub_pong(redisAsyncContext *ac, void *reply, void *priv) {
+  ws101_redis *r = ac->data;
+  (void)priv;
+  if (r == NULL || reply == NULL || ac != r->pub) return;
+  r->pub_ready = 1;
+  maybe_up(r);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status) {
@@ -188,6 +243,10 @@ static redisAsyncContext *open_one(ws101_redis *r) {
     return NULL;
   }
   ac->data = r;
+  ac->ev.addRead = add_read;
+  ac->ev.delRead = del_read;
+  ac->ev.addWrite = add_write;
+  ac->ev.delWrite = del_write;
   unref_poll(ac);
   redisAsyncSetConnectCallback(ac, on_connect);
   redisAsyncSetDisconnectCallback(ac, on_disconnect);
@@ -202,9 +261,12 @@ static void connect_both(ws101_redis *r) {
     lost(r, "cannot connect");
     return;
   }
+  r->connecting = 1;
+  uv_timer_start(r->timer, on_timer, CONNECT_TIMEOUT_MS, 0);
   /* Queued until connected; the reply confirms the subscription. */
   if (redisAsyncCommand(r->sub, on_sub_reply, NULL, "PSUBSCRIBE %b*",
-                        r->prefix, r->prefix_len) != REDIS_OK)
+                        r->prefix, r->prefix_len) != REDIS_OK ||
+      redisAsyncCommand(r->pub, on_pub_pong, NULL, "PING") != REDIS_OK)
     lost(r, "cannot subscribe");
 }
 
@@ -378,3 +440,8 @@ void ws101__redis_free(ws101_redis *r) {
   free(r->prefix);
   free(r);
 }
+
+#else
+/* Built without hiredis: see redis_stub.c. */
+typedef int ws101__no_redis_backplane;
+#endif /* WS101_HAVE_HIREDIS */

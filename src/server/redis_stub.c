@@ -1,6 +1,8 @@
 /* redis_stub.c - ws101_redis_* when the library is built without hiredis
- * (CMake compiles this instead of redis_backplane.c): the API exists in
- * every build, so programs link the same way, and says WS101_ENOTSUP. */
+ * (then redis_backplane.c is empty): the API exists in
+ * every build, so programs link the same way, and says WS101_ENOTSUP.
+ * Empty when CMake found hiredis (WS101_HAVE_HIREDIS). */
+#ifndef WS101_HAVE_HIREDIS
 #include "server/pubsub.h"
 
 #include <stdlib.h>
@@ -30,3 +32,7 @@ void ws101__redis_publish(ws101_redis *bp, ws101_loop *from, ws101__psmsg *m) {
 void ws101__redis_free(ws101_redis *bp) { free(bp); }
 
 void ws101__redis_shutdown(ws101_redis *bp) { (void)bp; }
+
+#else
+typedef int ws101__redis_stub_unused;
+#endif /* !WS101_HAVE_HIREDIS */

@@ -5,7 +5,8 @@ connections round-robin.
 Checks that a message published by a client on one node reaches every
 client on every node exactly once (a node never gets its own message back
 from Redis), that killing Redis is reported by every node ("redis: down")
-while local delivery goes on, and that after Redis comes back on the same
+while local delivery goes on and reconnects back off (100 ms, 200 ms, ...),
+and that after Redis comes back on the same
 port every node reconnects ("redis: up") and cross-node delivery resumes.
 
 Everything listens on 127.0.0.1 ports chosen free at run time; every wait
@@ -85,7 +86,8 @@ class Redis:
 
 
 def node_output(d):
-    return "".join(d.stdout_lines)
+    # The demo logs backplane state on stderr (stdout is "listening on").
+    return d.stderr_text()
 
 
 def wait_output(nodes, text, count=1, deadline=DEADLINE):
@@ -160,6 +162,12 @@ async def scenario(lb_port, redis, nodes):
     await a.send("while down")
     for ws in by_node[names[0]]:
         assert await recv_text(ws) == "while down"
+
+    # While it is gone, reconnect attempts fail and are reported with a
+    # growing delay (the second "down" is a refused reconnect).
+    wait_output(nodes, "redis: down", count=2)
+    assert all("retrying in 200 ms" in node_output(d) for d in nodes), \
+        [node_output(d) for d in nodes]
 
     # Redis comes back on the same port: every node reconnects by itself.
     redis.start()
