@@ -965,9 +965,10 @@ typedef void (*ws101_redis_cb)(ws101_redis *r, int event, const char *data,
  * the subscribers here. Messages are tagged with a random node id, so a
  * process never delivers its own message twice. The connection runs on
  * the server's loop and never keeps it alive by itself; when Redis goes
- * away it reconnects with exponential backoff (100 ms doubling to 5 s),
- * reporting WS101_REDIS_DOWN and WS101_REDIS_UP through `cb` (may be
- * NULL). `url` is "redis://HOST:PORT" (an IP address or "localhost";
+ * away it reconnects with exponential backoff (100 ms doubling to 5 s; an
+ * attempt not answered within 3 s counts as failed), reporting each
+ * failure as WS101_REDIS_DOWN and the recovery as WS101_REDIS_UP through
+ * `cb` (may be NULL). `url` is "redis://HOST:PORT" (an IP address or "localhost";
  * the port defaults to 6379). Call on the server's loop thread, or for
  * workers before ws101_workers_start(). The backplane lives as long as the
  * server (or the workers). `out` may be NULL. Returns 0, WS101_EINVAL
