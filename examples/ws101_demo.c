@@ -2,10 +2,19 @@
  * WebSocket echo at /ws, all on one port. Uses only the public API.
  *
  *   ws101-demo [--host 127.0.0.1] [--port 8080] [--origin URL]...
+ *              [--workers N] [--redis redis://HOST:PORT]
  *
  * Routes: GET / (page), GET /hello, POST /echo (buffered body echoed),
  * GET /stream?n=N (chunked), POST /upload (streamed body, counted),
- * /ws (WebSocket echo; "close:CODE:REASON" makes the server close).
+ * /ws (WebSocket echo; "close:CODE:REASON" makes the server close),
+ * /chat/ROOM (WebSocket chat: every text message is published to every
+ * connection on ROOM, the sender included; with --workers on every worker,
+ * with --redis on every process sharing that Redis).
+ *
+ * --workers N runs N worker threads, each with its own SO_REUSEPORT
+ * listener and the same routes. --redis attaches a Redis pub/sub backplane
+ * and logs "redis: up" / "redis: down ..." lines on stderr as its state
+ * changes.
  *
  * Prints "listening on http://HOST:PORT/" once it accepts connections.
  * SIGINT/SIGTERM close every WebSocket with 1001 and exit 0. */
@@ -145,6 +154,58 @@ static void on_ws(ws101_ws *ws, int event, const char *data, size_t len,
   }
 }
 
+/* Chat: a connection on /chat/ROOM is subscribed to topic "chat/ROOM";
+ * what it sends is published there. Publishing through the connection's
+ * own server reaches every worker (and Redis) the same way. */
+static void on_chat(ws101_ws *ws, int event, const char *data, size_t len,
+                    int arg, void *ud) {
+  char topic[256];
+  const char *room = ws101_ws_path(ws) + strlen("/chat/");
+  (void)arg;
+  (void)ud;
+  if (snprintf(topic, sizeof topic, "chat/%s", room) >= (int)sizeof topic ||
+      room[0] == '\0') {
+    if (event == WS101_WS_OPEN) ws101_ws_close(ws, 1008, "bad room name");
+    return;
+  }
+  if (event == WS101_WS_OPEN) {
+    if (ws101_ws_subscribe(ws, topic) < 0)
+      ws101_ws_close(ws, 1011, "cannot subscribe");
+  } else if (event == WS101_WS_TEXT) {
+    ws101_server_publish(ws101_ws_server(ws), topic, data, len,
+                         WS101_OP_TEXT);
+  }
+}
+
+static int setup_routes(ws101_server *s, int index, void *ud) {
+  int rc = 0;
+  (void)index;
+  (void)ud;
+  if (rc == 0) rc = ws101_server_route(s, "/", 0, on_index, NULL);
+  if (rc == 0) rc = ws101_server_route(s, "/hello", 0, on_hello, NULL);
+  if (rc == 0) rc = ws101_server_route(s, "/echo", 0, on_echo, NULL);
+  if (rc == 0) rc = ws101_server_route(s, "/stream", 0, on_stream, NULL);
+  if (rc == 0)
+    rc = ws101_server_route(s, "/upload", WS101_ROUTE_STREAM_BODY, on_upload,
+                            NULL);
+  if (rc == 0) rc = ws101_server_websocket(s, "/ws", on_ws, NULL);
+  if (rc == 0) rc = ws101_server_websocket(s, "/chat/*", on_chat, NULL);
+  return rc;
+}
+
+static void on_redis(ws101_redis *r, int event, const char *data, int arg,
+                     void *ud) {
+  (void)r;
+  (void)ud;
+  /* A log, on stderr: stdout's first line is "listening on". */
+  if (event == WS101_REDIS_UP)
+    fprintf(stderr, "redis: up\n");
+  else
+    fprintf(stderr, "redis: down (%s), retrying in %d ms\n", data, arg);
+}
+
+static ws101_workers *workers;
+
 static void on_closed(ws101_server *s, void *ud) {
   (void)s;
   (void)ud;
@@ -162,7 +223,11 @@ static void shutdown_cb(ws101_loop *l, void *ud) {
 static void *signal_thread(void *arg) {
   sigset_t *set = arg;
   int sig;
-  if (sigwait(set, &sig) == 0) ws101_loop_post(loop, shutdown_cb, NULL);
+  if (sigwait(set, &sig) != 0) return NULL;
+  if (workers != NULL)
+    ws101_workers_stop(workers);
+  else
+    ws101_loop_post(loop, shutdown_cb, NULL);
   return NULL;
 }
 
@@ -171,12 +236,15 @@ static void usage(FILE *f) {
              "  --host HOST   address to listen on (default 127.0.0.1)\n"
              "  --port PORT   port (default 8080; 0 picks a free one)\n"
              "  --origin URL  allow WebSocket upgrades only from this Origin "
-             "(repeatable)\n");
+             "(repeatable)\n"
+             "  --workers N   N worker threads, one SO_REUSEPORT listener "
+             "each\n"
+             "  --redis URL   pub/sub backplane, redis://HOST:PORT\n");
 }
 
 int main(int argc, char **argv) {
-  const char *host = "127.0.0.1";
-  int port = 8080, i, rc;
+  const char *host = "127.0.0.1", *redis = NULL;
+  int port = 8080, nworkers = 0, i, rc;
   ws101_options *opts;
   sigset_t set;
   pthread_t tid;
@@ -192,6 +260,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "ws101-demo: bad origin %s\n", argv[i]);
         return 2;
       }
+    } else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+      nworkers = atoi(argv[++i]);
+      if (nworkers < 1 || nworkers > 256) {
+        fprintf(stderr, "ws101-demo: --workers takes 1..256\n");
+        return 2;
+      }
+    } else if (strcmp(argv[i], "--redis") == 0 && i + 1 < argc) {
+      redis = argv[++i];
     } else if (strcmp(argv[i], "--help") == 0) {
       usage(stdout);
       return 0;
@@ -209,19 +285,56 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
 
+  if (nworkers > 0) {
+    ws101_server *first;
+    if ((rc = ws101_workers_new(nworkers, opts, setup_routes, NULL,
+                                &workers)) != 0) {
+      fprintf(stderr, "ws101-demo: %s\n", ws101_strerror(rc));
+      return 1;
+    }
+    ws101_options_free(opts);
+    first = ws101_workers_server(workers, 0);
+    if (redis != NULL &&
+        (rc = ws101_redis_attach(first, redis, NULL, on_redis, NULL, NULL))) {
+      fprintf(stderr, "ws101-demo: --redis %s: %s\n", redis,
+              ws101_strerror(rc));
+      return 1;
+    }
+    rc = ws101_workers_listen(workers, host, port);
+    if (rc != 0) {
+      fprintf(stderr, "ws101-demo: cannot listen on %s:%d: %s\n", host, port,
+              ws101_strerror(rc));
+      return 1;
+    }
+    /* Printed before the workers run, so that it is the first line even
+     * when a worker has something to say at once ("redis: up"). */
+    printf("listening on http://%s%s%s:%d/\n", strchr(host, ':') ? "[" : "",
+           host, strchr(host, ':') ? "]" : "", ws101_workers_port(workers));
+    fflush(stdout);
+    if ((rc = ws101_workers_start(workers)) != 0) {
+      fprintf(stderr, "ws101-demo: %s\n", ws101_strerror(rc));
+      return 1;
+    }
+    pthread_create(&tid, NULL, signal_thread, &set);
+    /* Returns once the signal thread has stopped every worker. */
+    ws101_workers_free(workers);
+    pthread_join(tid, NULL);
+    return 0;
+  }
+
   if ((rc = ws101_loop_new(&loop)) != 0 ||
       (rc = ws101_server_new(loop, opts, &server)) != 0) {
     fprintf(stderr, "ws101-demo: %s\n", ws101_strerror(rc));
     return 1;
   }
   ws101_options_free(opts);
-  ws101_server_route(server, "/", 0, on_index, NULL);
-  ws101_server_route(server, "/hello", 0, on_hello, NULL);
-  ws101_server_route(server, "/echo", 0, on_echo, NULL);
-  ws101_server_route(server, "/stream", 0, on_stream, NULL);
-  ws101_server_route(server, "/upload", WS101_ROUTE_STREAM_BODY, on_upload,
-                     NULL);
-  ws101_server_websocket(server, "/ws", on_ws, NULL);
+  setup_routes(server, 0, NULL);
+  if (redis != NULL &&
+      (rc = ws101_redis_attach(server, redis, NULL, on_redis, NULL, NULL))) {
+    fprintf(stderr, "ws101-demo: --redis %s: %s\n", redis,
+            ws101_strerror(rc));
+    return 1;
+  }
   rc = ws101_server_listen(server, host, port);
   if (rc != 0) {
     fprintf(stderr, "ws101-demo: cannot listen on %s:%d: %s\n", host, port,

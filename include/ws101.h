@@ -839,6 +839,225 @@ WS101_EXTERN int ws101_server_h2_stats(const ws101_server *server,
                                        uint64_t *websockets);
 
 /* ------------------------------------------------------------------------ */
+/* Pub/sub: topics, worker threads, the Redis backplane                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A server connection subscribes to named topics; ws101_server_publish()
+ * sends a message to every connection subscribed to a topic. The message is
+ * framed once (and, for connections in WS101_DEFLATE_SHARED mode, deflated
+ * once), and the same bytes are queued to each subscriber. A connection
+ * with its own context-takeover compressor (WS101_DEFLATE_DEDICATED) still
+ * has its copy compressed by its own stream, since that stream's state is
+ * its alone.
+ *
+ * Each subscriber has its own output queue, so a slow subscriber never
+ * holds up the others: when a published message would take its queue past
+ * WS101_OPT_WS_MAX_BACKPRESSURE, its WS101_OPT_WS_BACKPRESSURE_POLICY
+ * decides. WS101_BACKPRESSURE_CLOSE drops the subscriber (close 1008,
+ * counted as WS101_PUBSUB_DROPPED); any other policy skips this message
+ * for it alone (WS101_PUBSUB_SKIPPED) and it receives later messages once
+ * its queue has room. A subscriber in the middle of a fragmented send
+ * (ws101_ws_send_fragment) skips the message too: a data frame cannot go
+ * between fragments.
+ *
+ * Topics are scoped to a server, or to the group of servers made by
+ * ws101_workers_new(), where a publish on any worker reaches subscribers
+ * on every worker, and with ws101_redis_attach() to every process attached
+ * to the same Redis. Subscriptions end with the connection (before its
+ * WS101_WS_CLOSE event). Topic names are 1 to 1024 bytes of any value but
+ * NUL; they are compared byte for byte.
+ */
+
+/**
+ * Subscribes a server-side connection to `topic`. Returns 1 if it was
+ * added, 0 if the connection was already subscribed, WS101_EINVAL (NULL,
+ * empty or longer than 1024 bytes), WS101_ENOTSUP (a client connection),
+ * WS101_ECLOSED (the connection is closing or closed) or WS101_ENOMEM.
+ */
+WS101_EXTERN int ws101_ws_subscribe(ws101_ws *ws, const char *topic);
+
+/**
+ * Ends a subscription. Returns 1 if the connection was subscribed to
+ * `topic`, 0 if it was not, or WS101_EINVAL.
+ */
+WS101_EXTERN int ws101_ws_unsubscribe(ws101_ws *ws, const char *topic);
+
+/** Returns 1 if the connection is subscribed to `topic`, 0 otherwise. */
+WS101_EXTERN int ws101_ws_is_subscribed(const ws101_ws *ws,
+                                        const char *topic);
+
+/** Returns the number of topics the connection is subscribed to. */
+WS101_EXTERN size_t ws101_ws_subscription_count(const ws101_ws *ws);
+
+/**
+ * Returns the server that accepted this connection, or NULL for a client
+ * connection and once the connection is closed: the server to publish to
+ * from a WebSocket handler, whichever worker it runs on.
+ */
+WS101_EXTERN ws101_server *ws101_ws_server(const ws101_ws *ws);
+
+/**
+ * Publishes a message (WS101_OP_TEXT, valid UTF-8, or WS101_OP_BINARY) to
+ * every connection subscribed to `topic`: at once to this server's
+ * subscribers, and through ws101_loop_post() to the other workers' if the
+ * server belongs to a ws101_workers group, and to Redis if a backplane is
+ * attached (never back to this process from there). `data` is not kept.
+ * The publisher's own connection receives the message too if it is
+ * subscribed. Returns the number of this server's subscribers the message
+ * was queued to (0 or more; skipped and dropped ones are not counted), or
+ * WS101_EINVAL (bad topic, opcode or arguments), WS101_EUTF8 or
+ * WS101_ENOMEM.
+ */
+WS101_EXTERN int ws101_server_publish(ws101_server *server, const char *topic,
+                                      const char *data, size_t len,
+                                      int opcode);
+
+/** Returns the number of this server's connections subscribed to `topic`
+ *  (other workers and nodes are not counted). */
+WS101_EXTERN size_t ws101_server_subscribers(const ws101_server *server,
+                                             const char *topic);
+
+/** Counters for ws101_server_pubsub_stat(). */
+typedef enum ws101_pubsub_stat {
+  /** Topics with at least one subscriber on this server. */
+  WS101_PUBSUB_TOPICS = 1,
+  /** Subscriptions (connection, topic pairs) on this server. */
+  WS101_PUBSUB_SUBSCRIPTIONS = 2,
+  /** Messages published with ws101_server_publish on this server. */
+  WS101_PUBSUB_PUBLISHED = 3,
+  /** Messages queued to this server's subscribers (one per subscriber). */
+  WS101_PUBSUB_DELIVERED = 4,
+  /** Deliveries skipped because the subscriber's queue was full or a
+   *  fragmented send was open. */
+  WS101_PUBSUB_SKIPPED = 5,
+  /** Subscribers closed (1008) by WS101_BACKPRESSURE_CLOSE. */
+  WS101_PUBSUB_DROPPED = 6,
+  /** Messages that arrived from other workers or from Redis. */
+  WS101_PUBSUB_RECEIVED = 7,
+  /** Bytes of pub/sub bookkeeping (topic and subscriber tables). */
+  WS101_PUBSUB_MEMORY = 8
+} ws101_pubsub_stat;
+
+/** Returns a counter of this server's pub/sub (0 for an unknown `which`). */
+WS101_EXTERN uint64_t ws101_server_pubsub_stat(const ws101_server *server,
+                                               int which);
+
+/** N servers on N loops in N threads, sharing topics. */
+typedef struct ws101_workers ws101_workers;
+
+/**
+ * Called once per worker, on the thread calling ws101_workers_new(), to
+ * set the worker's server up (routes, handlers) before it runs. Returns 0,
+ * or a negative code that makes ws101_workers_new() fail with it.
+ */
+typedef int (*ws101_workers_setup_cb)(ws101_server *server, int index,
+                                      void *user_data);
+
+/**
+ * Creates `n` workers (1..256), each a loop and a server with options
+ * `opts` (may be NULL), and calls `setup` for each so that every worker
+ * has the same routes and handlers. Nothing runs until
+ * ws101_workers_start(). Returns 0, WS101_EINVAL, WS101_ENOMEM or the
+ * first error `setup` returned (then everything is freed).
+ */
+WS101_EXTERN int ws101_workers_new(int n, const ws101_options *opts,
+                                   ws101_workers_setup_cb setup,
+                                   void *user_data, ws101_workers **out);
+
+/**
+ * Makes every worker listen on `host`:`port` (0 picks a free port, the
+ * same for all) with its own SO_REUSEPORT socket, so the kernel spreads
+ * connections over the workers. Where SO_REUSEPORT is refused, the workers
+ * share one listening socket instead. Call before ws101_workers_start().
+ * Returns 0, WS101_EINVAL, WS101_ESTATE (already started),
+ * WS101_EADDRINUSE, WS101_EADDRNOTAVAIL or WS101_EIO.
+ */
+WS101_EXTERN int ws101_workers_listen(ws101_workers *w, const char *host,
+                                      int port);
+
+/** Returns the port the workers listen on, or WS101_ESTATE if none. */
+WS101_EXTERN int ws101_workers_port(const ws101_workers *w);
+
+/** Returns the number of workers. */
+WS101_EXTERN int ws101_workers_count(const ws101_workers *w);
+
+/** Returns worker `index`'s server (NULL if out of range). Before
+ *  ws101_workers_start() it may be used from the creating thread; after,
+ *  only from that worker's own callbacks. */
+WS101_EXTERN ws101_server *ws101_workers_server(ws101_workers *w, int index);
+
+/** Returns worker `index`'s loop (NULL if out of range); ws101_loop_post()
+ *  to it is the way to reach a running worker from another thread. */
+WS101_EXTERN ws101_loop *ws101_workers_loop(ws101_workers *w, int index);
+
+/**
+ * Starts one thread per worker, each running its loop. Returns 0,
+ * WS101_ESTATE (already started) or WS101_EIO (a thread could not start;
+ * the started ones are stopped and joined).
+ */
+WS101_EXTERN int ws101_workers_start(ws101_workers *w);
+
+/**
+ * Thread-safe. Asks every worker to close its server gracefully (WebSockets
+ * get 1001); each worker's thread ends when its server is closed. Returns
+ * 0 or WS101_EINVAL. Calling it again is harmless.
+ */
+WS101_EXTERN int ws101_workers_stop(ws101_workers *w);
+
+/**
+ * Waits for every worker thread to end (after ws101_workers_stop(), or
+ * when a worker has nothing left to do), then frees the loops, servers and
+ * the backplane. Not from a worker thread. Returns 0 or WS101_EINVAL.
+ */
+WS101_EXTERN int ws101_workers_free(ws101_workers *w);
+
+/** A Redis backplane attached with ws101_redis_attach(). */
+typedef struct ws101_redis ws101_redis;
+
+/** Events of a Redis backplane, passed as `event` to ws101_redis_cb. */
+typedef enum ws101_redis_event {
+  /** Connected and subscribed: messages flow both ways from now on. */
+  WS101_REDIS_UP = 1,
+  /** The connection was lost or could not be made (`data` says why); a
+   *  reconnect is scheduled in `arg` milliseconds. Messages published
+   *  meanwhile reach this process only. */
+  WS101_REDIS_DOWN = 2
+} ws101_redis_event;
+
+/** Receives backplane events on the loop thread of the server it was
+ *  attached to. `data` (NUL-terminated) is valid during the call only. */
+typedef void (*ws101_redis_cb)(ws101_redis *r, int event, const char *data,
+                               int arg, void *user_data);
+
+/**
+ * Attaches a Redis pub/sub backplane to `server` and, if it is a worker,
+ * to its whole group: then every message published here is also sent to
+ * Redis (once per message), and every message another process publishes
+ * through the same Redis and `channel_prefix` (NULL for "ws101:") reaches
+ * the subscribers here. Messages are tagged with a random node id, so a
+ * process never delivers its own message twice. The connection runs on
+ * the server's loop and never keeps it alive by itself; when Redis goes
+ * away it reconnects with exponential backoff (100 ms doubling to 5 s; an
+ * attempt not answered within 3 s counts as failed), reporting each
+ * failure as WS101_REDIS_DOWN and the recovery as WS101_REDIS_UP through
+ * `cb` (may be NULL). `url` is "redis://HOST:PORT" (an IP address or "localhost";
+ * the port defaults to 6379). Call on the server's loop thread, or for
+ * workers before ws101_workers_start(). The backplane lives as long as the
+ * server (or the workers). `out` may be NULL. Returns 0, WS101_EINVAL
+ * (bad arguments), WS101_EURL, WS101_ESTATE (one is already attached),
+ * WS101_ENOMEM, or WS101_ENOTSUP when the library was built without
+ * hiredis.
+ */
+WS101_EXTERN int ws101_redis_attach(ws101_server *server, const char *url,
+                                    const char *channel_prefix,
+                                    ws101_redis_cb cb, void *user_data,
+                                    ws101_redis **out);
+
+/** Returns 1 while the backplane is connected and subscribed, else 0. */
+WS101_EXTERN int ws101_redis_connected(const ws101_redis *r);
+
+/* ------------------------------------------------------------------------ */
 /* Clients                                                                  */
 /* ------------------------------------------------------------------------ */
 

@@ -312,6 +312,9 @@ static void destroy(ws101_ws *ws) {
 static void finish(ws101_ws *ws) {
   if (ws->finished) return;
   ws->finished = 1;
+  /* Pub/sub: subscriptions end with the connection, before the CLOSE event
+   * so that a handler counting subscribers there sees it gone. */
+  if (ws->subscribed) ws101__pubsub_ws_gone(ws);
   ws->conn = NULL;
   ws->timer = T_NONE;
   deliver(ws, WS101_WS_CLOSE, ws->reason ? ws->reason : "", ws->reason_len,
@@ -495,6 +498,64 @@ int ws101_ws_send_ex(ws101_ws *ws, const char *data, size_t len, int opcode,
     if (rc != 0) return rc;
   } else {
     rc = write_frame(ws, opcode, 1, 0, data, len);
+  }
+  return after_write(ws, rc);
+}
+
+/* conn.c lends output buffers in 16 KiB units. */
+#define WS101__PS_CORK_MAX (16 * 1024)
+
+/* Pub/sub (see ws.h): the same pre-framed bytes for every subscriber; only
+ * a connection with its own context-takeover compressor encodes the
+ * payload itself, because its stream state is its alone. */
+int ws101__ws_send_prepared(ws101_ws *ws, const ws101__ws_prepared *m) {
+  const struct ws101_options *o = ws->eng.opts;
+  const char *frame = m->plain;
+  size_t flen = m->plain_len;
+  int rc;
+  if (!writable(ws)) return WS101_ECLOSED;
+  if (ws->send_frag) return WS101_ESTATE;
+  if (ws->eng.has_pmd && m->payload_len >= o->deflate_min_size) {
+    ws101__pmd *pmd = ws101__wse_pmd(&ws->eng);
+    if (pmd == NULL) return WS101_ENOMEM;
+    if (ws101__pmd_deflates_shared(pmd)) {
+      if (m->z == NULL) return WS101__WS_NEED_Z;
+      frame = m->z;
+      flen = m->z_len;
+    } else {
+      ws101__buf *scratch;
+      if (ws101__conn_buffered(ws->conn) + m->payload_len + WS101__WS_MAX_HDR >
+          o->ws_max_backpressure) {
+        ws->want_drain = 1;
+        return WS101_EBACKPRESSURE;
+      }
+      scratch = loop_scratch(ws->loop);
+      if (scratch == NULL) return WS101_ENOMEM;
+      scratch->len = 0;
+      rc = ws101__pmd_deflate(pmd, m->payload, m->payload_len, scratch);
+      if (rc == 0)
+        rc = write_frame(ws, m->opcode, 1, 1, scratch->data, scratch->len);
+      ws101__buf_reset(scratch, SCRATCH_KEEP);
+      return after_write(ws, rc);
+    }
+  }
+  if (ws101__conn_buffered(ws->conn) + flen > o->ws_max_backpressure) {
+    ws->want_drain = 1;
+    return WS101_EBACKPRESSURE;
+  }
+  {
+    ws101__conn *c = ws->conn;
+    size_t corked = c->out.len - c->out.off;
+    uv_buf_t b;
+    /* A subscriber gets many published frames per iteration. Hand its
+     * corked bytes to the kernel before they outgrow one pooled output
+     * unit, instead of letting its buffer be reallocated and copied. */
+    if (corked > 0 && corked + flen > WS101__PS_CORK_MAX &&
+        !(c->flags & WS101__CONN_WRITING))
+      ws101__conn_flush(c);
+    b.base = (char *)frame;
+    b.len = flen;
+    rc = ws101__conn_write(c, &b, 1);
   }
   return after_write(ws, rc);
 }

@@ -63,6 +63,11 @@ struct ws101_ws {
   uint8_t send_utf8; /* validator state of a fragmented text send */
   uint8_t close_sent, close_rcvd, failed, finished;
   uint8_t paused, in_feed, want_drain, resume_posted;
+  /* Pub/sub: 1 once the connection has subscribed to a topic. The topic
+   * lists themselves live in the server's table (server/pubsub.c), keyed by
+   * this handle, so that a connection that never subscribes carries nothing
+   * but this byte, which sits in what was tail padding. */
+  uint8_t subscribed;
 };
 
 ws101_ws *ws101__ws_new(const ws101__ws_init *init);
@@ -86,5 +91,40 @@ void ws101__ws_attach(ws101_ws *ws, ws101__conn *c, char *leftover,
 void ws101__ws_fail(ws101_ws *ws, int err, const char *msg);
 
 extern const ws101__proto ws101__ws_proto;
+
+/* ------------------------------------------------------------------------ */
+/* Pub/sub hook (server/pubsub.c)                                          */
+
+/* One published message, framed once for every subscriber. */
+typedef struct ws101__ws_prepared {
+  const char *plain; /* server frame, RSV1 clear: header + payload */
+  size_t plain_len;
+  const char *z;     /* the same, deflated with a no-context-takeover
+                        stream, RSV1 set; NULL if not made (yet) */
+  size_t z_len;
+  const char *payload; /* the bare payload, for a connection whose own
+                          compressor (context takeover) must encode it */
+  size_t payload_len;
+  int opcode;
+} ws101__ws_prepared;
+
+/* ws101__ws_send_prepared returns this when the connection needs `z` and it
+ * is NULL: the caller deflates once and calls again. */
+#define WS101__WS_NEED_Z 1
+
+/* Queues `m` on a server connection: the bytes of `z` for a connection
+ * that deflates with the loop's shared stream (and the message is at least
+ * WS101_OPT_DEFLATE_MIN_SIZE long), its own compression for one with
+ * context takeover, `plain` otherwise. Checks the connection's
+ * WS101_OPT_WS_MAX_BACKPRESSURE on its own, without applying the policy:
+ * the caller decides between skipping and dropping. Returns 0,
+ * WS101__WS_NEED_Z, WS101_ECLOSED, WS101_ESTATE (a fragmented send is
+ * open: a data frame cannot go in between), WS101_EBACKPRESSURE (nothing
+ * queued) or WS101_ENOMEM. */
+int ws101__ws_send_prepared(ws101_ws *ws, const ws101__ws_prepared *m);
+
+/* Called by finish() for a connection with `subscribed` set, while
+ * ws->conn (and so its server) is still known: its subscriptions end. */
+void ws101__pubsub_ws_gone(ws101_ws *ws);
 
 #endif

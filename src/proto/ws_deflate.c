@@ -223,6 +223,10 @@ void ws101__pmd_free(ws101__pmd *p) {
   free(p);
 }
 
+int ws101__pmd_deflates_shared(const ws101__pmd *p) {
+  return p != NULL && p->def_shared;
+}
+
 size_t ws101__pmd_memory(const ws101__pmd *p) {
   return p ? sizeof(*p) + p->zmem + p->pend.cap : 0;
 }

@@ -138,6 +138,12 @@ int ws101__pmd_inflate(ws101__pmd *p, const char *in, size_t len, int fin,
 int ws101__pmd_deflate(ws101__pmd *p, const char *in, size_t len,
                        ws101__buf *out);
 
+/* 1 if this connection's compressor is the loop's shared deflater (no
+ * context takeover, window not below the shared one): its output for a
+ * message is then the same bytes for every such connection, which lets
+ * pub/sub compress a published message once. */
+int ws101__pmd_deflates_shared(const ws101__pmd *p);
+
 /* Bytes currently held by this connection: the struct, its dedicated zlib
  * streams (counted through zalloc/zfree) and its fragment buffer. Shared
  * streams are not included (see ws101__pmd_shared_memory). */

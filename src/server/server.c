@@ -4,9 +4,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/conn.h"
 #include "io/loop.h"
+#include "server/pubsub.h"
 
 int ws101_server_new(ws101_loop *loop, const ws101_options *opts,
                      ws101_server **out) {
@@ -160,6 +162,41 @@ int ws101_server_listen(ws101_server *server, const char *host, int port) {
   return 0;
 }
 
+int ws101__server_listen_fd(ws101_server *srv, int fd) {
+  ws101__listener *l;
+  int rc;
+  if (srv->closing) {
+    close(fd);
+    return WS101_ESTATE;
+  }
+  l = calloc(1, sizeof(*l));
+  if (l == NULL) {
+    close(fd);
+    return WS101_ENOMEM;
+  }
+  rc = uv_tcp_init(srv->loop->uv, &l->tcp);
+  if (rc != 0) {
+    close(fd);
+    free(l);
+    return ws101__uv_err(rc);
+  }
+  l->tcp.data = l;
+  l->server = srv;
+  l->next = srv->listeners;
+  srv->listeners = l;
+  srv->nlisteners_open++;
+  rc = uv_tcp_open(&l->tcp, fd);
+  if (rc != 0) close(fd); /* not adopted: uv_close will not close it */
+  if (rc == 0) rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
+  if (rc != 0) {
+    srv->listeners = l->next;
+    srv->nlisteners_open--;
+    uv_close((uv_handle_t *)&l->tcp, (uv_close_cb)free);
+    return ws101__uv_err(rc);
+  }
+  return 0;
+}
+
 int ws101_server_port(const ws101_server *server) {
   struct sockaddr_storage ss;
   int len = sizeof(ss);
@@ -181,6 +218,7 @@ static void server_free(ws101_server *srv) {
   size_t i;
   while (*pp != NULL && *pp != srv) pp = &(*pp)->next;
   if (*pp == srv) *pp = srv->next;
+  ws101__pubsub_server_gone(srv); /* every connection is gone by now */
   for (i = 0; i < srv->nroutes; i++) free(srv->routes[i].path);
   free(srv->routes);
   free(srv->hdr_scratch);

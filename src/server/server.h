@@ -44,6 +44,9 @@ struct ws101_server {
   struct ws101_server *next; /* loop's list of servers */
   /* HTTP/2 counters (ws101_server_h2_stats). */
   uint64_t h2_conns, h2_streams, h2_websockets;
+  /* Pub/sub hub (server/pubsub.c), created by the first subscribe or
+   * publish; freed with the server. */
+  struct ws101__pubsub *pubsub;
 };
 
 /* The route for `path` (longest match), or NULL. */
@@ -53,6 +56,11 @@ const ws101__route *ws101__server_match(const ws101_server *srv,
 /* Called by the connection layer when a connection owned by `srv` is
  * gone; the last one lets a closing server finish. */
 void ws101__server_conn_closed(ws101_server *srv);
+
+/* Listens on an already bound socket `fd` (workers: an SO_REUSEPORT
+ * socket each). The server owns fd from then on, even on error. Returns 0
+ * or a WS101_E* code. */
+int ws101__server_listen_fd(ws101_server *srv, int fd);
 
 /* Closes every server of `loop` (ws101_loop_free). */
 void ws101__server_close_all(ws101_loop *loop);
