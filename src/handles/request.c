@@ -8,12 +8,12 @@
 #include <string.h>
 
 #include "proto/http1_chars.h"
-#include "server/server.h"
 #include "proto/ws_deflate.h"
 #include "proto/ws_handshake.h"
 
 void ws101__req_reset(ws101_req *req) {
   req->route = NULL;
+  req->route_flags = 0;
   req->head.nheaders = 0;
   req->path = req->query = NULL;
   req->headbuf.len = 0;
@@ -138,7 +138,7 @@ const char *ws101_req_ws_protocols(const ws101_req *req) {
 
 int ws101_req_read_body(ws101_req *req, ws101_body_cb cb, void *user_data) {
   if (req == NULL || cb == NULL) return WS101_EINVAL;
-  if (req->route == NULL || !(req->route->flags & WS101_ROUTE_STREAM_BODY) ||
+  if (req->route == NULL || !(req->route_flags & WS101_ROUTE_STREAM_BODY) ||
       req->body_cb != NULL)
     return WS101_ESTATE;
   req->body_cb = cb;
@@ -313,7 +313,7 @@ int ws101_req_accept_websocket(ws101_req *req, const char *subprotocol,
   if (out != NULL) *out = NULL;
   if (req == NULL || cb == NULL) return WS101_EINVAL;
   if (req->resp_state != WS101__RESP_IDLE) return WS101_ESTATE;
-  opts = &req->server->opts;
+  opts = req->opts;
   st = ws101__ws_check_request(&req->head, &why);
   if (st != 0) return refuse_upgrade(req, st, why ? why : "bad upgrade");
   if (!ws101__ws_origin_allowed(&opts->origins,

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/server.h"
-
 /* Writes at least this big skip the cork buffer when the queue is empty:
  * the kernel usually takes them whole, so copying would be pure cost. */
 #define ZERO_COPY_MIN (16 * 1024)
@@ -489,6 +487,7 @@ void ws101__conn_end(ws101__conn *c, uint64_t linger_ms) {
 static void close_cb(uv_handle_t *h) {
   ws101__conn *c = h->data;
   void *owner = c->owner;
+  void (*owner_closed)(void *) = c->owner_closed;
   ws101_loop *loop = c->loop;
   if (c->flags & WS101__CONN_DIRTY) {
     ws101__conn **pp = &loop->dirty;
@@ -501,7 +500,7 @@ static void close_cb(uv_handle_t *h) {
   out_release(loop, &c->out);
   out_release(loop, &c->inflight);
   free(c);
-  if (owner != NULL) ws101__server_conn_closed(owner);
+  if (owner_closed != NULL) owner_closed(owner);
 }
 
 void ws101__conn_close(ws101__conn *c, int err) {

@@ -89,7 +89,12 @@ struct ws101__conn {
   ws101__conn *prev, *next;
   ws101__conn *next_dirty;
   ws101__conn *tprev, *tnext;
-  void *owner; /* the ws101_server that accepted it, or NULL (client) */
+  /* Who accepted it (a ws101_server), or NULL (client connections). When
+   * the connection is gone, after proto->on_close, conn.c calls
+   * owner_closed(owner): that is how a closing server learns its last
+   * connection left, without io/ knowing what a server is. */
+  void *owner;
+  void (*owner_closed)(void *owner);
   uint32_t flags;
   int close_err;
 };
@@ -153,5 +158,11 @@ void ws101__conn_keep_loop_alive(ws101__conn *c, int on);
 
 /* "ip:port" / "[ip6]:port" of the peer into buf (>= 56 bytes). */
 void ws101__conn_peer(const ws101__conn *c, char *buf, size_t size);
+
+/* For the loop (loop.c): the deadline sweep, and freeing the per-loop
+ * request cache and output-buffer pool at ws101_loop_free. */
+void ws101__conn_sweep(ws101_loop *loop);
+void ws101__conn_cache_free(ws101_loop *loop);
+void ws101__conn_pool_free(ws101_loop *loop);
 
 #endif

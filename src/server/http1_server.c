@@ -56,6 +56,7 @@ int ws101__h1_server_attach(ws101__conn *c, ws101_server *srv) {
   h->req.ops = &h1_ops;
   h->req.proto = h;
   h->req.server = srv;
+  h->req.opts = &srv->opts;
   ws101__req_reset(&h->req);
   ws101__conn_set_proto(c, &ws101__h1_server_proto, h);
   ws101__conn_set_deadline(c, srv->opts.header_timeout_ms);
@@ -373,6 +374,7 @@ static int start_request(h1s *h, const char *raw, size_t n,
   ws101__h1_body_init_request(&h->bodyd, &h->req.head);
   h->body_done = ws101__h1_body_done(&h->bodyd);
   h->req.route = ws101__server_match(h->srv, h->req.path, strlen(h->req.path));
+  h->req.route_flags = h->req.route != NULL ? h->req.route->flags : 0;
   h->stream_route = h->req.route != NULL && !h->req.route->websocket &&
                     (h->req.route->flags & WS101_ROUTE_STREAM_BODY);
   expect = ws101_req_header(&h->req, "Expect");

@@ -2,11 +2,14 @@
  * connections and the graceful close of everything a server owns. */
 #include "server/server.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "io/conn.h"
 #include "io/loop.h"
+
+static void close_from_loop(ws101__closable *self);
 
 int ws101_server_new(ws101_loop *loop, const ws101_options *opts,
                      ws101_server **out) {
@@ -30,8 +33,8 @@ int ws101_server_new(ws101_loop *loop, const ws101_options *opts,
   srv->limits.max_header_bytes = srv->opts.max_header_bytes;
   srv->limits.max_headers = srv->opts.max_headers;
   srv->loop = loop;
-  srv->next = loop->servers;
-  loop->servers = srv;
+  srv->closable.close = close_from_loop;
+  ws101__loop_add_closable(loop, &srv->closable);
   *out = srv;
   return 0;
 }
@@ -105,6 +108,8 @@ const ws101__route *ws101__server_match(const ws101_server *srv,
   return best;
 }
 
+static void conn_closed(void *owner);
+
 static void on_connection(uv_stream_t *ls, int status) {
   ws101__listener *l = ls->data;
   ws101_server *srv = l->server;
@@ -113,6 +118,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   c = ws101__conn_new(srv->loop, &ws101__h1_server_proto, NULL);
   if (c == NULL) return;
   c->owner = srv;
+  c->owner_closed = conn_closed;
   srv->nconns++;
   if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 ||
       ws101__h1_server_attach(c, srv) != 0) {
@@ -176,11 +182,8 @@ int ws101_server_port(const ws101_server *server) {
 }
 
 static void server_free(ws101_server *srv) {
-  ws101_loop *loop = srv->loop;
-  ws101_server **pp = (ws101_server **)&loop->servers;
   size_t i;
-  while (*pp != NULL && *pp != srv) pp = &(*pp)->next;
-  if (*pp == srv) *pp = srv->next;
+  ws101__loop_remove_closable(srv->loop, &srv->closable);
   for (i = 0; i < srv->nroutes; i++) free(srv->routes[i].path);
   free(srv->routes);
   free(srv->hdr_scratch);
@@ -203,7 +206,9 @@ static void listener_closed(uv_handle_t *h) {
   maybe_done(srv);
 }
 
-void ws101__server_conn_closed(ws101_server *srv) {
+/* A connection this server accepted is gone (conn.c, after on_close). */
+static void conn_closed(void *owner) {
+  ws101_server *srv = owner;
   srv->nconns--;
   maybe_done(srv);
 }
@@ -251,10 +256,9 @@ int ws101_server_close(ws101_server *server, ws101_server_close_cb cb,
   return 0;
 }
 
-void ws101__server_close_all(ws101_loop *loop) {
-  ws101_server *s = loop->servers, *next;
-  for (; s != NULL; s = next) {
-    next = s->next;
-    if (!s->closing) ws101_server_close(s, NULL, NULL);
-  }
+/* ws101_loop_free closes servers the application left open. */
+static void close_from_loop(ws101__closable *self) {
+  ws101_server *srv =
+      (ws101_server *)((char *)self - offsetof(ws101_server, closable));
+  if (!srv->closing) ws101_server_close(srv, NULL, NULL);
 }

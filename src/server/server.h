@@ -5,6 +5,7 @@
 
 #include "proto/http1_parser.h"
 #include "core/options.h"
+#include "io/loop.h"
 #include "ws101.h"
 
 #include <uv.h>
@@ -41,19 +42,12 @@ struct ws101_server {
   int closing;
   ws101_server_close_cb close_cb;
   void *close_user;
-  struct ws101_server *next; /* loop's list of servers */
+  ws101__closable closable; /* on the loop's list: ws101_loop_free closes */
 };
 
 /* The route for `path` (longest match), or NULL. */
 const ws101__route *ws101__server_match(const ws101_server *srv,
                                         const char *path, size_t len);
-
-/* Called by the connection layer when a connection owned by `srv` is
- * gone; the last one lets a closing server finish. */
-void ws101__server_conn_closed(ws101_server *srv);
-
-/* Closes every server of `loop` (ws101_loop_free). */
-void ws101__server_close_all(ws101_loop *loop);
 
 /* The HTTP/1.1 server protocol (http1_server.c). */
 struct ws101__proto;
