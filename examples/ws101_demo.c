@@ -2,12 +2,14 @@
  * WebSocket echo at /ws, all on one port. Uses only the public API.
  *
  *   ws101-demo [--host 127.0.0.1] [--port 8080] [--origin URL]...
+ *              [--tls-cert FILE --tls-key FILE]
  *
  * Routes: GET / (page), GET /hello, POST /echo (buffered body echoed),
  * GET /stream?n=N (chunked), POST /upload (streamed body, counted),
  * /ws (WebSocket echo; "close:CODE:REASON" makes the server close).
  *
- * Prints "listening on http://HOST:PORT/" once it accepts connections.
+ * Prints "listening on http://HOST:PORT/" (https:// with --tls-cert) once
+ * it accepts connections.
  * SIGINT/SIGTERM close every WebSocket with 1001 and exit 0. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -171,11 +173,13 @@ static void usage(FILE *f) {
              "  --host HOST   address to listen on (default 127.0.0.1)\n"
              "  --port PORT   port (default 8080; 0 picks a free one)\n"
              "  --origin URL  allow WebSocket upgrades only from this Origin "
-             "(repeatable)\n");
+             "(repeatable)\n"
+             "  --tls-cert FILE --tls-key FILE  serve https:// and wss:// "
+             "with this PEM certificate chain and key\n");
 }
 
 int main(int argc, char **argv) {
-  const char *host = "127.0.0.1";
+  const char *host = "127.0.0.1", *cert = NULL, *key = NULL;
   int port = 8080, i, rc;
   ws101_options *opts;
   sigset_t set;
@@ -192,6 +196,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "ws101-demo: bad origin %s\n", argv[i]);
         return 2;
       }
+    } else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc) {
+      cert = argv[++i];
+    } else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) {
+      key = argv[++i];
     } else if (strcmp(argv[i], "--help") == 0) {
       usage(stdout);
       return 0;
@@ -199,6 +207,16 @@ int main(int argc, char **argv) {
       usage(stderr);
       return 2;
     }
+  }
+
+  if ((cert == NULL) != (key == NULL)) {
+    fprintf(stderr, "ws101-demo: --tls-cert and --tls-key go together\n");
+    return 2;
+  }
+  if (cert != NULL &&
+      ws101_options_add_tls_cert(opts, NULL, cert, key, WS101_TLS_PEM_FILES)) {
+    fprintf(stderr, "ws101-demo: bad --tls-cert / --tls-key\n");
+    return 2;
   }
 
   /* Signals go to one thread that posts into the loop: the thread-safe
@@ -222,14 +240,17 @@ int main(int argc, char **argv) {
   ws101_server_route(server, "/upload", WS101_ROUTE_STREAM_BODY, on_upload,
                      NULL);
   ws101_server_websocket(server, "/ws", on_ws, NULL);
-  rc = ws101_server_listen(server, host, port);
+  rc = cert != NULL ? ws101_server_listen_tls(server, host, port)
+                    : ws101_server_listen(server, host, port);
   if (rc != 0) {
-    fprintf(stderr, "ws101-demo: cannot listen on %s:%d: %s\n", host, port,
-            ws101_strerror(rc));
+    fprintf(stderr, "ws101-demo: cannot listen on %s:%d: %s%s%s\n", host,
+            port, ws101_strerror(rc), rc == WS101_ETLS ? ": " : "",
+            rc == WS101_ETLS ? ws101_tls_last_error() : "");
     return 1;
   }
   pthread_create(&tid, NULL, signal_thread, &set);
-  printf("listening on http://%s%s%s:%d/\n", strchr(host, ':') ? "[" : "",
+  printf("listening on %s://%s%s%s:%d/\n", cert != NULL ? "https" : "http",
+         strchr(host, ':') ? "[" : "",
          host, strchr(host, ':') ? "]" : "", ws101_server_port(server));
   fflush(stdout);
   ws101_loop_run(loop);

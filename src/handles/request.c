@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/conn.h"
 #include "proto/http1_chars.h"
 #include "proto/ws_deflate.h"
 #include "proto/ws_handshake.h"
@@ -336,4 +337,16 @@ int ws101_req_accept_websocket(ws101_req *req, const char *subprotocol,
   }
   return req->ops->accept_ws(req, subprotocol, neg == 1 ? ext : NULL,
                              neg == 1 ? &pmd : NULL, cb, user_data, out);
+}
+
+/* ---- TLS ------------------------------------------------------------------ */
+
+const char *ws101_req_tls_version(const ws101_req *req) {
+  if (req == NULL || req->conn == NULL) return NULL;
+  return ws101__conn_tls_version(req->conn);
+}
+
+const char *ws101_req_tls_peer_subject(const ws101_req *req) {
+  if (req == NULL || req->conn == NULL) return NULL;
+  return ws101__conn_tls_peer_subject(req->conn);
 }

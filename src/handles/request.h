@@ -42,6 +42,9 @@ struct ws101_req {
    * protocol that creates the request: handles/ must not reach into
    * server/ to find them. */
   const struct ws101_options *opts;
+  /* The transport the request arrived on, for its TLS details; set by the
+   * protocol, NULL once the connection is gone. */
+  struct ws101__conn *conn;
   const struct ws101__route *route; /* opaque here: server/ owns routes */
   int route_flags; /* WS101_ROUTE_* of `route`, set with it by the protocol */
   /* Request. */

@@ -296,6 +296,9 @@ int ws101_loop_free(ws101_loop *loop) {
   }
   ws101__conn_cache_free(loop);
   ws101__conn_pool_free(loop);
+  if (loop->tls_clients_free != NULL && loop->tls_clients != NULL)
+    loop->tls_clients_free(loop->tls_clients);
+  free(loop->tls_plain);
   uv_mutex_destroy(&loop->post_mu);
   free(loop->rbuf);
   free(loop);

@@ -70,6 +70,12 @@ struct ws101_loop {
   /* Servers (and whatever else registers) still open, closed by
    * ws101_loop_free. */
   ws101__closable *closables;
+  /* TLS (io/tls.c): the plaintext buffer records are decrypted into
+   * (the read buffer still holds the ciphertext), and the client contexts
+   * with their session caches. */
+  char *tls_plain;
+  void *tls_clients;
+  void (*tls_clients_free)(void *);
   /* Timers not yet closed (timer.c), closed by ws101_loop_free. */
   struct ws101_timer *timers;
 };

@@ -57,6 +57,7 @@ int ws101__h1_server_attach(ws101__conn *c, ws101_server *srv) {
   h->req.proto = h;
   h->req.server = srv;
   h->req.opts = &srv->opts;
+  h->req.conn = c;
   ws101__req_reset(&h->req);
   ws101__conn_set_proto(c, &ws101__h1_server_proto, h);
   ws101__conn_set_deadline(c, srv->opts.header_timeout_ms);
@@ -598,6 +599,7 @@ static void h1_on_close(ws101__conn *c, int err) {
   h1s *h = H(c);
   (void)err;
   h->conn = NULL;
+  h->req.conn = NULL;
   if (h->active) {
     /* The application still holds the request: it is freed when the
      * application completes it. */

@@ -8,6 +8,12 @@
 
 #include "io/conn.h"
 #include "io/loop.h"
+#include "io/tls.h"
+
+/* ALPN, in the server's order of preference: the first one the client also
+ * offers is chosen, and tls_ready() below attaches its protocol. The
+ * HTTP/2 server adds "h2" in front. */
+static const char *const server_alpn[] = {"http/1.1", NULL};
 
 static void close_from_loop(ws101__closable *self);
 
@@ -110,6 +116,12 @@ const ws101__route *ws101__server_match(const ws101_server *srv,
 
 static void conn_closed(void *owner);
 
+/* The TLS handshake of an accepted connection is done. HTTP/1.1 was
+ * attached at accept; this is where a protocol chosen by ALPN replaces it
+ * (HTTP/2: when ws101__conn_alpn(c) is "h2", attach the h2 server protocol
+ * with ws101__conn_set_proto). Runs before any request byte is read. */
+static void tls_ready(ws101__conn *c) { (void)c; }
+
 static void on_connection(uv_stream_t *ls, int status) {
   ws101__listener *l = ls->data;
   ws101_server *srv = l->server;
@@ -121,7 +133,8 @@ static void on_connection(uv_stream_t *ls, int status) {
   c->owner_closed = conn_closed;
   srv->nconns++;
   if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 ||
-      ws101__h1_server_attach(c, srv) != 0) {
+      ws101__h1_server_attach(c, srv) != 0 ||
+      (l->tls && ws101__conn_tls_server(c, srv->tls, tls_ready) != 0)) {
     c->proto = NULL; /* nothing protocol-side to release */
     ws101__conn_close(c, WS101_EIO);
     return;
@@ -131,7 +144,8 @@ static void on_connection(uv_stream_t *ls, int status) {
   if (ws101__conn_start(c) != 0) ws101__conn_close(c, WS101_EIO);
 }
 
-int ws101_server_listen(ws101_server *server, const char *host, int port) {
+static int listen_on(ws101_server *server, const char *host, int port,
+                     int tls) {
   struct sockaddr_storage ss;
   ws101__listener *l;
   int rc;
@@ -151,6 +165,7 @@ int ws101_server_listen(ws101_server *server, const char *host, int port) {
   }
   l->tcp.data = l;
   l->server = server;
+  l->tls = tls;
   l->next = server->listeners;
   server->listeners = l;
   server->nlisteners_open++;
@@ -163,6 +178,34 @@ int ws101_server_listen(ws101_server *server, const char *host, int port) {
     uv_close((uv_handle_t *)&l->tcp, (uv_close_cb)free);
     return ws101__uv_err(rc);
   }
+  return 0;
+}
+
+int ws101_server_listen(ws101_server *server, const char *host, int port) {
+  return listen_on(server, host, port, 0);
+}
+
+int ws101_server_listen_tls(ws101_server *server, const char *host,
+                            int port) {
+  int rc;
+  if (server == NULL || server->closing) return WS101_EINVAL;
+  if (server->tls == NULL) {
+    rc = ws101__tls_server_ctx_new(&server->opts, server_alpn, NULL,
+                                   &server->tls);
+    if (rc != 0) return rc;
+  }
+  return listen_on(server, host, port, 1);
+}
+
+int ws101_server_reload_tls(ws101_server *server, const ws101_options *opts) {
+  ws101__tls_ctx *ctx;
+  int rc;
+  if (server == NULL || opts == NULL || server->closing) return WS101_EINVAL;
+  rc = ws101__tls_server_ctx_new(opts, server_alpn, server->tls, &ctx);
+  if (rc != 0) return rc;
+  /* Open connections hold their own reference to the old context. */
+  ws101__tls_ctx_free(server->tls);
+  server->tls = ctx;
   return 0;
 }
 
@@ -187,6 +230,7 @@ static void server_free(ws101_server *srv) {
   for (i = 0; i < srv->nroutes; i++) free(srv->routes[i].path);
   free(srv->routes);
   free(srv->hdr_scratch);
+  ws101__tls_ctx_free(srv->tls);
   ws101__options_clear(&srv->opts);
   free(srv);
 }

@@ -24,6 +24,7 @@ typedef struct ws101__route {
 typedef struct ws101__listener {
   uv_tcp_t tcp;
   struct ws101_server *server;
+  int tls; /* accepts TLS with server->tls */
   struct ws101__listener *next;
 } ws101__listener;
 
@@ -43,6 +44,9 @@ struct ws101_server {
   ws101_server_close_cb close_cb;
   void *close_user;
   ws101__closable closable; /* on the loop's list: ws101_loop_free closes */
+  /* The TLS context of the TLS listeners (NULL until the first one opens);
+   * a reload replaces it, connections keep the one they started with. */
+  struct ws101__tls_ctx *tls;
 };
 
 /* The route for `path` (longest match), or NULL. */
