@@ -944,6 +944,12 @@ WS101_EXTERN int ws101_server_listen_tls(ws101_server *server,
                                          const char *host, int port);
 
 /**
+ * Returns the local port of the first TLS listener opened (what port 0
+ * picked), or WS101_ESTATE if there is none, or WS101_EINVAL.
+ */
+WS101_EXTERN int ws101_server_tls_port(const ws101_server *server);
+
+/**
  * Replaces the TLS configuration of every TLS listener of `server` with the
  * certificates, CA and WS101_OPT_TLS_* values of `opts`, without closing
  * anything: handshakes that start afterwards use the new certificates,
@@ -971,8 +977,8 @@ WS101_EXTERN const char *ws101_req_tls_version(const ws101_req *req);
 /**
  * Returns the subject of the client certificate the peer presented and
  * that was verified (RFC 2253 form, e.g. "CN=alice,O=Example"), or NULL if
- * there is none (plain TCP, or no client certificate). Valid for the life
- * of the request.
+ * there is none (plain TCP, no client certificate, or the connection is
+ * already gone). Valid while the request's connection is open.
  */
 WS101_EXTERN const char *ws101_req_tls_peer_subject(const ws101_req *req);
 

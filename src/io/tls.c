@@ -712,7 +712,11 @@ static void capture_peer(ws101__tls *t) {
 /* Advances the handshake; on completion reports readiness. */
 static void handshake(ws101__conn *c) {
   ws101__tls *t = c->tls;
-  int r = SSL_do_handshake(t->ssl);
+  int r;
+  /* SSL_get_error reads the thread's error queue: a stale entry left by
+   * an unrelated call would fail this healthy connection. */
+  ERR_clear_error();
+  r = SSL_do_handshake(t->ssl);
   if (r == 1) {
     const unsigned char *p;
     unsigned n;
@@ -775,6 +779,7 @@ void ws101__tls_input(ws101__conn *c, const char *data, size_t len) {
     }
   }
   plain = c->loop->tls_plain;
+  ERR_clear_error(); /* see handshake() */
   while (!(c->flags & (WS101__CONN_CLOSING | WS101__CONN_PAUSED |
                        WS101__CONN_ENDING))) {
     int n = SSL_read(t->ssl, plain, PLAIN_SIZE);
@@ -834,6 +839,7 @@ int ws101__tls_encrypt(ws101__conn *c, int ending) {
     /* One SSL_write for the whole cork buffer: OpenSSL cuts it into
      * 16 KiB records, and the write BIO never refuses. */
     size_t n = o->len - o->off;
+    ERR_clear_error(); /* see handshake() */
     while (n > 0) {
       int chunk = n > (size_t)1 << 30 ? 1 << 30 : (int)n;
       int w = SSL_write(t->ssl, o->data + o->off, chunk);

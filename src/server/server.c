@@ -209,19 +209,28 @@ int ws101_server_reload_tls(ws101_server *server, const ws101_options *opts) {
   return 0;
 }
 
-int ws101_server_port(const ws101_server *server) {
+static int port_of(const ws101_server *server, int tls_only) {
   struct sockaddr_storage ss;
   int len = sizeof(ss);
-  const ws101__listener *l;
+  const ws101__listener *l, *first = NULL;
   if (server == NULL) return WS101_EINVAL;
   /* The list is newest first; the first listener is at its end. */
-  for (l = server->listeners; l != NULL && l->next != NULL; l = l->next) {
-  }
+  for (l = server->listeners; l != NULL; l = l->next)
+    if (!tls_only || l->tls) first = l;
+  l = first;
   if (l == NULL || uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len))
     return WS101_ESTATE;
   if (ss.ss_family == AF_INET6)
     return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
   return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int ws101_server_port(const ws101_server *server) {
+  return port_of(server, 0);
+}
+
+int ws101_server_tls_port(const ws101_server *server) {
+  return port_of(server, 1);
 }
 
 static void server_free(ws101_server *srv) {
