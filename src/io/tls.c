@@ -22,7 +22,7 @@
 
 /* ---- per-thread error text ---------------------------------------------- */
 
-static _Thread_local char last_error[256];
+static _Thread_local char last_error[512];
 
 const char *ws101_tls_last_error(void) { return last_error; }
 
@@ -38,9 +38,9 @@ static void set_error_text(char *buf, size_t size, const char *what) {
       ERR_error_string_n(first, reason, sizeof(reason));
       r = reason;
     }
-    snprintf(buf, size, "%s: %s", what, r);
+    snprintf(buf, size, "%.300s: %.180s", what, r);
   } else {
-    snprintf(buf, size, "%s", what);
+    snprintf(buf, size, "%.300s", what);
   }
 }
 
@@ -527,8 +527,8 @@ struct ws101__tls {
   int handshake_done;
   int notify_sent;
   int notify_received;
-  char alpn[32];
-  char err[200];
+  char alpn[16];
+  char *err; /* why it failed (allocated then), else NULL */
 };
 
 static BIO_METHOD *bio_method;
@@ -671,16 +671,16 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess) {
 static void fail(ws101__conn *c, const char *what) {
   ws101__tls *t = c->tls;
   long vr = SSL_get_verify_result(t->ssl);
-  char ctx[200];
   if (vr != X509_V_OK && !t->handshake_done) {
-    snprintf(ctx, sizeof(ctx), "%s: certificate verify failed: %s", what,
+    snprintf(last_error, sizeof(last_error),
+             "%.100s: certificate verify failed: %.200s", what,
              X509_verify_cert_error_string(vr));
     ERR_clear_error();
-    snprintf(t->err, sizeof(t->err), "%s", ctx);
   } else {
-    set_error_text(t->err, sizeof(t->err), what);
+    set_error_text(last_error, sizeof(last_error), what);
   }
-  snprintf(last_error, sizeof(last_error), "%s", t->err);
+  free(t->err);
+  t->err = strdup(last_error);
   if (t->cipher.len > t->cipher.off) {
     uv_buf_t b = uv_buf_init(t->cipher.data + t->cipher.off,
                              (unsigned)(t->cipher.len - t->cipher.off));
@@ -876,6 +876,7 @@ void ws101__tls_free(ws101_loop *loop, ws101__tls *t) {
   free(t->stash);
   free(t->origin);
   free(t->peer_subject);
+  free(t->err);
   free(t);
 }
 
@@ -899,5 +900,5 @@ int ws101__conn_tls_resumed(const ws101__conn *c) {
 }
 
 const char *ws101__conn_tls_error(const ws101__conn *c) {
-  return c->tls != NULL ? c->tls->err : "";
+  return c->tls != NULL && c->tls->err != NULL ? c->tls->err : "";
 }
