@@ -73,6 +73,9 @@ def get(port, path, host="localhost", context=None):
     return head.split(b"\r\n")[0].decode(), body.decode()
 
 
+REQ = b"GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+
+
 def subject_of(output):
     m = re.search(r"^subject=(.*)$", output, re.M)
     return m.group(1).replace(" ", "") if m else None
@@ -153,9 +156,12 @@ class TestBasics(Base):
     def test_resumption(self):
         for version in ("-tls1_2", "-tls1_3"):
             sess = os.path.join(PKI, "sess%s.pem" % version)
+            # A whole request/response, so that the session ticket (sent
+            # after a TLS 1.3 handshake) is read before s_client exits.
             rc, out = s_client(self.port, version, "-servername", "localhost",
-                               "-sess_out", sess)
+                               "-sess_out", sess, "-ign_eof", data=REQ)
             self.assertIn("New,", out)
+            self.assertIn("hello", out)
             rc, out = s_client(self.port, version, "-servername", "localhost",
                                "-sess_in", sess)
             self.assertIn("Reused,", out, "%s not resumed:\n%s" %
