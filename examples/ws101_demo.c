@@ -3,6 +3,7 @@
  *
  *   ws101-demo [--host 127.0.0.1] [--port 8080] [--origin URL]...
  *              [--workers N] [--redis redis://HOST:PORT]
+ *              [--tls-cert FILE --tls-key FILE]
  *
  * Routes: GET / (page), GET /hello, POST /echo (buffered body echoed),
  * GET /stream?n=N (chunked), POST /upload (streamed body, counted),
@@ -16,7 +17,8 @@
  * and logs "redis: up" / "redis: down ..." lines on stderr as its state
  * changes.
  *
- * Prints "listening on http://HOST:PORT/" once it accepts connections.
+ * Prints "listening on http://HOST:PORT/" (https:// with --tls-cert) once
+ * it accepts connections.
  * SIGINT/SIGTERM close every WebSocket with 1001 and exit 0. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -73,6 +75,21 @@ static void on_hello(ws101_req *req, void *ud) {
   (void)ud;
   ws101_req_respond(req, 200, "text/plain; charset=utf-8", body,
                     sizeof(body) - 1);
+}
+
+/* GET /stats: the server's HTTP/2 counters as JSON, so a test (or a
+ * curious user) can tell whether a browser's WebSocket rode HTTP/2. */
+static void on_stats(ws101_req *req, void *ud) {
+  uint64_t conns = 0, streams = 0, websockets = 0;
+  char body[160];
+  int n;
+  ws101_server_h2_stats((ws101_server *)ud, &conns, &streams, &websockets);
+  n = snprintf(body, sizeof(body),
+               "{\"h2_conns\": %llu, \"h2_streams\": %llu, "
+               "\"h2_websockets\": %llu, \"http_version\": %d}\n",
+               (unsigned long long)conns, (unsigned long long)streams,
+               (unsigned long long)websockets, ws101_req_http_version(req));
+  ws101_req_respond(req, 200, "application/json", body, (size_t)n);
 }
 
 static void on_echo(ws101_req *req, void *ud) {
@@ -184,6 +201,7 @@ static int setup_routes(ws101_server *s, int index, void *ud) {
   if (rc == 0) rc = ws101_server_route(s, "/", 0, on_index, NULL);
   if (rc == 0) rc = ws101_server_route(s, "/hello", 0, on_hello, NULL);
   if (rc == 0) rc = ws101_server_route(s, "/echo", 0, on_echo, NULL);
+  if (rc == 0) rc = ws101_server_route(s, "/stats", 0, on_stats, s);
   if (rc == 0) rc = ws101_server_route(s, "/stream", 0, on_stream, NULL);
   if (rc == 0)
     rc = ws101_server_route(s, "/upload", WS101_ROUTE_STREAM_BODY, on_upload,
@@ -239,11 +257,13 @@ static void usage(FILE *f) {
              "(repeatable)\n"
              "  --workers N   N worker threads, one SO_REUSEPORT listener "
              "each\n"
-             "  --redis URL   pub/sub backplane, redis://HOST:PORT\n");
+             "  --redis URL   pub/sub backplane, redis://HOST:PORT\n"
+             "  --tls-cert FILE --tls-key FILE  serve https:// and wss:// "
+             "with this PEM certificate chain and key\n");
 }
 
 int main(int argc, char **argv) {
-  const char *host = "127.0.0.1", *redis = NULL;
+  const char *host = "127.0.0.1", *redis = NULL, *cert = NULL, *key = NULL;
   int port = 8080, nworkers = 0, i, rc;
   ws101_options *opts;
   sigset_t set;
@@ -268,6 +288,10 @@ int main(int argc, char **argv) {
       }
     } else if (strcmp(argv[i], "--redis") == 0 && i + 1 < argc) {
       redis = argv[++i];
+    } else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc) {
+      cert = argv[++i];
+    } else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) {
+      key = argv[++i];
     } else if (strcmp(argv[i], "--help") == 0) {
       usage(stdout);
       return 0;
@@ -275,6 +299,22 @@ int main(int argc, char **argv) {
       usage(stderr);
       return 2;
     }
+  }
+
+  if ((cert == NULL) != (key == NULL)) {
+    fprintf(stderr, "ws101-demo: --tls-cert and --tls-key go together\n");
+    return 2;
+  }
+  if (cert != NULL && nworkers > 0) {
+    /* Worker listeners are plain sockets handed over by fd for now. */
+    fprintf(stderr, "ws101-demo: --workers does not serve TLS yet; drop "
+                    "--workers or the --tls-* options\n");
+    return 2;
+  }
+  if (cert != NULL &&
+      ws101_options_add_tls_cert(opts, NULL, cert, key, WS101_TLS_PEM_FILES)) {
+    fprintf(stderr, "ws101-demo: bad --tls-cert / --tls-key\n");
+    return 2;
   }
 
   /* Signals go to one thread that posts into the loop: the thread-safe
@@ -335,14 +375,17 @@ int main(int argc, char **argv) {
             ws101_strerror(rc));
     return 1;
   }
-  rc = ws101_server_listen(server, host, port);
+  rc = cert != NULL ? ws101_server_listen_tls(server, host, port)
+                    : ws101_server_listen(server, host, port);
   if (rc != 0) {
-    fprintf(stderr, "ws101-demo: cannot listen on %s:%d: %s\n", host, port,
-            ws101_strerror(rc));
+    fprintf(stderr, "ws101-demo: cannot listen on %s:%d: %s%s%s\n", host,
+            port, ws101_strerror(rc), rc == WS101_ETLS ? ": " : "",
+            rc == WS101_ETLS ? ws101_tls_last_error() : "");
     return 1;
   }
   pthread_create(&tid, NULL, signal_thread, &set);
-  printf("listening on http://%s%s%s:%d/\n", strchr(host, ':') ? "[" : "",
+  printf("listening on %s://%s%s%s:%d/\n", cert != NULL ? "https" : "http",
+         strchr(host, ':') ? "[" : "",
          host, strchr(host, ':') ? "]" : "", ws101_server_port(server));
   fflush(stdout);
   ws101_loop_run(loop);

@@ -362,13 +362,33 @@ typedef enum ws101_opt {
    *  HTTP/2 every fetch to an origin is a stream on one shared connection,
    *  and ws101_ws_connect uses RFC 8441 when the server's SETTINGS allow
    *  it, else the HTTP/1.1 upgrade. [0] */
-  WS101_OPT_CLIENT_HTTP2 = 85
+  WS101_OPT_CLIENT_HTTP2 = 85,
+  /* --- TLS (see the "TLS" section) --- */
+  /** Client: 1 skips verifying the server's certificate chain and host
+   *  name, so ANY server (or attacker in between) is accepted. For tests
+   *  against self-signed servers only; never in production. [0] */
+  WS101_OPT_TLS_INSECURE_SKIP_VERIFY = 86,
+  /** Server: client certificates (mTLS). WS101_TLS_CLIENT_CERT_NONE never
+   *  asks; _OPTIONAL asks and verifies one if sent; _REQUIRE refuses the
+   *  handshake without a valid one. Trust comes from ws101_options_set_tls_ca.
+   *  [WS101_TLS_CLIENT_CERT_NONE] */
+  WS101_OPT_TLS_CLIENT_CERT = 87,
+  /** Server: seconds between session-ticket key rotations (the previous key
+   *  still decrypts tickets for one more period); 0 disables session
+   *  tickets. [3600] */
+  WS101_OPT_TLS_TICKET_ROTATE_S = 88
 } ws101_opt;
 
 /** Values of WS101_OPT_WS_BACKPRESSURE_POLICY. */
 enum { WS101_BACKPRESSURE_REFUSE = 0, WS101_BACKPRESSURE_CLOSE = 1 };
 /** Values of WS101_OPT_DEFLATE_MEMORY. */
 enum { WS101_DEFLATE_DEDICATED = 0, WS101_DEFLATE_SHARED = 1 };
+/** Values of WS101_OPT_TLS_CLIENT_CERT. */
+enum {
+  WS101_TLS_CLIENT_CERT_NONE = 0,
+  WS101_TLS_CLIENT_CERT_OPTIONAL = 1,
+  WS101_TLS_CLIENT_CERT_REQUIRE = 2
+};
 
 /**
  * Creates an options object holding every default. Returns 0,
@@ -1145,6 +1165,120 @@ WS101_EXTERN const char *ws101_fetch_header_value(const ws101_fetch *f,
 WS101_EXTERN void ws101_fetch_set_user_data(ws101_fetch *f, void *user_data);
 /** Returns the pointer set with ws101_fetch_set_user_data. */
 WS101_EXTERN void *ws101_fetch_get_user_data(const ws101_fetch *f);
+
+/* ------------------------------------------------------------------------ */
+/* TLS                                                                      */
+/* ------------------------------------------------------------------------ */
+/*
+ * TLS (OpenSSL, TLS 1.2 minimum, OpenSSL's default cipher suites) is a layer
+ * of the transport: HTTP/1.1 and WebSocket behave the same over it. A
+ * server serves https:// and wss:// on the ports opened with
+ * ws101_server_listen_tls, using the certificates of its options; clients
+ * speak TLS for https:// and wss:// URLs, verifying the server against the
+ * system's CA store (or ws101_options_set_tls_ca) and the URL's host name
+ * (IP-address URLs against IP SANs). ALPN offers "http/1.1".
+ *
+ * Calls that fail because of OpenSSL return WS101_ETLS; the reason (for
+ * instance "certificate verify failed: unable to get local issuer
+ * certificate" or "no such file: cert.pem") is then available from
+ * ws101_tls_last_error(). Client handshake failures carry the same text as
+ * the message of WS101_FETCH_ERROR / WS101_WS_ERROR.
+ */
+
+/** Values of `flags` for ws101_options_add_tls_cert. */
+enum {
+  /** `cert` and `key` are paths of PEM files. */
+  WS101_TLS_PEM_FILES = 0,
+  /** `cert` and `key` are PEM text in memory (NUL-terminated). */
+  WS101_TLS_PEM_DATA = 1
+};
+
+/**
+ * Server: adds a certificate chain (leaf first, then intermediates) and its
+ * private key. With `host_name` NULL it is the default certificate, sent
+ * when the client names no host or one without its own entry; with a name
+ * ("example.com", or "*.example.com" for any one label) it is chosen when
+ * the client's SNI matches (case-insensitive). Adding the default or the
+ * same name twice replaces the earlier entry. The files or text are read
+ * when a TLS listener opens (ws101_server_listen_tls) or reloads
+ * (ws101_server_reload_tls), not here. Returns 0, WS101_EINVAL (NULL
+ * cert or key, bad flags, empty or non-ASCII host name) or WS101_ENOMEM.
+ */
+WS101_EXTERN int ws101_options_add_tls_cert(ws101_options *opts,
+                                            const char *host_name,
+                                            const char *cert, const char *key,
+                                            int flags);
+
+/**
+ * Sets the certificates trusted for verifying the peer: a PEM file of CA
+ * certificates and/or a directory in OpenSSL's hashed format (either may be
+ * NULL; both NULL restores the default). Client default: the system's CA
+ * store. Server: the CAs client certificates must chain to (see
+ * WS101_OPT_TLS_CLIENT_CERT). Read when a connection or listener needs
+ * them. Returns 0, WS101_EINVAL or WS101_ENOMEM.
+ */
+WS101_EXTERN int ws101_options_set_tls_ca(ws101_options *opts,
+                                          const char *ca_file,
+                                          const char *ca_dir);
+
+/**
+ * Opens a TLS listener on `host`:`port` (0 picks a free port), serving the
+ * server's routes over https:// and wss:// with the certificates of the
+ * options the server was created with. One server may have plain and TLS
+ * listeners side by side. The handshake counts against
+ * WS101_OPT_HEADER_TIMEOUT_MS. Returns 0, WS101_EINVAL, WS101_ETLS (no
+ * certificate, unreadable or mismatched certificate and key: see
+ * ws101_tls_last_error), WS101_EADDRINUSE, WS101_EADDRNOTAVAIL or
+ * WS101_ENOMEM.
+ */
+WS101_EXTERN int ws101_server_listen_tls(ws101_server *server,
+                                         const char *host, int port);
+
+/**
+ * Returns the local port of the first TLS listener opened (what port 0
+ * picked), or WS101_ESTATE if there is none, or WS101_EINVAL.
+ */
+WS101_EXTERN int ws101_server_tls_port(const ws101_server *server);
+
+/**
+ * Replaces the TLS configuration of every TLS listener of `server` with the
+ * certificates, CA and WS101_OPT_TLS_* values of `opts`, without closing
+ * anything: handshakes that start afterwards use the new certificates,
+ * connections already open keep theirs. This is how renewed (e.g. ACME)
+ * certificates are rotated in. If anything fails the old configuration
+ * stays. Returns 0, WS101_EINVAL, WS101_ETLS (see ws101_tls_last_error) or
+ * WS101_ENOMEM.
+ */
+WS101_EXTERN int ws101_server_reload_tls(ws101_server *server,
+                                         const ws101_options *opts);
+
+/**
+ * Returns the reason of the last WS101_ETLS returned by a ws101 call on
+ * this thread (OpenSSL's reason string, with context), or "" if none. The
+ * string is per thread and valid until the next failing call. Never NULL.
+ */
+WS101_EXTERN const char *ws101_tls_last_error(void);
+
+/**
+ * Returns the TLS version of the connection the request came on
+ * ("TLSv1.2", "TLSv1.3"), or NULL if it is plain TCP.
+ */
+WS101_EXTERN const char *ws101_req_tls_version(const ws101_req *req);
+
+/**
+ * Returns the subject of the client certificate the peer presented and
+ * that was verified (RFC 2253 form, e.g. "CN=alice,O=Example"), or NULL if
+ * there is none (plain TCP, no client certificate, or the connection is
+ * already gone). Valid while the request's connection is open.
+ */
+WS101_EXTERN const char *ws101_req_tls_peer_subject(const ws101_req *req);
+
+/**
+ * Like ws101_req_tls_peer_subject for a server-side WebSocket; NULL on
+ * client connections and without a verified client certificate. Valid for
+ * the life of the handle.
+ */
+WS101_EXTERN const char *ws101_ws_tls_peer_subject(const ws101_ws *ws);
 
 #ifdef __cplusplus
 }

@@ -21,6 +21,7 @@ static const char usage[] =
     "      free port). --echo (default) sends each message back to its\n"
     "      sender; --broadcast sends it to every connected client.\n"
     "      --no-deflate disables permessage-deflate. Stops on SIGINT/SIGTERM.\n"
+    "      --tls-cert FILE --tls-key FILE serve https:// and wss:// instead.\n"
     "\n"
     "  ws101 connect URL [-H 'Name: value']... [--protocol P]... [--no-deflate]\n"
     "                    [--binary] [--wait MS] [--http2]\n"
@@ -37,6 +38,10 @@ static const char usage[] =
     "      when the server allows it. Exits 1 with a\n"
     "      message on stderr if the connection fails (including a server\n"
     "      answering anything but 101) or is closed abnormally.\n"
+    "\n"
+    "  connect and get take wss:// and https:// URLs too, verified against\n"
+    "  the system CA store, or --cafile FILE; --insecure skips verification\n"
+    "  (tests against self-signed servers only).\n"
     "\n"
     "  ws101 get URL [-H 'Name: value']... [--http2|--http2-prior-knowledge]\n"
     "      HTTP GET of URL (http://host[:port]/path); prints the body to\n"
@@ -150,8 +155,22 @@ static void serve_stop(uv_signal_t *sig, int signum) {
   s->server = NULL;
 }
 
+/* --cafile FILE / --insecure for the clients; returns 1 if argv[*i] was
+ * one of them (consuming its value). */
+static int tls_client_arg(ws101_options *o, int argc, char **argv, int *i) {
+  if (strcmp(argv[*i], "--cafile") == 0 && *i + 1 < argc) {
+    ws101_options_set_tls_ca(o, argv[++*i], NULL);
+    return 1;
+  }
+  if (strcmp(argv[*i], "--insecure") == 0) {
+    ws101_options_set(o, WS101_OPT_TLS_INSECURE_SKIP_VERIFY, 1);
+    return 1;
+  }
+  return 0;
+}
+
 static int cmd_serve(int argc, char **argv) {
-  const char *host = "127.0.0.1";
+  const char *host = "127.0.0.1", *cert = NULL, *key = NULL;
   int port = 8080, deflate = 1, i, rc, bound;
   server_state s;
   ws101_options *o;
@@ -171,6 +190,10 @@ static int cmd_serve(int argc, char **argv) {
       s.broadcast = 1;
     } else if (strcmp(argv[i], "--no-deflate") == 0) {
       deflate = 0;
+    } else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc) {
+      cert = argv[++i];
+    } else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) {
+      key = argv[++i];
     } else {
       fprintf(stderr, "ws101 serve: unknown argument '%s'\n", argv[i]);
       return 2;
@@ -182,20 +205,27 @@ static int cmd_serve(int argc, char **argv) {
     return 1;
   }
   ws101_options_set(o, WS101_OPT_DEFLATE, deflate);
+  if ((cert == NULL) != (key == NULL))
+    return die_usage("--tls-cert and --tls-key go together");
+  if (cert != NULL)
+    ws101_options_add_tls_cert(o, NULL, cert, key, WS101_TLS_PEM_FILES);
   rc = ws101_server_new(s.loop, o, &s.server);
   ws101_options_free(o);
   if (rc == 0) rc = ws101_server_route(s.server, "*", 0, serve_http, &s);
-  if (rc == 0) rc = ws101_server_listen(s.server, host, port);
+  if (rc == 0)
+    rc = cert != NULL ? ws101_server_listen_tls(s.server, host, port)
+                      : ws101_server_listen(s.server, host, port);
   if (rc != 0) {
-    fprintf(stderr, "ws101: cannot listen on %s port %d: %s\n", host, port,
-            ws101_strerror(rc));
+    fprintf(stderr, "ws101: cannot listen on %s port %d: %s%s%s\n", host,
+            port, ws101_strerror(rc), rc == WS101_ETLS ? ": " : "",
+            rc == WS101_ETLS ? ws101_tls_last_error() : "");
     ws101_loop_free(s.loop);
     return 1;
   }
   bound = ws101_server_port(s.server);
-  printf(strchr(host, ':') ? "listening on http://[%s]:%d/\n"
-                           : "listening on http://%s:%d/\n",
-         host, bound);
+  printf(strchr(host, ':') ? "listening on %s://[%s]:%d/\n"
+                           : "listening on %s://%s:%d/\n",
+         cert != NULL ? "https" : "http", host, bound);
   fflush(stdout);
   uv_signal_init(ws101_loop_uv(s.loop), &s.sigint);
   uv_signal_init(ws101_loop_uv(s.loop), &s.sigterm);
@@ -495,6 +525,7 @@ static int cmd_connect(int argc, char **argv) {
                 ws101_strerror(rc));
         return 2;
       }
+    } else if (tls_client_arg(o, argc, argv, &i)) {
     } else if (strcmp(argv[i], "--no-deflate") == 0) {
       ws101_options_set(o, WS101_OPT_DEFLATE, 0);
     } else if (strcmp(argv[i], "--http2") == 0) {
@@ -586,6 +617,7 @@ static int cmd_get(int argc, char **argv) {
       ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 1);
     } else if (strcmp(argv[i], "--http2") == 0) {
       ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 2);
+    } else if (tls_client_arg(o, argc, argv, &i)) {
     } else if (argv[i][0] == '-' || url != NULL) {
       fprintf(stderr, "ws101 get: unexpected argument '%s'\n", argv[i]);
       return 2;

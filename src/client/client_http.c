@@ -11,6 +11,7 @@
  * from the loop's read buffer to the application without a copy. */
 #include "proto/buf.h"
 #include "io/client_connect.h"
+#include "io/tls.h"
 #include "proto/http1_chars.h"
 #include "proto/http1_parser.h"
 #include "core/options.h"
@@ -490,8 +491,12 @@ static void on_close(ws101__conn *c, int err) {
     pool_unlink(pool_of(c->loop), hc);
   }
   if (f != NULL) {
+    const char *tls_why = ws101__conn_tls_error(c);
     f->hc = NULL;
-    fetch_fail(f, err ? err : WS101_ECONNRESET, "connection lost");
+    if (err == WS101_ETLS)
+      fetch_fail(f, err, *tls_why ? tls_why : ws101_tls_last_error());
+    else
+      fetch_fail(f, err ? err : WS101_ECONNRESET, "connection lost");
   }
   free(hc);
 }
@@ -612,23 +617,20 @@ static void on_connected(ws101__conn *c, int err, const char *msg,
     return;
   }
   hc->c = c;
+  if (f->url.tls) {
+    /* The request waits in the cork buffer until the handshake is done. */
+    ws101__tls_ctx *ctx = ws101__tls_client_ctx(f->loop, &f->opts);
+    if (ctx == NULL ||
+        ws101__conn_tls_client(c, ctx, f->url.host, f->url.origin) != 0) {
+      f->hc = hc;
+      hc->f = f;
+      ws101__conn_close(c, WS101_ETLS); /* on_close reports */
+      return;
+    }
+  }
   connection_ready(f, hc);
   if (ws101__conn_start(c) != 0 && f->hc == hc)
     fetch_fail(f, WS101_EIO, "cannot read from the connection");
-}
-
-static void deferred(ws101_loop *loop, void *ud) {
-  ws101_fetch *f = (ws101_fetch *)ud;
-  (void)loop;
-  f->post_pending = 0;
-  if (f->finished) {
-    fetch_destroy(f);
-    return;
-  }
-  fetch_fail(f, f->deferred_err,
-             f->deferred_err == WS101_ENOTSUP
-                 ? "https:// is not supported yet (no TLS in this build)"
-                 : "request canceled");
 }
 
 /* Gets a connection: an idle one from the pool, or a new one. Returns 0 or
@@ -637,14 +639,6 @@ static int start_connect(ws101_fetch *f) {
   hconn *hc;
   size_t olen;
   int rc;
-  if (f->url.tls) {
-    /* Reported as an event, like every connection failure. */
-    f->deferred_err = WS101_ENOTSUP;
-    if (ws101_loop_post(f->loop, deferred, f) != 0)
-      return WS101_ENOMEM;
-    f->post_pending = 1;
-    return 0;
-  }
   if (!f->retried) {
     hc = pool_take(f->loop, f->url.origin);
     if (hc != NULL) {

@@ -10,6 +10,7 @@
  * ERROR and OPEN events). */
 #include "proto/buf.h"
 #include "io/client_connect.h"
+#include "io/tls.h"
 #include "proto/http1_parser.h"
 #include "core/options.h"
 #include "proto/url.h"
@@ -229,9 +230,13 @@ static void hs_on_timeout(ws101__conn *c) {
 
 static void hs_on_close(ws101__conn *c, int err) {
   wsc *w = (wsc *)c->proto_data;
+  const char *tls_why = ws101__conn_tls_error(c);
   w->conn = NULL;
-  wsc_fail(w, err ? err : WS101_ECONNRESET,
-           "connection lost during the handshake");
+  if (err == WS101_ETLS)
+    wsc_fail(w, err, *tls_why ? tls_why : ws101_tls_last_error());
+  else
+    wsc_fail(w, err ? err : WS101_ECONNRESET,
+             "connection lost during the handshake");
 }
 
 static const ws101__proto hs_proto = {
@@ -291,6 +296,16 @@ static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
     return;
   }
   w->conn = c;
+  if (w->url.tls) {
+    /* TLS under the upgrade: the request below waits in the cork buffer
+     * until the handshake is done. */
+    ws101__tls_ctx *ctx = ws101__tls_client_ctx(w->loop, &w->opts);
+    if (ctx == NULL ||
+        ws101__conn_tls_client(c, ctx, w->url.host, w->url.origin) != 0) {
+      ws101__conn_close(c, WS101_ETLS); /* hs_on_close reports */
+      return;
+    }
+  }
   if (send_request(w) != 0 || ws101__conn_start(c) != 0) {
     if (w->conn != NULL) /* not already closed by a write error */
       wsc_fail(w, WS101_EIO, "cannot send the upgrade request");
@@ -544,10 +559,9 @@ int ws101_ws_connect(ws101_loop *loop, const char *url,
   w->ws->client_ops = &client_ops;
   w->started = uv_now(loop->uv);
 
-  if (w->url.tls) {
-    rc = fail_later(w, WS101_ENOTSUP,
-                    "wss:// is not supported yet (no TLS in this build)");
-  } else if (w->opts.client_http2) {
+  /* HTTP/2 (prior knowledge or RFC 8441 on a shared h2 connection) is for
+   * ws:// only so far: wss:// always takes the HTTP/1.1 upgrade over TLS. */
+  if (w->opts.client_http2 && !w->url.tls) {
     ct = w->opts.connect_timeout_ms;
     rc = start_h2(w, (uint32_t)ct);
     if (rc == WS101_ENOTSUP) rc = start_h1(w); /* known: no RFC 8441 */

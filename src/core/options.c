@@ -38,6 +38,7 @@ void ws101__options_defaults(struct ws101_options *o) {
   o->h2_max_streams = 100;
   o->h2_stream_window = 262144;
   o->h2_conn_window = 1048576;
+  o->tls_ticket_rotate_s = 3600;
 }
 
 int ws101_options_new(ws101_options **out) {
@@ -63,6 +64,8 @@ void ws101__options_clear(struct ws101_options *o) {
   strlist_clear(&o->origins);
   strlist_clear(&o->subprotocols);
   strlist_clear(&o->headers);
+  strlist_clear(&o->tls_certs);
+  strlist_clear(&o->tls_ca);
 }
 
 void ws101_options_free(ws101_options *opts) {
@@ -106,7 +109,9 @@ int ws101__options_copy(struct ws101_options *dst,
   *dst = *src;
   if (strlist_copy(&dst->origins, &src->origins) != 0 ||
       strlist_copy(&dst->subprotocols, &src->subprotocols) != 0 ||
-      strlist_copy(&dst->headers, &src->headers) != 0) {
+      strlist_copy(&dst->headers, &src->headers) != 0 ||
+      strlist_copy(&dst->tls_certs, &src->tls_certs) != 0 ||
+      strlist_copy(&dst->tls_ca, &src->tls_ca) != 0) {
     ws101__options_clear(dst);
     ws101__options_defaults(dst);
     return WS101_ENOMEM;
@@ -167,6 +172,11 @@ static const opt_desc opt_table[] = {
      0x7fffffff},
     {WS101_OPT_H2_CONN_WINDOW, OFF(h2_conn_window), T_U32, 65535, 0x7fffffff},
     {WS101_OPT_CLIENT_HTTP2, OFF(client_http2), T_INT, 0, 2},
+    {WS101_OPT_TLS_INSECURE_SKIP_VERIFY, OFF(tls_insecure_skip_verify), T_INT,
+     0, 1},
+    {WS101_OPT_TLS_CLIENT_CERT, OFF(tls_client_cert), T_INT, 0, 2},
+    {WS101_OPT_TLS_TICKET_ROTATE_S, OFF(tls_ticket_rotate_s), T_U32, 0,
+     86400 * 30},
 };
 #undef OFF
 
@@ -243,5 +253,76 @@ int ws101_options_add_header(ws101_options *opts, const char *name,
     free(opts->headers.items[--opts->headers.count]);
     return rc;
   }
+  return 0;
+}
+
+/* ---- TLS ----------------------------------------------------------------- */
+
+static int strlist_set(ws101__strlist *l, size_t i, const char *s) {
+  size_t n = strlen(s);
+  char *copy = malloc(n + 1);
+  if (copy == NULL) return WS101_ENOMEM;
+  memcpy(copy, s, n + 1);
+  free(l->items[i]);
+  l->items[i] = copy;
+  return 0;
+}
+
+static int tls_host_ok(const char *h) {
+  const unsigned char *p = (const unsigned char *)h;
+  if (*p == '\0' || strlen(h) > 253) return 0;
+  for (; *p; p++)
+    if (*p <= ' ' || *p >= 0x7f) return 0;
+  return 1;
+}
+
+int ws101_options_add_tls_cert(ws101_options *opts, const char *host_name,
+                               const char *cert, const char *key, int flags) {
+  const char *kind = flags == WS101_TLS_PEM_DATA ? "pem" : "file";
+  const char *host = host_name != NULL ? host_name : "";
+  const char *v[4];
+  size_t i, j, base = (size_t)-1;
+  int rc;
+  if (opts == NULL || cert == NULL || key == NULL || *cert == '\0' ||
+      *key == '\0' || (flags != WS101_TLS_PEM_FILES &&
+                        flags != WS101_TLS_PEM_DATA) ||
+      (host_name != NULL && !tls_host_ok(host_name)))
+    return WS101_EINVAL;
+  v[0] = host;
+  v[1] = kind;
+  v[2] = cert;
+  v[3] = key;
+  for (i = 0; i + 3 < opts->tls_certs.count; i += 4)
+    if (ws101__h1_ieq(opts->tls_certs.items[i], host)) base = i;
+  if (base != (size_t)-1) { /* replace the earlier entry for this name */
+    for (j = 1; j < 4; j++) {
+      rc = strlist_set(&opts->tls_certs, base + j, v[j]);
+      if (rc != 0) return rc;
+    }
+    return 0;
+  }
+  for (j = 0; j < 4; j++) {
+    rc = strlist_add(&opts->tls_certs, v[j]);
+    if (rc != 0) {
+      while (j-- > 0) free(opts->tls_certs.items[--opts->tls_certs.count]);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+int ws101_options_set_tls_ca(ws101_options *opts, const char *ca_file,
+                             const char *ca_dir) {
+  ws101__strlist l = {NULL, 0};
+  if (opts == NULL) return WS101_EINVAL;
+  if (ca_file != NULL || ca_dir != NULL) {
+    if (strlist_add(&l, ca_file != NULL ? ca_file : "") != 0 ||
+        strlist_add(&l, ca_dir != NULL ? ca_dir : "") != 0) {
+      strlist_clear(&l);
+      return WS101_ENOMEM;
+    }
+  }
+  strlist_clear(&opts->tls_ca);
+  opts->tls_ca = l;
   return 0;
 }

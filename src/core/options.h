@@ -55,6 +55,14 @@ struct ws101_options {
   ws101__strlist origins;      /* server: allowed Origins (empty = any) */
   ws101__strlist subprotocols; /* server: accepted; client: offered */
   ws101__strlist headers;      /* client: "name", "value" pairs */
+  /* TLS (io/tls.c reads these) */
+  int tls_insecure_skip_verify;
+  int tls_client_cert;
+  uint32_t tls_ticket_rotate_s;
+  /* Quads: host name ("" = default), "file" or "pem", cert, key. */
+  ws101__strlist tls_certs;
+  /* Empty, or exactly two: CA file, CA directory ("" = not set). */
+  ws101__strlist tls_ca;
 };
 
 /* Fills `o` with every default; lists empty. */

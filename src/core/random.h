@@ -1,9 +1,9 @@
 /* random.h - fast unpredictable bytes for WebSocket client masking keys.
  *
  * RFC 6455 10.3 wants masking keys an attacker cannot predict, one per
- * frame. Calling RAND_bytes for every 4-byte key costs a lock and a DRBG
- * step per frame, so keys come from a per-thread ChaCha20 stream keyed
- * from OpenSSL RAND_bytes (see random.c for the construction). */
+ * frame. Calling RAND_bytes for every 4-byte key costs a DRBG step per
+ * frame, so each thread takes OpenSSL RAND_bytes output in batches (see
+ * random.c). */
 #ifndef WS101_RANDOM_H
 #define WS101_RANDOM_H
 

@@ -7,13 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/conn.h"
 #include "proto/http1_chars.h"
-#include "server/server.h"
 #include "proto/ws_deflate.h"
 #include "proto/ws_handshake.h"
 
 void ws101__req_reset(ws101_req *req) {
   req->route = NULL;
+  req->route_flags = 0;
   req->head.nheaders = 0;
   req->path = req->query = NULL;
   req->headbuf.len = 0;
@@ -138,7 +139,7 @@ const char *ws101_req_ws_protocols(const ws101_req *req) {
 
 int ws101_req_read_body(ws101_req *req, ws101_body_cb cb, void *user_data) {
   if (req == NULL || cb == NULL) return WS101_EINVAL;
-  if (req->route == NULL || !(req->route->flags & WS101_ROUTE_STREAM_BODY) ||
+  if (req->route == NULL || !(req->route_flags & WS101_ROUTE_STREAM_BODY) ||
       req->body_cb != NULL)
     return WS101_ESTATE;
   req->body_cb = cb;
@@ -313,7 +314,7 @@ int ws101_req_accept_websocket(ws101_req *req, const char *subprotocol,
   if (out != NULL) *out = NULL;
   if (req == NULL || cb == NULL) return WS101_EINVAL;
   if (req->resp_state != WS101__RESP_IDLE) return WS101_ESTATE;
-  opts = &req->server->opts;
+  opts = req->opts;
   st = req->version == 20 ? ws101__ws_check_request_h2(&req->head, &why)
                           : ws101__ws_check_request(&req->head, &why);
   if (st != 0) return refuse_upgrade(req, st, why ? why : "bad upgrade");
@@ -337,4 +338,16 @@ int ws101_req_accept_websocket(ws101_req *req, const char *subprotocol,
   }
   return req->ops->accept_ws(req, subprotocol, neg == 1 ? ext : NULL,
                              neg == 1 ? &pmd : NULL, cb, user_data, out);
+}
+
+/* ---- TLS ------------------------------------------------------------------ */
+
+const char *ws101_req_tls_version(const ws101_req *req) {
+  if (req == NULL || req->conn == NULL) return NULL;
+  return ws101__conn_tls_version(req->conn);
+}
+
+const char *ws101_req_tls_peer_subject(const ws101_req *req) {
+  if (req == NULL || req->conn == NULL) return NULL;
+  return ws101__conn_tls_peer_subject(req->conn);
 }

@@ -38,7 +38,15 @@ struct ws101_req {
   const ws101__req_ops *ops;
   void *proto; /* the protocol state that owns this request */
   struct ws101_server *server;
-  const struct ws101__route *route;
+  /* The options the request is served with (the server's), set by the
+   * protocol that creates the request: handles/ must not reach into
+   * server/ to find them. */
+  const struct ws101_options *opts;
+  /* The transport the request arrived on, for its TLS details; set by the
+   * protocol, NULL once the connection is gone. */
+  struct ws101__conn *conn;
+  const struct ws101__route *route; /* opaque here: server/ owns routes */
+  int route_flags; /* WS101_ROUTE_* of `route`, set with it by the protocol */
   /* Request. */
   ws101__h1_head head;
   ws101__h1_header *hdrs; /* capacity hdr_cap, reused across requests */

@@ -304,6 +304,7 @@ static void destroy(ws101_ws *ws) {
   if (ws->reason_owned) free(ws->reason);
   free(ws->pend);
   free(ws->strs);
+  free(ws->tls_subject);
   free(ws);
 }
 
@@ -426,6 +427,8 @@ void ws101__ws_attach(ws101_ws *ws, ws101__conn *c, char *leftover,
     ws->strs = strs;
     memcpy(strs + ws->addr_off, addr, alen + 1);
   }
+  if (ws101__conn_tls_peer_subject(c) != NULL && !ws->eng.is_client)
+    ws->tls_subject = strdup(ws101__conn_tls_peer_subject(c));
   ws101__conn_set_proto(c, &ws101__ws_proto, ws);
   ws->last_rx = (uint32_t)uv_now(c->loop->uv);
   if (o->ws_ping_interval_ms) arm(ws, T_PING, o->ws_ping_interval_ms);
@@ -761,4 +764,8 @@ int ws101_ws_post_send(ws101_ws *ws, const char *data, size_t len,
     free(m);
   }
   return rc;
+}
+
+const char *ws101_ws_tls_peer_subject(const ws101_ws *ws) {
+  return ws != NULL ? ws->tls_subject : NULL;
 }

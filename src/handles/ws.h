@@ -52,6 +52,7 @@ struct ws101_ws {
   char *strs;        /* path, subprotocol, extensions, remote addr */
   char *reason;      /* reason of the CLOSE event */
   char *pend;        /* input left unread by ws101_ws_pause */
+  char *tls_subject; /* server side: the verified client certificate's */
   size_t pend_len;
   atomic_uint refs;
   uint32_t last_rx;  /* uv_now() of the last read (truncated), keep-alive */

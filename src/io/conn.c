@@ -2,12 +2,11 @@
  * loop's shared buffer, corked and zero-copy writes, graceful ends,
  * deadlines. Protocols see only the ws101__proto callbacks. */
 #include "io/conn.h"
+#include "io/tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "server/server.h"
 
 /* Writes at least this big skip the cork buffer when the queue is empty:
  * the kernel usually takes them whole, so copying would be pure cost. */
@@ -114,27 +113,43 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void finish_end(ws101__conn *c);
 static void flush(ws101__conn *c, int may_drain);
 
-static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  ws101__conn *c = s->data;
-  if (nread > 0) {
-    if (c->flags & WS101__CONN_ENDING) return; /* discard after our end */
-    c->flags |= WS101__CONN_IN_READ;
-    c->proto->on_read(c, buf->base, (size_t)nread);
-    c->flags &= ~WS101__CONN_IN_READ;
-    if (!(c->flags & WS101__CONN_CLOSING)) flush(c, 1);
-    return;
-  }
-  if (nread == 0) return; /* EAGAIN */
-  uv_read_stop(s);
+/* The peer's stream ended: a FIN, a read error, or (TLS) close_notify. */
+void ws101__conn_peer_ended(ws101__conn *c, int err) {
+  if (c->flags & WS101__CONN_READING) uv_read_stop((uv_stream_t *)&c->tcp);
   c->flags &= ~WS101__CONN_READING;
   c->flags |= WS101__CONN_READ_EOF;
   if (c->flags & WS101__CONN_ENDING) {
     /* We already said goodbye; the peer's FIN completes it. */
-    if (!(c->flags & (WS101__CONN_WRITING)) || nread != UV_EOF)
+    if (!(c->flags & (WS101__CONN_WRITING)) || err != WS101_EEOF)
       ws101__conn_close(c, 0);
     return;
   }
-  c->proto->on_read_end(c, ws101__uv_err((int)nread));
+  c->proto->on_read_end(c, err);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  ws101__conn *c = s->data;
+  int err;
+  if (nread > 0) {
+    if (c->flags & WS101__CONN_ENDING) return; /* discard after our end */
+    if (c->tls != NULL) {
+      ws101__tls_input(c, buf->base, (size_t)nread);
+    } else {
+      c->flags |= WS101__CONN_IN_READ;
+      c->proto->on_read(c, buf->base, (size_t)nread);
+      c->flags &= ~WS101__CONN_IN_READ;
+    }
+    if (!(c->flags & WS101__CONN_CLOSING)) flush(c, 1);
+    return;
+  }
+  if (nread == 0) return; /* EAGAIN */
+  err = ws101__uv_err((int)nread);
+  /* Over TLS a FIN without close_notify may be an attacker cutting the
+   * stream short: say so instead of passing it off as an orderly end. */
+  if (c->tls != NULL && err == WS101_EEOF &&
+      ws101__tls_handshake_done(c->tls) && !ws101__tls_peer_notified(c->tls))
+    err = WS101_ETLS;
+  ws101__conn_peer_ended(c, err);
 }
 
 int ws101__conn_start(ws101__conn *c) {
@@ -231,6 +246,11 @@ static int out_append(ws101_loop *loop, ws101__outbuf *o, const char *p,
   return 0;
 }
 
+int ws101__outbuf_append(ws101_loop *loop, ws101__outbuf *o, const char *p,
+                         size_t n) {
+  return out_append(loop, o, p, n);
+}
+
 static void out_release(ws101_loop *loop, ws101__outbuf *o) {
   o->off = o->len = 0;
   if (o->data == NULL) return;
@@ -240,6 +260,10 @@ static void out_release(ws101_loop *loop, ws101__outbuf *o) {
     free(o->data);
   o->data = NULL;
   o->cap = 0;
+}
+
+void ws101__outbuf_release(ws101_loop *loop, ws101__outbuf *o) {
+  out_release(loop, o);
 }
 
 static void mark_dirty(ws101__conn *c) {
@@ -267,7 +291,7 @@ int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
     return WS101_ECLOSED;
   for (i = 0; i < n; i++) total += bufs[i].len;
   if (total == 0) return 0;
-  if (total >= ZERO_COPY_MIN && c->vt == NULL &&
+  if (total >= ZERO_COPY_MIN && c->vt == NULL && c->tls == NULL &&
       !(c->flags & WS101__CONN_WRITING) &&
       c->out.len == c->out.off) {
     int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
@@ -321,34 +345,56 @@ void ws101__conn_flush(ws101__conn *c) { flush(c, 0); }
 
 /* The loop's per-iteration flush: the one place where a queue that empties
  * synchronously reports drain, outside any application call. */
-void ws101__conn_flush_from_loop(ws101__conn *c) { flush(c, 1); }
+void ws101__conn_flush_from_loop(ws101__conn *c) {
+  /* Ciphertext kept while reading was paused is decrypted here, in loop
+   * context, once the protocol resumed (never inside ws101__conn_resume,
+   * which applications call). */
+  if (c->tls != NULL && ws101__tls_has_input(c->tls) &&
+      !(c->flags & (WS101__CONN_PAUSED | WS101__CONN_ENDING))) {
+    ws101__tls_input(c, NULL, 0);
+    if (c->flags & WS101__CONN_CLOSING) return;
+  }
+  flush(c, 1);
+}
 
 static void flush(ws101__conn *c, int may_drain) {
   uv_buf_t b;
   int w;
-  ws101__outbuf tmp;
+  ws101__outbuf tmp, *o = &c->out;
   if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_WRITING)) return;
-  if (c->out.len == c->out.off) {
-    if (c->flags & WS101__CONN_ENDING)
-      finish_end(c);
-    else if (c->vt != NULL && may_drain && c->proto->on_drain != NULL)
-      c->proto->on_drain(c); /* the stream took everything (take) */
-    return;
-  }
   if (c->vt != NULL) {
+    if (c->out.len == c->out.off) {
+      if (c->flags & WS101__CONN_ENDING)
+        finish_end(c);
+      else if (may_drain && c->proto->on_drain != NULL)
+        c->proto->on_drain(c); /* the stream took everything (take) */
+      return;
+    }
     c->vt->flush(c); /* the stream pulls with ws101__conn_take */
     return;
   }
-  b = uv_buf_init(c->out.data + c->out.off,
-                  (unsigned)(c->out.len - c->out.off));
+  if (c->tls != NULL) {
+    /* The cork buffer becomes records in `cipher`, which is what the
+     * socket gets; with TLS `out` only ever holds plaintext. */
+    if (ws101__tls_encrypt(c, (c->flags & WS101__CONN_ENDING) != 0) != 0)
+      return;
+    o = ws101__tls_cipher(c->tls);
+  }
+  if (o->len == o->off) {
+    if (c->flags & WS101__CONN_ENDING) finish_end(c);
+    return;
+  }
+  b = uv_buf_init(o->data + o->off, (unsigned)(o->len - o->off));
   w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
   if (w < 0 && w != UV_EAGAIN && w != UV_ENOSYS) {
     ws101__conn_close(c, ws101__uv_err(w));
     return;
   }
-  if (w > 0) c->out.off += (size_t)w;
-  if (c->out.off == c->out.len) {
-    out_release(c->loop, &c->out);
+  if (w > 0) o->off += (size_t)w;
+  if (o->off == o->len) {
+    out_release(c->loop, o);
+    /* Plaintext held back until the handshake completes is not drained. */
+    if (c->out.len != c->out.off) return;
     if (c->flags & WS101__CONN_ENDING)
       finish_end(c);
     else if (may_drain && c->proto->on_drain != NULL)
@@ -358,9 +404,9 @@ static void flush(ws101__conn *c, int may_drain) {
   /* The kernel is full: hand the rest to uv_write and collect new writes in
    * the other buffer meanwhile (double buffering, no copy). */
   tmp = c->inflight;
-  c->inflight = c->out;
-  c->out = tmp;
-  c->out.off = c->out.len = 0;
+  c->inflight = *o;
+  *o = tmp;
+  o->off = o->len = 0;
   b = uv_buf_init(c->inflight.data + c->inflight.off,
                   (unsigned)(c->inflight.len - c->inflight.off));
   c->wreq = req_get(c->loop);
@@ -390,7 +436,7 @@ static void write_cb(uv_write_t *req, int status) {
     ws101__conn_close(c, ws101__uv_err(status));
     return;
   }
-  if (c->out.len != c->out.off) {
+  if (ws101__conn_buffered(c) > 0) {
     ws101__conn_flush(c);
     if (c->flags & (WS101__CONN_WRITING | WS101__CONN_CLOSING)) return;
   }
@@ -402,7 +448,12 @@ static void write_cb(uv_write_t *req, int status) {
 }
 
 size_t ws101__conn_buffered(const ws101__conn *c) {
-  return (c->out.len - c->out.off) + (c->inflight.len - c->inflight.off);
+  size_t n = (c->out.len - c->out.off) + (c->inflight.len - c->inflight.off);
+  if (c->tls != NULL) {
+    const ws101__outbuf *o = ws101__tls_cipher(c->tls);
+    n += o->len - o->off;
+  }
+  return n;
 }
 
 void ws101__conn_pause(ws101__conn *c) {
@@ -419,7 +470,9 @@ void ws101__conn_pause(ws101__conn *c) {
 
 void ws101__conn_resume(ws101__conn *c) {
   c->flags &= ~WS101__CONN_PAUSED;
-  if (!(c->flags & WS101__CONN_CLOSING)) ws101__conn_start(c);
+  if (c->flags & WS101__CONN_CLOSING) return;
+  if (c->tls != NULL && ws101__tls_has_input(c->tls)) mark_dirty(c);
+  ws101__conn_start(c);
 }
 
 void ws101__conn_set_deadline(ws101__conn *c, uint64_t ms) {
@@ -457,6 +510,9 @@ void ws101__conn_sweep(ws101_loop *loop) {
     if (c->deadline != 0) continue; /* re-armed by an earlier handler */
     if (c->flags & WS101__CONN_ENDING)
       ws101__conn_close(c, 0);
+    else if (c->tls != NULL && !ws101__tls_handshake_done(c->tls) &&
+             !(c->flags & WS101__CONN_CLIENT))
+      ws101__conn_close(c, WS101_ETIMEDOUT); /* a stalled handshake */
     else if (c->proto->on_timeout != NULL)
       c->proto->on_timeout(c);
     else
@@ -510,6 +566,7 @@ void ws101__conn_end(ws101__conn *c, uint64_t linger_ms) {
 static void close_cb(uv_handle_t *h) {
   ws101__conn *c = h->data;
   void *owner = c->owner;
+  void (*owner_closed)(void *) = c->owner_closed;
   ws101_loop *loop = c->loop;
   if (c->flags & WS101__CONN_DIRTY) {
     ws101__conn **pp = &loop->dirty;
@@ -521,8 +578,9 @@ static void close_cb(uv_handle_t *h) {
     c->proto->on_close(c, c->close_err);
   out_release(loop, &c->out);
   out_release(loop, &c->inflight);
+  ws101__tls_free(loop, c->tls);
   free(c);
-  if (owner != NULL) ws101__server_conn_closed(owner);
+  if (owner_closed != NULL) owner_closed(owner);
 }
 
 void ws101__conn_close(ws101__conn *c, int err) {

@@ -27,6 +27,8 @@
 
 typedef struct ws101__conn ws101__conn;
 typedef struct ws101__conn_vt ws101__conn_vt;
+struct ws101__tls;
+struct ws101__tls_ctx;
 
 /* What a protocol implements. Every call runs on the loop thread. */
 typedef struct ws101__proto {
@@ -35,8 +37,9 @@ typedef struct ws101__proto {
    * is mutable (unmask in place) and valid only during the call; keep what
    * you need by copying. May call anything on `c`, including close. */
   void (*on_read)(ws101__conn *c, char *data, size_t len);
-  /* The peer ended its side (err == WS101_EEOF) or reading failed
-   * (WS101_ECONNRESET, WS101_EIO). Reading has stopped. */
+  /* The peer ended its side (err == WS101_EEOF; over TLS its close_notify)
+   * or reading failed (WS101_ECONNRESET, WS101_EIO; WS101_ETLS when a TLS
+   * stream was cut without close_notify). Reading has stopped. */
   void (*on_read_end)(ws101__conn *c, int err);
   /* The output queue is empty after a flush or a completed write. Called
    * only from loop context (never inside ws101__conn_write), possibly when
@@ -90,12 +93,18 @@ struct ws101__conn {
   ws101__conn *prev, *next;
   ws101__conn *next_dirty;
   ws101__conn *tprev, *tnext;
-  void *owner; /* the ws101_server that accepted it, or NULL (client) */
+  /* Who accepted it (a ws101_server), or NULL (client connections). When
+   * the connection is gone, after proto->on_close, conn.c calls
+   * owner_closed(owner): that is how a closing server learns its last
+   * connection left, without io/ knowing what a server is. */
+  void *owner;
+  void (*owner_closed)(void *owner);
   uint32_t flags;
   int close_err;
   /* Stream transports only (see below); NULL for TCP. */
   const ws101__conn_vt *vt;
   void *vt_data;
+  struct ws101__tls *tls; /* NULL: plain TCP (see io/tls.h) */
 };
 
 /* Allocates a connection for an accepted or outgoing TCP stream on `loop`
@@ -199,5 +208,61 @@ size_t ws101__conn_take(ws101__conn *c, char *buf, size_t max);
 void ws101__conn_deliver(ws101__conn *c, char *data, size_t len);
 /* The peer ended its side (END_STREAM). */
 void ws101__conn_deliver_eof(ws101__conn *c);
+/* ---- TLS ----------------------------------------------------------------
+ * TLS is a filter inside the connection (io/tls.h): protocols keep writing
+ * and reading plaintext through the functions above and never learn
+ * whether bytes were encrypted. Only the code that creates a connection
+ * (server accept, client connect) and code that reports on it looks here.
+ */
+
+/* Called once, when the TLS handshake has completed and before the first
+ * application byte reaches proto->on_read. This is the hook where a server
+ * picks the protocol from ws101__conn_alpn(): HTTP/1.1 is attached at
+ * accept, and an HTTP/2 server protocol replaces it here with
+ * ws101__conn_set_proto when ALPN chose "h2". May close `c`. */
+typedef void (*ws101__conn_tls_ready_cb)(ws101__conn *c);
+
+/* Makes an accepted connection a TLS server connection, before
+ * ws101__conn_start. `on_ready` may be NULL. The handshake runs under the
+ * connection's deadline (a server's WS101_OPT_HEADER_TIMEOUT_MS): if it
+ * expires first, the connection is closed with WS101_ETIMEDOUT. Returns 0
+ * or WS101_ENOMEM / WS101_ETLS. */
+int ws101__conn_tls_server(ws101__conn *c, struct ws101__tls_ctx *ctx,
+                           ws101__conn_tls_ready_cb on_ready);
+
+/* Makes a connected client connection TLS and starts the handshake: SNI
+ * and certificate verification for `host` (a DNS name, or an IP literal
+ * checked against IP SANs), a TLS session from an earlier connection to
+ * `origin` offered for resumption. Plaintext written before the handshake
+ * completes waits in the cork buffer. Returns 0 or WS101_ENOMEM /
+ * WS101_ETLS. */
+int ws101__conn_tls_client(ws101__conn *c, struct ws101__tls_ctx *ctx,
+                           const char *host, const char *origin);
+
+/* The protocol ALPN selected ("http/1.1", "h2"), or NULL (plain TCP, or
+ * the peer sent no ALPN). */
+const char *ws101__conn_alpn(const ws101__conn *c);
+/* "TLSv1.3" etc., or NULL for plain TCP. */
+const char *ws101__conn_tls_version(const ws101__conn *c);
+/* Subject of the peer's verified certificate (RFC 2253), or NULL. */
+const char *ws101__conn_tls_peer_subject(const ws101__conn *c);
+/* Whether the last handshake resumed a session. */
+int ws101__conn_tls_resumed(const ws101__conn *c);
+/* Why the connection was closed with WS101_ETLS ("" otherwise). Valid
+ * until the connection's memory goes (after on_close). */
+const char *ws101__conn_tls_error(const ws101__conn *c);
+
+/* For io/tls.c: the connection's output buffers, and the end of the
+ * peer's stream (FIN or close_notify) as the read path reports it. */
+int ws101__outbuf_append(ws101_loop *loop, ws101__outbuf *o, const char *p,
+                         size_t n);
+void ws101__outbuf_release(ws101_loop *loop, ws101__outbuf *o);
+void ws101__conn_peer_ended(ws101__conn *c, int err);
+
+/* For the loop (loop.c): the deadline sweep, and freeing the per-loop
+ * request cache and output-buffer pool at ws101_loop_free. */
+void ws101__conn_sweep(ws101_loop *loop);
+void ws101__conn_cache_free(ws101_loop *loop);
+void ws101__conn_pool_free(ws101_loop *loop);
 
 #endif

@@ -8,7 +8,6 @@
 #include <time.h>
 
 #include "io/conn.h"
-#include "server/server.h"
 
 typedef struct ws101__post {
   ws101_post_cb cb;
@@ -47,10 +46,6 @@ static void flush_dirty(ws101_loop *loop) {
 
 static void on_prepare(uv_prepare_t *h) { flush_dirty(h->data); }
 static void on_check(uv_check_t *h) { flush_dirty(h->data); }
-
-void ws101__conn_sweep(ws101_loop *loop);      /* conn.c */
-void ws101__conn_cache_free(ws101_loop *loop); /* conn.c */
-void ws101__conn_pool_free(ws101_loop *loop);  /* conn.c */
 
 static void on_sweep(uv_timer_t *h) {
   ws101_loop *loop = h->data;
@@ -225,13 +220,39 @@ static void close_walk(uv_handle_t *h, void *arg) {
   close_helper(h);
 }
 
+void ws101__loop_add_closable(ws101_loop *loop, ws101__closable *c) {
+  c->prev = NULL;
+  c->next = loop->closables;
+  if (loop->closables != NULL) loop->closables->prev = c;
+  loop->closables = c;
+}
+
+void ws101__loop_remove_closable(ws101_loop *loop, ws101__closable *c) {
+  if (c->prev != NULL)
+    c->prev->next = c->next;
+  else if (loop->closables == c)
+    loop->closables = c->next;
+  if (c->next != NULL) c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+}
+
+/* A close may unlink its own entry at once, so the next one is read
+ * first. Closing twice is each owner's to ignore (a closing server does). */
+static void close_closables(ws101_loop *loop) {
+  ws101__closable *c = loop->closables, *next;
+  for (; c != NULL; c = next) {
+    next = c->next;
+    c->close(c);
+  }
+}
+
 int ws101_loop_free(ws101_loop *loop) {
   ws101__conn *c, *next;
   int i;
   if (loop == NULL) return WS101_EINVAL;
   if (loop->running) return WS101_ESTATE;
   loop->freeing = 1;
-  ws101__server_close_all(loop);
+  close_closables(loop);
   ws101__timer_close_all(loop);
   for (c = loop->conns; c != NULL; c = next) {
     next = c->next;
@@ -243,7 +264,7 @@ int ws101_loop_free(ws101_loop *loop) {
   }
   /* Let close callbacks (final events) and pending posts run. Bounded: a
    * callback that keeps creating work cannot hold the free forever. */
-  for (i = 0; i < 1000 && (loop->conns != NULL || loop->servers != NULL ||
+  for (i = 0; i < 1000 && (loop->conns != NULL || loop->closables != NULL ||
                     loop->timers != NULL);
        i++) {
     run_posts(loop);
@@ -275,6 +296,9 @@ int ws101_loop_free(ws101_loop *loop) {
   }
   ws101__conn_cache_free(loop);
   ws101__conn_pool_free(loop);
+  if (loop->tls_clients_free != NULL && loop->tls_clients != NULL)
+    loop->tls_clients_free(loop->tls_clients);
+  free(loop->tls_plain);
   uv_mutex_destroy(&loop->post_mu);
   free(loop->rbuf);
   free(loop);

@@ -11,6 +11,17 @@
 struct ws101__conn;
 struct ws101__post;
 
+/* Something a higher layer owns on this loop that ws101_loop_free must
+ * close (a server today). The loop knows it only through this hook, so io/
+ * never calls up into server/ or client/. `close` starts an orderly,
+ * possibly asynchronous close; the owner unlinks the entry with
+ * ws101__loop_remove_closable once it is really gone, and ws101_loop_free
+ * runs the loop until the list is empty. */
+typedef struct ws101__closable {
+  void (*close)(struct ws101__closable *self);
+  struct ws101__closable *prev, *next;
+} ws101__closable;
+
 /* One shared read buffer per loop: libuv reads into it, protocols consume
  * it during the callback and copy only what they must keep. */
 #define WS101__READ_BUF_SIZE (64 * 1024)
@@ -56,8 +67,15 @@ struct ws101_loop {
   void (*ws_scratch_free)(void *);
   void *client_pool;           /* HTTP client keep-alive pool */
   void (*client_pool_free)(void *);
-  /* Servers and client handles still open, closed by ws101_loop_free. */
-  void *servers;
+  /* Servers (and whatever else registers) still open, closed by
+   * ws101_loop_free. */
+  ws101__closable *closables;
+  /* TLS (io/tls.c): the plaintext buffer records are decrypted into
+   * (the read buffer still holds the ciphertext), and the client contexts
+   * with their session caches. */
+  char *tls_plain;
+  void *tls_clients;
+  void (*tls_clients_free)(void *);
   /* Timers not yet closed (timer.c), closed by ws101_loop_free. */
   struct ws101_timer *timers;
 };
@@ -67,6 +85,10 @@ const char *ws101__loop_date(ws101_loop *loop);
 
 /* Starts the deadline sweep timer if it is not running. */
 void ws101__loop_arm_sweep(ws101_loop *loop);
+
+/* Registers / unregisters something ws101_loop_free must close. */
+void ws101__loop_add_closable(ws101_loop *loop, ws101__closable *c);
+void ws101__loop_remove_closable(ws101_loop *loop, ws101__closable *c);
 
 /* Closes every timer still open (timer.c); ws101_loop_free calls it. */
 void ws101__timer_close_all(ws101_loop *loop);

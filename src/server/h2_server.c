@@ -135,6 +135,9 @@ static h2r *r_new(h2c *c, ws101__h2_stream *st) {
   r->req.server = c->srv;
   c->srv->h2_streams++;
   ws101__req_reset(&r->req);
+  /* handles/ reads these instead of reaching into server/ (request.h). */
+  r->req.opts = &c->srv->opts;
+  r->req.conn = c->conn;
   r->next = c->reqs;
   if (c->reqs != NULL) c->reqs->prev = r;
   c->reqs = r;
@@ -318,6 +321,7 @@ static int take_head(h2r *r, ws101__h2_stream *st) {
   r->req.version = 20;
   rt = ws101__server_match(r->c->srv, r->req.path, strlen(r->req.path));
   r->req.route = rt;
+  r->req.route_flags = rt != NULL ? rt->flags : 0;
   r->stream_route = rt != NULL && !rt->websocket &&
                     (rt->flags & WS101_ROUTE_STREAM_BODY);
   if (!r->stream_route && (st->head.flags & WS101__H1_HAS_CL) &&
@@ -534,7 +538,10 @@ static void h2_on_close(ws101__conn *conn, int err) {
   (void)err;
   c->conn = NULL;
   ws101__h2_free(c->h); /* on_close for every stream: aborts, frees */
-  for (r = c->reqs; r != NULL; r = r->next) r->c = NULL;
+  for (r = c->reqs; r != NULL; r = r->next) {
+    r->c = NULL;
+    r->req.conn = NULL; /* its TLS details went with the transport */
+  }
   while (c->spare != NULL) {
     r = c->spare;
     c->spare = r->next;

@@ -63,6 +63,8 @@ int ws101__h1_server_attach(ws101__conn *c, ws101_server *srv) {
   h->req.ops = &h1_ops;
   h->req.proto = h;
   h->req.server = srv;
+  h->req.opts = &srv->opts;
+  h->req.conn = c;
   ws101__req_reset(&h->req);
   ws101__conn_set_proto(c, &ws101__h1_server_proto, h);
   ws101__conn_set_deadline(c, srv->opts.header_timeout_ms);
@@ -427,6 +429,7 @@ static int start_request(h1s *h, const char *raw, size_t n,
   ws101__h1_body_init_request(&h->bodyd, &h->req.head);
   h->body_done = ws101__h1_body_done(&h->bodyd);
   h->req.route = ws101__server_match(h->srv, h->req.path, strlen(h->req.path));
+  h->req.route_flags = h->req.route != NULL ? h->req.route->flags : 0;
   h->stream_route = h->req.route != NULL && !h->req.route->websocket &&
                     (h->req.route->flags & WS101_ROUTE_STREAM_BODY);
   switch (check_h2c(h)) {
@@ -722,6 +725,7 @@ static void h1_on_close(ws101__conn *c, int err) {
   h1s *h = H(c);
   (void)err;
   h->conn = NULL;
+  h->req.conn = NULL;
   if (h->active) {
     /* The application still holds the request: it is freed when the
      * application completes it. */

@@ -2,6 +2,7 @@
  * connections and the graceful close of everything a server owns. */
 #include "server/server.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,6 +10,22 @@
 #include "io/conn.h"
 #include "io/loop.h"
 #include "server/pubsub.h"
+#include "io/tls.h"
+
+/* ALPN, in the server's order of preference: the first one the client also
+ * offers is chosen. With HTTP/2 on, "h2" comes first; the connection still
+ * starts on the HTTP/1.1 protocol, whose first read recognises the HTTP/2
+ * client preface that an "h2" client sends first and hands the connection
+ * to the HTTP/2 server (the same path as prior knowledge), so no protocol
+ * switch is needed at the end of the handshake. */
+static const char *const server_alpn_h2[] = {"h2", "http/1.1", NULL};
+static const char *const server_alpn_h1[] = {"http/1.1", NULL};
+
+static const char *const *server_alpn(const ws101_options *opts) {
+  return opts->http2 ? server_alpn_h2 : server_alpn_h1;
+}
+
+static void close_from_loop(ws101__closable *self);
 
 int ws101_server_new(ws101_loop *loop, const ws101_options *opts,
                      ws101_server **out) {
@@ -32,8 +49,8 @@ int ws101_server_new(ws101_loop *loop, const ws101_options *opts,
   srv->limits.max_header_bytes = srv->opts.max_header_bytes;
   srv->limits.max_headers = srv->opts.max_headers;
   srv->loop = loop;
-  srv->next = loop->servers;
-  loop->servers = srv;
+  srv->closable.close = close_from_loop;
+  ws101__loop_add_closable(loop, &srv->closable);
   *out = srv;
   return 0;
 }
@@ -107,6 +124,14 @@ const ws101__route *ws101__server_match(const ws101_server *srv,
   return best;
 }
 
+static void conn_closed(void *owner);
+
+/* The TLS handshake of an accepted connection is done. HTTP/1.1 was
+ * attached at accept and stays: an "h2" client's preface is recognised by
+ * its first read (see server_alpn). A protocol that cannot be told from its
+ * first bytes would be attached here instead. */
+static void tls_ready(ws101__conn *c) { (void)c; }
+
 static void on_connection(uv_stream_t *ls, int status) {
   ws101__listener *l = ls->data;
   ws101_server *srv = l->server;
@@ -115,9 +140,11 @@ static void on_connection(uv_stream_t *ls, int status) {
   c = ws101__conn_new(srv->loop, &ws101__h1_server_proto, NULL);
   if (c == NULL) return;
   c->owner = srv;
+  c->owner_closed = conn_closed;
   srv->nconns++;
   if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 ||
-      ws101__h1_server_attach(c, srv) != 0) {
+      ws101__h1_server_attach(c, srv) != 0 ||
+      (l->tls && ws101__conn_tls_server(c, srv->tls, tls_ready) != 0)) {
     c->proto = NULL; /* nothing protocol-side to release */
     ws101__conn_close(c, WS101_EIO);
     return;
@@ -127,7 +154,8 @@ static void on_connection(uv_stream_t *ls, int status) {
   if (ws101__conn_start(c) != 0) ws101__conn_close(c, WS101_EIO);
 }
 
-int ws101_server_listen(ws101_server *server, const char *host, int port) {
+static int listen_on(ws101_server *server, const char *host, int port,
+                     int tls) {
   struct sockaddr_storage ss;
   ws101__listener *l;
   int rc;
@@ -147,6 +175,7 @@ int ws101_server_listen(ws101_server *server, const char *host, int port) {
   }
   l->tcp.data = l;
   l->server = server;
+  l->tls = tls;
   l->next = server->listeners;
   server->listeners = l;
   server->nlisteners_open++;
@@ -197,14 +226,44 @@ int ws101__server_listen_fd(ws101_server *srv, int fd) {
   return 0;
 }
 
-int ws101_server_port(const ws101_server *server) {
+int ws101_server_listen(ws101_server *server, const char *host, int port) {
+  return listen_on(server, host, port, 0);
+}
+
+int ws101_server_listen_tls(ws101_server *server, const char *host,
+                            int port) {
+  int rc;
+  if (server == NULL || server->closing) return WS101_EINVAL;
+  if (server->tls == NULL) {
+    rc = ws101__tls_server_ctx_new(&server->opts, server_alpn(&server->opts), NULL,
+                                   &server->tls);
+    if (rc != 0) return rc;
+  }
+  return listen_on(server, host, port, 1);
+}
+
+int ws101_server_reload_tls(ws101_server *server, const ws101_options *opts) {
+  ws101__tls_ctx *ctx;
+  int rc;
+  if (server == NULL || opts == NULL || server->closing) return WS101_EINVAL;
+  rc = ws101__tls_server_ctx_new(opts, server_alpn(&server->opts), server->tls,
+                                 &ctx);
+  if (rc != 0) return rc;
+  /* Open connections hold their own reference to the old context. */
+  ws101__tls_ctx_free(server->tls);
+  server->tls = ctx;
+  return 0;
+}
+
+static int port_of(const ws101_server *server, int tls_only) {
   struct sockaddr_storage ss;
   int len = sizeof(ss);
-  const ws101__listener *l;
+  const ws101__listener *l, *first = NULL;
   if (server == NULL) return WS101_EINVAL;
   /* The list is newest first; the first listener is at its end. */
-  for (l = server->listeners; l != NULL && l->next != NULL; l = l->next) {
-  }
+  for (l = server->listeners; l != NULL; l = l->next)
+    if (!tls_only || l->tls) first = l;
+  l = first;
   if (l == NULL || uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len))
     return WS101_ESTATE;
   if (ss.ss_family == AF_INET6)
@@ -212,16 +271,22 @@ int ws101_server_port(const ws101_server *server) {
   return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
+int ws101_server_port(const ws101_server *server) {
+  return port_of(server, 0);
+}
+
+int ws101_server_tls_port(const ws101_server *server) {
+  return port_of(server, 1);
+}
+
 static void server_free(ws101_server *srv) {
-  ws101_loop *loop = srv->loop;
-  ws101_server **pp = (ws101_server **)&loop->servers;
   size_t i;
-  while (*pp != NULL && *pp != srv) pp = &(*pp)->next;
-  if (*pp == srv) *pp = srv->next;
+  ws101__loop_remove_closable(srv->loop, &srv->closable);
   ws101__pubsub_server_gone(srv); /* every connection is gone by now */
   for (i = 0; i < srv->nroutes; i++) free(srv->routes[i].path);
   free(srv->routes);
   free(srv->hdr_scratch);
+  ws101__tls_ctx_free(srv->tls);
   ws101__options_clear(&srv->opts);
   free(srv);
 }
@@ -241,7 +306,9 @@ static void listener_closed(uv_handle_t *h) {
   maybe_done(srv);
 }
 
-void ws101__server_conn_closed(ws101_server *srv) {
+/* A connection this server accepted is gone (conn.c, after on_close). */
+static void conn_closed(void *owner) {
+  ws101_server *srv = owner;
   srv->nconns--;
   maybe_done(srv);
 }
@@ -289,10 +356,9 @@ int ws101_server_close(ws101_server *server, ws101_server_close_cb cb,
   return 0;
 }
 
-void ws101__server_close_all(ws101_loop *loop) {
-  ws101_server *s = loop->servers, *next;
-  for (; s != NULL; s = next) {
-    next = s->next;
-    if (!s->closing) ws101_server_close(s, NULL, NULL);
-  }
+/* ws101_loop_free closes servers the application left open. */
+static void close_from_loop(ws101__closable *self) {
+  ws101_server *srv =
+      (ws101_server *)((char *)self - offsetof(ws101_server, closable));
+  if (!srv->closing) ws101_server_close(srv, NULL, NULL);
 }

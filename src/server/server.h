@@ -5,6 +5,7 @@
 
 #include "proto/http1_parser.h"
 #include "core/options.h"
+#include "io/loop.h"
 #include "ws101.h"
 
 #include <uv.h>
@@ -23,6 +24,7 @@ typedef struct ws101__route {
 typedef struct ws101__listener {
   uv_tcp_t tcp;
   struct ws101_server *server;
+  int tls; /* accepts TLS with server->tls */
   struct ws101__listener *next;
 } ws101__listener;
 
@@ -47,23 +49,20 @@ struct ws101_server {
   /* Pub/sub hub (server/pubsub.c), created by the first subscribe or
    * publish; freed with the server. */
   struct ws101__pubsub *pubsub;
+  ws101__closable closable; /* on the loop's list: ws101_loop_free closes */
+  /* The TLS context of the TLS listeners (NULL until the first one opens);
+   * a reload replaces it, connections keep the one they started with. */
+  struct ws101__tls_ctx *tls;
 };
 
 /* The route for `path` (longest match), or NULL. */
 const ws101__route *ws101__server_match(const ws101_server *srv,
                                         const char *path, size_t len);
 
-/* Called by the connection layer when a connection owned by `srv` is
- * gone; the last one lets a closing server finish. */
-void ws101__server_conn_closed(ws101_server *srv);
-
 /* Listens on an already bound socket `fd` (workers: an SO_REUSEPORT
  * socket each). The server owns fd from then on, even on error. Returns 0
  * or a WS101_E* code. */
 int ws101__server_listen_fd(ws101_server *srv, int fd);
-
-/* Closes every server of `loop` (ws101_loop_free). */
-void ws101__server_close_all(ws101_loop *loop);
 
 /* The HTTP/1.1 server protocol (http1_server.c). */
 struct ws101__proto;

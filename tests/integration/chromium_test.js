@@ -6,7 +6,9 @@
 // Run through the helper, which starts and stops the demo:
 //   python3 demo.py run --demo BIN -- node chromium_test.js
 // Env: WS101_DEMO_URL (set by demo.py run), WS101_NODE_DIR (tests/node),
-// WS101_CHROMIUM (default /usr/bin/chromium). Exits 77 with "SKIPPED:" when
+// WS101_CHROMIUM (default /usr/bin/chromium), WS101_TEST_CA_SPKI (base64
+// SHA-256 of the test CA's public key: Chromium then trusts that CA, for
+// the https:// run in tests/tls/test_tls_chromium.py). Exits 77 with "SKIPPED:" when
 // Chromium or puppeteer-core is missing.
 'use strict';
 
@@ -77,7 +79,9 @@ async function check(name, fn) {
         '--no-first-run', '--disable-background-networking',
         '--disable-component-update', '--disable-sync',
         `--user-data-dir=${userDir}`,
-      ],
+      ].concat(process.env.WS101_TEST_CA_SPKI
+        ? [`--ignore-certificate-errors-spki-list=${process.env.WS101_TEST_CA_SPKI}`]
+        : []),
     });
     const page = await browser.newPage();
     page.setDefaultTimeout(T);
@@ -96,6 +100,12 @@ async function check(name, fn) {
       const resp = await page.goto(BASE + '/', { waitUntil: 'load', timeout: T });
       assert.equal(resp.status(), 200);
       assert.match(resp.headers()['content-type'] || '', /^text\/html/);
+      if (BASE.startsWith('https:')) {
+        const sec = resp.securityDetails();
+        assert.ok(sec, 'no TLS security details for an https page');
+        assert.match(sec.protocol(), /^TLS 1\.[23]$/);
+        console.log(`   (TLS: ${sec.protocol()}, issuer ${sec.issuer()})`);
+      }
       await page.waitForFunction('typeof window.ws101Echo === "function"',
         { timeout: T });
     });
@@ -119,7 +129,8 @@ async function check(name, fn) {
     await check('own WebSocket: permessage-deflate negotiated, echo works',
       async () => {
         const r = await page.evaluate(async () => {
-          const ws = new WebSocket(`ws://${location.host}/ws`);
+          const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+          const ws = new WebSocket(`${scheme}://${location.host}/ws`);
           ws.binaryType = 'arraybuffer';
           const opened = await new Promise((res) => {
             ws.onopen = () => res(true);
@@ -146,16 +157,28 @@ async function check(name, fn) {
         assert.deepEqual(r.close, [4001, 'done']);
       });
 
-    await check('CDP saw a 101 with permessage-deflate', async () => {
+    // Over https Chromium speaks HTTP/2 (ALPN h2) and opens WebSockets as
+    // RFC 8441 extended CONNECTs, answered 200 on a stream; over http it
+    // is the HTTP/1.1 upgrade, answered 101.
+    const overH2 = BASE.startsWith('https:');
+    await check(`CDP saw a ${overH2 ? '200 (RFC 8441)' : '101'} with permessage-deflate`, async () => {
       assert.ok(handshakes.length >= 1, 'no WebSocket handshake seen');
       for (const h of handshakes) {
-        assert.equal(h.status, 101);
+        assert.equal(h.status, overH2 ? 200 : 101);
         const ext = Object.entries(h.headers)
           .filter(([k]) => k.toLowerCase() === 'sec-websocket-extensions')
           .map(([, v]) => v).join(',');
         assert.match(ext, /permessage-deflate/, JSON.stringify(h.headers));
       }
     });
+
+    if (overH2) {
+      await check('the server counted the WebSockets on HTTP/2 streams', async () => {
+        const st = await page.evaluate(async () => (await fetch('/stats')).json());
+        assert.equal(st.http_version, 20, JSON.stringify(st));
+        assert.ok(st.h2_websockets >= 2, `h2 WebSockets: ${JSON.stringify(st)}`);
+      });
+    }
 
     await check('fetch /hello and POST /echo from the page', async () => {
       const r = await page.evaluate(async () => {

@@ -37,7 +37,7 @@ START_DEADLINE = 20.0  # seconds for the "listening on" line (ASan is slow)
 STOP_DEADLINE = 15.0  # seconds for a graceful SIGTERM exit
 IO_DEADLINE = 10.0  # seconds for any single network wait in the tests
 
-LISTEN_RE = re.compile(r"^listening on http://([^/\s]+):(\d+)/\s*$")
+LISTEN_RE = re.compile(r"^listening on (https?)://([^/\s]+):(\d+)/\s*$")
 SANITIZER_RE = re.compile(
     r"(ERROR: (Address|Leak|Thread|Memory|UndefinedBehavior)Sanitizer"
     r"|runtime error:|SUMMARY: \w+Sanitizer)")
@@ -98,6 +98,7 @@ class Demo:
         self.proc = None
         self.host = None
         self.port = None
+        self.scheme = "http"
         self.stdout_lines = []
         self.stderr_chunks = []
         self._threads = []
@@ -146,8 +147,9 @@ class Demo:
                         raise DemoError("first stdout line is not "
                                         "'listening on http://HOST:PORT/': "
                                         "%r" % text)
-                    self.host = m.group(1).strip("[]")
-                    self.port = int(m.group(2))
+                    self.scheme = m.group(1)
+                    self.host = m.group(2).strip("[]")
+                    self.port = int(m.group(3))
                     if self.port <= 0:
                         raise DemoError("demo reports port %d" % self.port)
                     break
@@ -194,11 +196,12 @@ class Demo:
         h = self.host
         if ":" in h:
             h = "[%s]" % h
-        return "http://%s:%d" % (h, self.port)
+        return "%s://%s:%d" % (self.scheme, h, self.port)
 
     @property
     def ws_url(self):
-        return self.url.replace("http://", "ws://", 1) + "/ws"
+        return ("wss" if self.scheme == "https" else "ws") + \
+            self.url[len(self.scheme):] + "/ws"
 
     # -- stop --------------------------------------------------------------
     def _kill(self):

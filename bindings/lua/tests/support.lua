@@ -14,6 +14,10 @@ local ws101 = require "ws101"
 T.ws101 = ws101
 
 T.DEADLINE = tonumber(os.getenv("WS101_LUA_TEST_DEADLINE") or "") or 30
+-- A peer lives for a whole test file, which waits on several events: on a
+-- loaded machine that is more than one event's deadline (the demo child was
+-- killed by `timeout` mid-test at load average ~18 with 30 s).
+T.PEER_LIFETIME = 4 * T.DEADLINE
 T.interp = (jit and jit.version) or _VERSION
 
 local failures = 0
@@ -107,7 +111,7 @@ function T.spawn(argv, timeout)
   -- --foreground: timeout passes a signal it gets to the peer once (without
   -- it, it also signals its whole process group: the peer gets two).
   local wrapper = ("timeout --foreground %d %s 2>&1 & echo $!; wait $!; echo \"rc=$?\"")
-                  :format(timeout or T.DEADLINE, cmd)
+                  :format(timeout or T.PEER_LIFETIME, cmd)
   if os.getenv("LD_PRELOAD") then wrapper = "unset LD_PRELOAD; " .. wrapper end
   local f = assert(io.popen("sh -c " .. sh_quote(wrapper), "r"))
   local pid = tonumber(f:read("*l"))

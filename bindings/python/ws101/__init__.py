@@ -259,6 +259,10 @@ def _kick(loop: Optional["Loop"]) -> None:
 
 def _check(rc: int, what: str = "") -> int:
     if rc < 0:
+        if rc == _c.WS101_ETLS and _c.ws101_tls_last_error():
+            # OpenSSL's reason ("private key cert.pem: no such file ...").
+            what = "%s: %s" % (what, _c.ws101_tls_last_error()) if what \
+                else _c.ws101_tls_last_error()
         raise error_for(rc, what or None)
     return rc
 
@@ -271,6 +275,9 @@ _BACKPRESSURE = {"refuse": _c.WS101_BACKPRESSURE_REFUSE,
                  "close": _c.WS101_BACKPRESSURE_CLOSE}
 _DEFLATE_MEMORY = {"dedicated": _c.WS101_DEFLATE_DEDICATED,
                    "shared": _c.WS101_DEFLATE_SHARED}
+_TLS_CLIENT_CERT = {"none": _c.WS101_TLS_CLIENT_CERT_NONE,
+                    "optional": _c.WS101_TLS_CLIENT_CERT_OPTIONAL,
+                    "require": _c.WS101_TLS_CLIENT_CERT_REQUIRE}
 
 #: keyword -> (WS101_OPT_*, converter for symbolic values or None)
 OPTION_NAMES: Dict[str, Tuple[int, Optional[Mapping[str, int]]]] = {
@@ -298,6 +305,9 @@ OPTION_NAMES: Dict[str, Tuple[int, Optional[Mapping[str, int]]]] = {
     "deflate_mem_level": (_c.WS101_OPT_DEFLATE_MEM_LEVEL, None),
     "connect_timeout_ms": (_c.WS101_OPT_CONNECT_TIMEOUT_MS, None),
     "response_timeout_ms": (_c.WS101_OPT_RESPONSE_TIMEOUT_MS, None),
+    "tls_insecure_skip_verify": (_c.WS101_OPT_TLS_INSECURE_SKIP_VERIFY, None),
+    "tls_client_cert": (_c.WS101_OPT_TLS_CLIENT_CERT, _TLS_CLIENT_CERT),
+    "tls_ticket_rotate_s": (_c.WS101_OPT_TLS_TICKET_ROTATE_S, None),
 }
 
 
@@ -308,7 +318,12 @@ class Options:
     the prefix (``max_body=1 << 20``, ``deflate=False``,
     ``ws_backpressure_policy="close"``, ``deflate_memory="shared"``). The
     list options are ``origins=[...]``, ``subprotocols=[...]`` and
-    ``headers={...}`` (or a list of pairs). An unknown name raises
+    ``headers={...}`` (or a list of pairs). TLS: ``tls_cert=(cert, key)``
+    (the default certificate), ``tls_sni_certs={"host": (cert, key)}``
+    (each value a PEM file path, or PEM text starting with "-----BEGIN"),
+    ``tls_ca_file=`` / ``tls_ca_dir=`` (trust), and the integer options
+    ``tls_insecure_skip_verify``, ``tls_client_cert`` ("none", "optional",
+    "require") and ``tls_ticket_rotate_s``. An unknown name raises
     TypeError; a value the library rejects raises :class:`InvalidArgument`
     (a ValueError).
     """
@@ -326,6 +341,10 @@ class Options:
                subprotocols: Iterable[str] = (),
                headers: Union[Mapping[str, str],
                               Iterable[Tuple[str, str]], None] = None,
+               tls_cert: Optional[Tuple[str, str]] = None,
+               tls_sni_certs: Optional[Mapping[str, Tuple[str, str]]] = None,
+               tls_ca_file: Optional[str] = None,
+               tls_ca_dir: Optional[str] = None,
                **kwargs: Any) -> "Options":
         for name, value in kwargs.items():
             self.set(name, value)
@@ -343,6 +362,17 @@ class Options:
             for k, v in items:
                 _check(_c.ws101_options_add_header(self._h, k, v),
                        "header %r" % k)
+        certs = [(None, tls_cert)] if tls_cert is not None else []
+        certs += list((tls_sni_certs or {}).items())
+        for host, (cert, key) in certs:
+            pem = cert.lstrip().startswith("-----BEGIN")
+            _check(_c.ws101_options_add_tls_cert(
+                self._h, host, cert, key,
+                _c.WS101_TLS_PEM_DATA if pem else _c.WS101_TLS_PEM_FILES),
+                "TLS certificate for %s" % (host or "the default"))
+        if tls_ca_file is not None or tls_ca_dir is not None:
+            _check(_c.ws101_options_set_tls_ca(self._h, tls_ca_file,
+                                               tls_ca_dir), "TLS CA")
         return self
 
     def set(self, name: str, value: Any) -> None:
@@ -857,6 +887,7 @@ class WebSocket:
         self.extensions = _c.ws101_ws_extensions(h) or ""
         self.path = _c.ws101_ws_path(h) or ""
         self.remote_addr = _c.ws101_ws_remote_addr(h) or ""
+        self.tls_peer_subject = _c.ws101_ws_tls_peer_subject(h)
         self._read_response()
 
     def _read_response(self) -> None:
@@ -1028,6 +1059,9 @@ class Request:
         self.query: str = _c.ws101_req_query(h) or ""
         self.http_version: int = _c.ws101_req_http_version(h)
         self.remote_addr: str = _c.ws101_req_remote_addr(h) or ""
+        self.tls_version: Optional[str] = _c.ws101_req_tls_version(h)
+        self.tls_peer_subject: Optional[str] = \
+            _c.ws101_req_tls_peer_subject(h)
         n = _c.ws101_req_header_count(h)
         self.headers = Headers((_c.ws101_req_header_name(h, i),
                                 _c.ws101_req_header_value(h, i))
@@ -1261,6 +1295,25 @@ class Server:
                "listen %s:%s" % (host, port))
         _kick(self.loop)
         return _check(_c.ws101_server_port(self._h))
+
+    def listen_tls(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listens for https:// and wss:// on ``host``:``port`` with the
+        certificates of the server's options (``tls_cert=...``); returns
+        the port bound. Raises :class:`TLSError` with OpenSSL's reason."""
+        _check(_c.ws101_server_listen_tls(self._live(), host, int(port)),
+               "listen_tls %s:%s" % (host, port))
+        return _check(_c.ws101_server_tls_port(self._h))
+
+    def reload_tls(self, options: Optional[Options] = None,
+                   **kw: Any) -> None:
+        """Swaps in new certificates for new TLS handshakes (e.g. renewed
+        ones), from ``options`` or keyword options (``tls_cert=...``)."""
+        h, tmp = _options_handle(options, kw)
+        try:
+            _check(_c.ws101_server_reload_tls(self._live(), h), "reload_tls")
+        finally:
+            if tmp is not None:
+                tmp.close()
 
     @property
     def port(self) -> int:
