@@ -442,12 +442,18 @@ void ws101__ws_fail(ws101_ws *ws, int err, const char *msg) {
 /* ------------------------------------------------------------------------ */
 /* Sending                                                                  */
 
-/* Applies WS101_OPT_WS_MAX_BACKPRESSURE to `n` more bytes. */
-static int backpressure(ws101_ws *ws, uint64_t n) {
+/* Applies WS101_OPT_WS_MAX_BACKPRESSURE before a send. Only what is
+ * already queued counts, not the message about to be sent (uWebSockets'
+ * maxBackpressure and the browser's bufferedAmount work the same way): a
+ * send on a queue below the limit is accepted whatever its size, so any
+ * message the peer may send us (up to WS_MAX_MESSAGE) can be echoed with
+ * default options, whereas counting the new frame refused an echo of a
+ * WS_MAX_MESSAGE-sized message even on an empty queue. The queue thus
+ * peaks below limit + the largest single send + its header. */
+static int backpressure(ws101_ws *ws) {
   const struct ws101_options *o = ws->eng.opts;
-  uint64_t queued = ws101__conn_buffered(ws->conn);
   static const char why[] = "send buffer limit reached";
-  if (queued + n <= o->ws_max_backpressure) return 0;
+  if (ws101__conn_buffered(ws->conn) < o->ws_max_backpressure) return 0;
   ws->want_drain = 1; /* the application will want to know when to retry */
   if (o->ws_backpressure_policy == WS101_BACKPRESSURE_CLOSE)
     start_close(ws, 1008, why, sizeof why - 1);
@@ -479,9 +485,8 @@ int ws101_ws_send_ex(ws101_ws *ws, const char *data, size_t len, int opcode,
     return WS101_EUTF8;
   o = ws->eng.opts;
   /* Checked before compressing: a refused message must not enter a
-   * context-takeover compressor the peer will never see. The estimate is
-   * the uncompressed size, so the limit errs on the safe side. */
-  rc = backpressure(ws, (uint64_t)len + WS101__WS_MAX_HDR);
+   * context-takeover compressor the peer will never see. */
+  rc = backpressure(ws);
   if (rc != 0) return rc;
   if (ws->eng.has_pmd && !(flags & WS101_SEND_NO_COMPRESS) &&
       len >= o->deflate_min_size) {
@@ -521,7 +526,7 @@ int ws101_ws_send_fragment(ws101_ws *ws, const char *data, size_t len,
   if (text && (ws101__utf8_validate(&st, data, len) != len ||
                (fin && st != WS101__UTF8_ACCEPT)))
     return WS101_EUTF8;
-  rc = backpressure(ws, (uint64_t)len + WS101__WS_MAX_HDR);
+  rc = backpressure(ws);
   if (rc != 0) return rc;
   rc = write_frame(ws, opcode, fin, 0, data, len);
   if (rc != 0) return rc;
@@ -671,10 +676,28 @@ typedef struct post_msg {
 
 static void post_cb(ws101_loop *loop, void *arg) {
   post_msg *m = (post_msg *)arg;
+  ws101_ws *ws = m->ws;
+  int rc;
   (void)loop;
-  /* Dropped silently if the connection closed meanwhile. */
-  if (!m->ws->finished) ws101_ws_send(m->ws, m->data, m->len, m->opcode);
-  ws101_ws_unref(m->ws);
+  /* Nobody is left to hear this send's error, so a refusal must not lose
+   * the message unseen: a connection that is gone or closing already gets
+   * its CLOSE event; any other refusal (backpressure, a fragmented send
+   * still open, no memory, a client not open yet) closes the connection,
+   * so the application and the peer both learn that a message was lost. */
+  if (!ws->finished) {
+    rc = ws101_ws_send(ws, m->data, m->len, m->opcode);
+    if (rc != 0 && writable(ws)) {
+      static const char bp[] = "send buffer limit reached";
+      static const char other[] = "posted send failed";
+      if (rc == WS101_EBACKPRESSURE) start_close(ws, 1008, bp, sizeof bp - 1);
+      else start_close(ws, 1011, other, sizeof other - 1);
+    } else if (rc != 0 && ws->conn == NULL && ws->client_ops != NULL &&
+               ws->client_ops->close != NULL) {
+      /* A client still connecting: the attempt ends with ERROR, CLOSE. */
+      ws->client_ops->close(ws, 1011, "send posted before open");
+    }
+  }
+  ws101_ws_unref(ws);
   free(m);
 }
 
@@ -685,6 +708,9 @@ int ws101_ws_post_send(ws101_ws *ws, const char *data, size_t len,
   if (ws == NULL || ws->loop == NULL || (data == NULL && len > 0) ||
       (opcode != WS101_OP_TEXT && opcode != WS101_OP_BINARY))
     return WS101_EINVAL;
+  /* Checked here, where the caller still hears about it. */
+  if (opcode == WS101_OP_TEXT && !ws101__utf8_valid(data ? data : "", len))
+    return WS101_EUTF8;
   if (len > SIZE_MAX - sizeof(*m)) return WS101_ENOMEM;
   m = malloc(sizeof(*m) + len);
   if (m == NULL) return WS101_ENOMEM;
