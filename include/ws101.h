@@ -295,8 +295,10 @@ typedef enum ws101_opt {
    *  below this limit + the largest single send + 14 bytes of frame header
    *  (a compressed message can exceed its input by ~0.03 % + a few bytes);
    *  with the defaults and an echo that is below 32 MiB, on top of the
-   *  WS_MAX_MESSAGE being received. Control frames (pongs, close) are
-   *  queued regardless. [16777216] */
+   *  WS_MAX_MESSAGE being received. Pongs are owed whatever the queue
+   *  holds, so once one finds the queue at the limit, reading from the
+   *  peer stops until the queue has drained: pings from a peer that does
+   *  not read add at most one pong (131 bytes). [16777216] */
   WS101_OPT_WS_MAX_BACKPRESSURE = 21,
   /** What happens to a send on a queue at or above WS_MAX_BACKPRESSURE:
    *  WS101_BACKPRESSURE_CLOSE closes with 1008 (after the send fails),

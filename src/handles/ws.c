@@ -184,11 +184,27 @@ static void failed(ws101_ws *ws, int code, const char *why, size_t n) {
   ws101__conn_end(ws->conn, ws->eng.opts->ws_close_timeout_ms);
 }
 
+/* Pongs are owed whatever the queue holds (RFC 6455 5.5.2), so a peer that
+ * sends pings but never reads could grow our send queue without bound.
+ * Once a pong finds the queue at WS_MAX_BACKPRESSURE, reading stops until
+ * the queue drains (ws_on_drain): the peer's pings then wait in its own
+ * socket, and the queue stays below the limit + one pong. */
+static void hold_reading(ws101_ws *ws) {
+  if (ws->conn == NULL || ws->bp_paused ||
+      ws101__conn_buffered(ws->conn) < ws->eng.opts->ws_max_backpressure)
+    return;
+  ws->bp_paused = 1;
+  ws101__conn_pause(ws->conn);
+}
+
 static int on_event(void *ud, int ev, char *data, size_t len, int arg) {
   ws101_ws *ws = (ws101_ws *)ud;
   switch (ev) {
   case WS101_WS_PING:
-    if (writable(ws)) write_frame(ws, WS101__WS_OP_PONG, 1, 0, data, len);
+    if (writable(ws)) {
+      write_frame(ws, WS101__WS_OP_PONG, 1, 0, data, len);
+      hold_reading(ws);
+    }
     deliver(ws, ev, data, len, 0);
     break;
   case WS101_WS_PONG:
@@ -207,7 +223,7 @@ static int on_event(void *ud, int ev, char *data, size_t len, int arg) {
     break;
   }
   /* Stop feeding once paused: the rest waits in `pend` for resume. */
-  return ws->paused || ws->conn == NULL ||
+  return ws->paused || ws->bp_paused || ws->conn == NULL ||
          (ws->conn->flags & WS101__CONN_CLOSING);
 }
 
@@ -222,14 +238,14 @@ static int stash(ws101_ws *ws, const char *data, size_t len) {
 
 static void feed(ws101_ws *ws, char *data, size_t len) {
   size_t n;
-  if (ws->paused || ws->pend_len) {
+  if (ws->paused || ws->bp_paused || ws->pend_len) {
     if (stash(ws, data, len) != 0) ws101__conn_close(ws->conn, WS101_ENOMEM);
     return;
   }
   ws->in_feed = 1;
   n = ws101__wse_feed(&ws->eng, data, len, on_event, ws);
   ws->in_feed = 0;
-  if (n < len && ws->paused && ws->conn != NULL &&
+  if (n < len && (ws->paused || ws->bp_paused) && ws->conn != NULL &&
       !(ws->conn->flags & WS101__CONN_CLOSING)) {
     if (stash(ws, data + n, len - n) != 0)
       ws101__conn_close(ws->conn, WS101_ENOMEM);
@@ -258,9 +274,19 @@ static void ws_on_read_end(ws101__conn *c, int err) {
   ws101__conn_close(c, err == WS101_EEOF ? 0 : err);
 }
 
+static int resume_reading(ws101_ws *ws);
+
 static void ws_on_drain(ws101__conn *c) {
   ws101_ws *ws = (ws101_ws *)c->proto_data;
-  if (!ws->want_drain || ws->finished) return;
+  if (ws->finished) return;
+  if (ws->bp_paused) { /* hold_reading: the queue is empty again */
+    ws->bp_paused = 0;
+    if (!ws->paused && resume_reading(ws) != 0) {
+      ws101__conn_close(c, WS101_ENOMEM);
+      return;
+    }
+  }
+  if (!ws->want_drain || ws->conn == NULL) return;
   ws->want_drain = 0;
   deliver(ws, WS101_WS_DRAIN, "", 0, 0);
 }
@@ -586,7 +612,7 @@ static void resume_cb(ws101_loop *loop, void *arg) {
   ws101_ws *ws = (ws101_ws *)arg;
   (void)loop;
   ws->resume_posted = 0;
-  if (ws->conn != NULL && !ws->paused &&
+  if (ws->conn != NULL && !ws->paused && !ws->bp_paused &&
       !(ws->conn->flags & WS101__CONN_CLOSING)) {
     char *p = ws->pend;
     size_t n = ws->pend_len;
@@ -594,7 +620,8 @@ static void resume_cb(ws101_loop *loop, void *arg) {
     ws->pend_len = 0;
     if (n > 0) feed(ws, p, n);
     free(p);
-    if (ws->conn != NULL && !ws->paused && ws->pend_len == 0)
+    if (ws->conn != NULL && !ws->paused && !ws->bp_paused &&
+        ws->pend_len == 0)
       ws101__conn_resume(ws->conn);
   }
   ws101_ws_unref(ws);
@@ -603,6 +630,13 @@ static void resume_cb(ws101_loop *loop, void *arg) {
 int ws101_ws_resume(ws101_ws *ws) {
   if (ws == NULL || ws->conn == NULL) return WS101_ECLOSED;
   ws->paused = 0;
+  /* Held for a full send queue: ws_on_drain resumes. */
+  if (ws->bp_paused) return 0;
+  return resume_reading(ws);
+}
+
+/* Restarts reading, stashed input first (both pauses are lifted). */
+static int resume_reading(ws101_ws *ws) {
   if (ws->pend_len == 0 || ws->in_feed) {
     ws101__conn_resume(ws->conn);
     return 0;

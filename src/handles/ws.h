@@ -63,6 +63,7 @@ struct ws101_ws {
   uint8_t send_utf8; /* validator state of a fragmented text send */
   uint8_t close_sent, close_rcvd, failed, finished;
   uint8_t paused, in_feed, want_drain, resume_posted;
+  uint8_t bp_paused; /* reading held until the send queue drains (ws.c) */
 };
 
 ws101_ws *ws101__ws_new(const ws101__ws_init *init);
