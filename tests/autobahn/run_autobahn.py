@@ -147,6 +147,11 @@ def main():
                     help="seconds for the whole run")
     ap.add_argument("--summary", help="also write the verdicts here (JSON)")
     a = ap.parse_args()
+    # The suite runs in the output directory: make every path absolute.
+    a.outdir, a.peer, a.suite = (os.path.abspath(p)
+                                 for p in (a.outdir, a.peer, a.suite))
+    if a.summary:
+        a.summary = os.path.abspath(a.summary)
 
     if not os.path.isfile(os.path.join(a.suite, "autobahntestsuite",
                                        "wstest.py")):
