@@ -232,7 +232,9 @@ def main():
                 return 1
     finally:
         stop(peer)
-        stop(suite)
+        # The fuzzingserver never exits by itself (its reports are written
+        # by /updateReports), and Twisted may sit on SIGTERM: short grace.
+        stop(suite, grace=3)
         log.close()
     elapsed = time.monotonic() - t0
 
