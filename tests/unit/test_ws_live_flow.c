@@ -129,6 +129,40 @@ static void test_backpressure_close(void) {
   live_stop(&L);
 }
 
+/* A send posted from another thread has nobody to return its error to:
+ * invalid text is refused at once, and a refusal on the loop (the queue
+ * is full) closes the connection with 1008 instead of losing the message
+ * unseen. */
+static void test_post_send_refused(void) {
+  live L;
+  ws101_options *o = bp_opts(WS101_BACKPRESSURE_REFUSE);
+  cli *c;
+  fill f;
+  ws101_ws *ws;
+  live_start(&L, o);
+  ws101_options_free(o);
+  c = cli_connect(L.port, 4096);
+  ASSERT_EQ(cli_upgrade(c, "/ref", NULL, NULL, 0, NULL, 0), 101);
+  live_wait(&L, WS101_WS_OPEN, 1);
+  pthread_mutex_lock(&L.mu);
+  ws = L.held; /* referenced on OPEN: safe to use from this thread */
+  pthread_mutex_unlock(&L.mu);
+  ASSERT(ws != NULL);
+  ASSERT_EQ(ws101_ws_post_send(ws, "\xff", 1, WS101_OP_TEXT), WS101_EUTF8);
+  live_on_loop(&L, do_fill, &f);
+  ASSERT_EQ(f.rc, WS101_EBACKPRESSURE);
+  ASSERT_EQ(ws101_ws_post_send(ws, "lost?", 5, WS101_OP_TEXT), 0);
+  read_filled(c, f.sent);
+  ASSERT_EQ(cli_expect_close(c), 1008);
+  cli_send_close(c, 1008);
+  cli_expect_eof(c);
+  ASSERT_EQ(live_wait(&L, WS101_WS_CLOSE, 1).arg, 1008);
+  ASSERT_EQ(live_count(&L, WS101_WS_TEXT), 0);
+  ws101_ws_unref(ws);
+  cli_free(c);
+  live_stop(&L);
+}
+
 #define NPING 300
 
 static size_t g_buffered;
@@ -397,6 +431,7 @@ int main(void) {
   RUN(test_backpressure_refuse);
   RUN(test_backpressure_close);
   RUN(test_ping_flood_while_full);
+  RUN(test_post_send_refused);
   RUN(test_pause_resume);
   RUN(test_pause_holds_close);
   RUN(test_close_while_paused);
