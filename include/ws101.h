@@ -294,8 +294,8 @@ typedef enum ws101_opt {
    *  whatever the two values. Worst case per connection: the queue peaks
    *  below this limit + the largest single send + 14 bytes of frame header
    *  (a compressed message can exceed its input by ~0.03 % + a few bytes);
-   *  with the defaults and an echo that is below 32 MiB, on top of the
-   *  WS_MAX_MESSAGE being received. Pongs are owed whatever the queue
+   *  for an echo server with the defaults that is under 32 MiB, on top of
+   *  the WS_MAX_MESSAGE being received. Pongs are owed whatever the queue
    *  holds, so once one finds the queue at the limit, reading from the
    *  peer stops until the queue has drained: pings from a peer that does
    *  not read add at most one pong (131 bytes). [16777216] */
