@@ -10,10 +10,17 @@ static void hello(ws101_req *req, void *user_data) {
 
 static void echo(ws101_ws *ws, int event, const char *data, size_t len,
                  int arg, void *user_data) {
+  int rc;
   (void)arg, (void)user_data;
-  if (event == WS101_WS_TEXT || event == WS101_WS_BINARY)
-    ws101_ws_send(ws, data, len, event == WS101_WS_TEXT ? WS101_OP_TEXT
-                                                        : WS101_OP_BINARY);
+  if (event != WS101_WS_TEXT && event != WS101_WS_BINARY) return;
+  rc = ws101_ws_send(ws, data, len,
+                     event == WS101_WS_TEXT ? WS101_OP_TEXT : WS101_OP_BINARY);
+  if (rc == 0) return;
+  /* A refused send is never dropped silently: say so, and close (1008 if
+   * the peer does not read what we send, 1011 otherwise). */
+  fprintf(stderr, "echo not sent: %s\n", ws101_strerror(rc));
+  if (rc == WS101_EBACKPRESSURE) ws101_ws_close(ws, 1008, "too much queued");
+  else if (rc != WS101_ECLOSED) ws101_ws_close(ws, 1011, "echo failed");
 }
 
 int main(int argc, char **argv) {

@@ -149,6 +149,21 @@ static void on_upload(ws101_req *req, void *ud) {
   }
 }
 
+/* Sends an echo and handles every error: nothing is dropped silently. A
+ * full send queue (the peer does not read) closes with 1008, any other
+ * refusal with 1011; either way a line says what happened. A connection
+ * that is already closing just gets the line. */
+static void echo(ws101_ws *ws, const char *data, size_t len, int opcode) {
+  int rc = ws101_ws_send(ws, data, len, opcode);
+  if (rc == 0) return;
+  fprintf(stderr, "ws101-demo: %s: echo of %zu bytes not sent: %s\n",
+          ws101_ws_remote_addr(ws), len, ws101_strerror(rc));
+  if (rc == WS101_EBACKPRESSURE)
+    ws101_ws_close(ws, 1008, "send buffer limit reached");
+  else if (rc != WS101_ECLOSED)
+    ws101_ws_close(ws, 1011, "echo failed");
+}
+
 /* Echo, plus "close:CODE:REASON" to make the server close. */
 static void on_ws(ws101_ws *ws, int event, const char *data, size_t len,
                   int arg, void *ud) {
@@ -165,9 +180,9 @@ static void on_ws(ws101_ws *ws, int event, const char *data, size_t len,
       ws101_ws_close(ws, atoi(buf + 6), reason ? reason + 1 : NULL);
       return;
     }
-    ws101_ws_send(ws, data, len, WS101_OP_TEXT);
+    echo(ws, data, len, WS101_OP_TEXT);
   } else if (event == WS101_WS_BINARY) {
-    ws101_ws_send(ws, data, len, WS101_OP_BINARY);
+    echo(ws, data, len, WS101_OP_BINARY);
   }
 }
 

@@ -285,12 +285,25 @@ typedef enum ws101_opt {
   /** Largest message in bytes (after inflation); larger fails the
    *  connection with 1009. [16777216] */
   WS101_OPT_WS_MAX_MESSAGE = 20,
-  /** Most bytes queued for sending on one WebSocket before the backpressure
-   *  policy applies. [16777216] */
+  /** Send-queue limit of one WebSocket, in bytes. Only what is already
+   *  queued (ws101_ws_buffered) counts, not the message being sent, as in
+   *  uWebSockets and the browser's bufferedAmount: a send on a queue below
+   *  the limit is accepted whatever its size, a send on a queue at or above
+   *  it follows WS_BACKPRESSURE_POLICY. So an echo of any message the peer
+   *  may send (up to WS_MAX_MESSAGE) is accepted on an idle connection
+   *  whatever the two values. Worst case per connection: the queue peaks
+   *  below this limit + the largest single send + 14 bytes of frame header
+   *  (a compressed message can exceed its input by ~0.03 % + a few bytes);
+   *  for an echo server with the defaults that is under 32 MiB, on top of
+   *  the WS_MAX_MESSAGE being received. Pongs are owed whatever the queue
+   *  holds, so once one finds the queue at the limit, reading from the
+   *  peer stops until the queue has drained: pings from a peer that does
+   *  not read add at most one pong (131 bytes). [16777216] */
   WS101_OPT_WS_MAX_BACKPRESSURE = 21,
-  /** What happens when a send would exceed WS_MAX_BACKPRESSURE:
+  /** What happens to a send on a queue at or above WS_MAX_BACKPRESSURE:
    *  WS101_BACKPRESSURE_CLOSE closes with 1008 (after the send fails),
    *  WS101_BACKPRESSURE_REFUSE refuses the send with WS101_EBACKPRESSURE.
+   *  Either way the send is not queued: the caller must handle the code.
    *  [WS101_BACKPRESSURE_REFUSE] */
   WS101_OPT_WS_BACKPRESSURE_POLICY = 22,
   /** Milliseconds to wait for the peer's close frame, and then for TCP to
@@ -807,8 +820,13 @@ WS101_EXTERN void ws101_ws_unref(ws101_ws *ws);
 /**
  * Thread-safe. Copies `data` and queues a ws101_ws_send of it on the loop
  * thread. The caller must hold a reference (ws101_ws_ref) or otherwise know
- * the handle is alive. Returns 0, WS101_EINVAL or WS101_ENOMEM; a send that
- * later fails on the loop (connection closed) is dropped.
+ * the handle is alive. Returns 0, WS101_EINVAL, WS101_EUTF8 (invalid text)
+ * or WS101_ENOMEM. A send that later fails on the loop is never lost
+ * unseen: if the connection is already closing or closed it is dropped (the
+ * WS101_WS_CLOSE event tells), otherwise the connection is closed, with
+ * 1008 when the send was refused with WS101_EBACKPRESSURE and 1011 for any
+ * other refusal (such as a fragmented send still open); a client still
+ * connecting gives up the attempt (WS101_WS_ERROR, then WS101_WS_CLOSE).
  */
 WS101_EXTERN int ws101_ws_post_send(ws101_ws *ws, const char *data,
                                     size_t len, int opcode);

@@ -184,11 +184,27 @@ static void failed(ws101_ws *ws, int code, const char *why, size_t n) {
   ws101__conn_end(ws->conn, ws->eng.opts->ws_close_timeout_ms);
 }
 
+/* Pongs are owed whatever the queue holds (RFC 6455 5.5.2), so a peer that
+ * sends pings but never reads could grow our send queue without bound.
+ * Once a pong finds the queue at WS_MAX_BACKPRESSURE, reading stops until
+ * the queue drains (ws_on_drain): the peer's pings then wait in its own
+ * socket, and the queue stays below the limit + one pong. */
+static void hold_reading(ws101_ws *ws) {
+  if (ws->conn == NULL || ws->bp_paused ||
+      ws101__conn_buffered(ws->conn) < ws->eng.opts->ws_max_backpressure)
+    return;
+  ws->bp_paused = 1;
+  ws101__conn_pause(ws->conn);
+}
+
 static int on_event(void *ud, int ev, char *data, size_t len, int arg) {
   ws101_ws *ws = (ws101_ws *)ud;
   switch (ev) {
   case WS101_WS_PING:
-    if (writable(ws)) write_frame(ws, WS101__WS_OP_PONG, 1, 0, data, len);
+    if (writable(ws)) {
+      write_frame(ws, WS101__WS_OP_PONG, 1, 0, data, len);
+      hold_reading(ws);
+    }
     deliver(ws, ev, data, len, 0);
     break;
   case WS101_WS_PONG:
@@ -207,7 +223,7 @@ static int on_event(void *ud, int ev, char *data, size_t len, int arg) {
     break;
   }
   /* Stop feeding once paused: the rest waits in `pend` for resume. */
-  return ws->paused || ws->conn == NULL ||
+  return ws->paused || ws->bp_paused || ws->conn == NULL ||
          (ws->conn->flags & WS101__CONN_CLOSING);
 }
 
@@ -222,14 +238,14 @@ static int stash(ws101_ws *ws, const char *data, size_t len) {
 
 static void feed(ws101_ws *ws, char *data, size_t len) {
   size_t n;
-  if (ws->paused || ws->pend_len) {
+  if (ws->paused || ws->bp_paused || ws->pend_len) {
     if (stash(ws, data, len) != 0) ws101__conn_close(ws->conn, WS101_ENOMEM);
     return;
   }
   ws->in_feed = 1;
   n = ws101__wse_feed(&ws->eng, data, len, on_event, ws);
   ws->in_feed = 0;
-  if (n < len && ws->paused && ws->conn != NULL &&
+  if (n < len && (ws->paused || ws->bp_paused) && ws->conn != NULL &&
       !(ws->conn->flags & WS101__CONN_CLOSING)) {
     if (stash(ws, data + n, len - n) != 0)
       ws101__conn_close(ws->conn, WS101_ENOMEM);
@@ -258,9 +274,19 @@ static void ws_on_read_end(ws101__conn *c, int err) {
   ws101__conn_close(c, err == WS101_EEOF ? 0 : err);
 }
 
+static int resume_reading(ws101_ws *ws);
+
 static void ws_on_drain(ws101__conn *c) {
   ws101_ws *ws = (ws101_ws *)c->proto_data;
-  if (!ws->want_drain || ws->finished) return;
+  if (ws->finished) return;
+  if (ws->bp_paused) { /* hold_reading: the queue is empty again */
+    ws->bp_paused = 0;
+    if (!ws->paused && resume_reading(ws) != 0) {
+      ws101__conn_close(c, WS101_ENOMEM);
+      return;
+    }
+  }
+  if (!ws->want_drain || ws->conn == NULL) return;
   ws->want_drain = 0;
   deliver(ws, WS101_WS_DRAIN, "", 0, 0);
 }
@@ -448,12 +474,18 @@ void ws101__ws_fail(ws101_ws *ws, int err, const char *msg) {
 /* ------------------------------------------------------------------------ */
 /* Sending                                                                  */
 
-/* Applies WS101_OPT_WS_MAX_BACKPRESSURE to `n` more bytes. */
-static int backpressure(ws101_ws *ws, uint64_t n) {
+/* Applies WS101_OPT_WS_MAX_BACKPRESSURE before a send. Only what is
+ * already queued counts, not the message about to be sent (uWebSockets'
+ * maxBackpressure and the browser's bufferedAmount work the same way): a
+ * send on a queue below the limit is accepted whatever its size, so any
+ * message the peer may send us (up to WS_MAX_MESSAGE) can be echoed with
+ * default options, whereas counting the new frame refused an echo of a
+ * WS_MAX_MESSAGE-sized message even on an empty queue. The queue thus
+ * peaks below limit + the largest single send + its header. */
+static int backpressure(ws101_ws *ws) {
   const struct ws101_options *o = ws->eng.opts;
-  uint64_t queued = ws101__conn_buffered(ws->conn);
   static const char why[] = "send buffer limit reached";
-  if (queued + n <= o->ws_max_backpressure) return 0;
+  if (ws101__conn_buffered(ws->conn) < o->ws_max_backpressure) return 0;
   ws->want_drain = 1; /* the application will want to know when to retry */
   if (o->ws_backpressure_policy == WS101_BACKPRESSURE_CLOSE)
     start_close(ws, 1008, why, sizeof why - 1);
@@ -485,9 +517,8 @@ int ws101_ws_send_ex(ws101_ws *ws, const char *data, size_t len, int opcode,
     return WS101_EUTF8;
   o = ws->eng.opts;
   /* Checked before compressing: a refused message must not enter a
-   * context-takeover compressor the peer will never see. The estimate is
-   * the uncompressed size, so the limit errs on the safe side. */
-  rc = backpressure(ws, (uint64_t)len + WS101__WS_MAX_HDR);
+   * context-takeover compressor the peer will never see. */
+  rc = backpressure(ws);
   if (rc != 0) return rc;
   if (ws->eng.has_pmd && !(flags & WS101_SEND_NO_COMPRESS) &&
       len >= o->deflate_min_size) {
@@ -585,7 +616,7 @@ int ws101_ws_send_fragment(ws101_ws *ws, const char *data, size_t len,
   if (text && (ws101__utf8_validate(&st, data, len) != len ||
                (fin && st != WS101__UTF8_ACCEPT)))
     return WS101_EUTF8;
-  rc = backpressure(ws, (uint64_t)len + WS101__WS_MAX_HDR);
+  rc = backpressure(ws);
   if (rc != 0) return rc;
   rc = write_frame(ws, opcode, fin, 0, data, len);
   if (rc != 0) return rc;
@@ -645,7 +676,7 @@ static void resume_cb(ws101_loop *loop, void *arg) {
   ws101_ws *ws = (ws101_ws *)arg;
   (void)loop;
   ws->resume_posted = 0;
-  if (ws->conn != NULL && !ws->paused &&
+  if (ws->conn != NULL && !ws->paused && !ws->bp_paused &&
       !(ws->conn->flags & WS101__CONN_CLOSING)) {
     char *p = ws->pend;
     size_t n = ws->pend_len;
@@ -653,7 +684,8 @@ static void resume_cb(ws101_loop *loop, void *arg) {
     ws->pend_len = 0;
     if (n > 0) feed(ws, p, n);
     free(p);
-    if (ws->conn != NULL && !ws->paused && ws->pend_len == 0)
+    if (ws->conn != NULL && !ws->paused && !ws->bp_paused &&
+        ws->pend_len == 0)
       ws101__conn_resume(ws->conn);
   }
   ws101_ws_unref(ws);
@@ -662,6 +694,13 @@ static void resume_cb(ws101_loop *loop, void *arg) {
 int ws101_ws_resume(ws101_ws *ws) {
   if (ws == NULL || ws->conn == NULL) return WS101_ECLOSED;
   ws->paused = 0;
+  /* Held for a full send queue: ws_on_drain resumes. */
+  if (ws->bp_paused) return 0;
+  return resume_reading(ws);
+}
+
+/* Restarts reading, stashed input first (both pauses are lifted). */
+static int resume_reading(ws101_ws *ws) {
   if (ws->pend_len == 0 || ws->in_feed) {
     ws101__conn_resume(ws->conn);
     return 0;
@@ -735,10 +774,28 @@ typedef struct post_msg {
 
 static void post_cb(ws101_loop *loop, void *arg) {
   post_msg *m = (post_msg *)arg;
+  ws101_ws *ws = m->ws;
+  int rc;
   (void)loop;
-  /* Dropped silently if the connection closed meanwhile. */
-  if (!m->ws->finished) ws101_ws_send(m->ws, m->data, m->len, m->opcode);
-  ws101_ws_unref(m->ws);
+  /* Nobody is left to hear this send's error, so a refusal must not lose
+   * the message unseen: a connection that is gone or closing already gets
+   * its CLOSE event; any other refusal (backpressure, a fragmented send
+   * still open, no memory, a client not open yet) closes the connection,
+   * so the application and the peer both learn that a message was lost. */
+  if (!ws->finished) {
+    rc = ws101_ws_send(ws, m->data, m->len, m->opcode);
+    if (rc != 0 && writable(ws)) {
+      static const char bp[] = "send buffer limit reached";
+      static const char other[] = "posted send failed";
+      if (rc == WS101_EBACKPRESSURE) start_close(ws, 1008, bp, sizeof bp - 1);
+      else start_close(ws, 1011, other, sizeof other - 1);
+    } else if (rc != 0 && ws->conn == NULL && ws->client_ops != NULL &&
+               ws->client_ops->close != NULL) {
+      /* A client still connecting: the attempt ends with ERROR, CLOSE. */
+      ws->client_ops->close(ws, 1011, "send posted before open");
+    }
+  }
+  ws101_ws_unref(ws);
   free(m);
 }
 
@@ -749,6 +806,9 @@ int ws101_ws_post_send(ws101_ws *ws, const char *data, size_t len,
   if (ws == NULL || ws->loop == NULL || (data == NULL && len > 0) ||
       (opcode != WS101_OP_TEXT && opcode != WS101_OP_BINARY))
     return WS101_EINVAL;
+  /* Checked here, where the caller still hears about it. */
+  if (opcode == WS101_OP_TEXT && !ws101__utf8_valid(data ? data : "", len))
+    return WS101_EUTF8;
   if (len > SIZE_MAX - sizeof(*m)) return WS101_ENOMEM;
   m = malloc(sizeof(*m) + len);
   if (m == NULL) return WS101_ENOMEM;

@@ -69,6 +69,7 @@ struct ws101_ws {
    * this handle, so that a connection that never subscribes carries nothing
    * but this byte, which sits in what was tail padding. */
   uint8_t subscribed;
+  uint8_t bp_paused; /* reading held until the send queue drains (ws.c) */
 };
 
 ws101_ws *ws101__ws_new(const ws101__ws_init *init);
