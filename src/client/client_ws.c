@@ -291,6 +291,8 @@ static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
     return;
   }
   w->conn = c;
+  ws101__conn_set_flow(c, (size_t)w->opts.output_buffer_limit,
+                       w->opts.send_timeout_ms);
   if (send_request(w) != 0 || ws101__conn_start(c) != 0) {
     if (w->conn != NULL) /* not already closed by a write error */
       wsc_fail(w, WS101_EIO, "cannot send the upgrade request");

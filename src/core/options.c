@@ -15,7 +15,7 @@ void ws101__options_defaults(struct ws101_options *o) {
   o->max_body = 1048576;
   o->header_timeout_ms = 10000;
   o->idle_timeout_ms = 60000;
-  o->max_keepalive_requests = 0;
+  o->max_keepalive_requests = 1000;
   o->ws_max_message = 16777216;
   o->ws_max_backpressure = 16777216;
   o->ws_backpressure_policy = WS101_BACKPRESSURE_REFUSE;
@@ -38,6 +38,10 @@ void ws101__options_defaults(struct ws101_options *o) {
   o->h2_max_streams = 100;
   o->h2_stream_window = 262144;
   o->h2_conn_window = 1048576;
+  o->output_buffer_limit = 1048576;
+  o->send_timeout_ms = 60000;
+  o->http_backpressure_policy = WS101_BACKPRESSURE_REFUSE;
+  o->max_connections = 0;
 }
 
 int ws101_options_new(ws101_options **out) {
@@ -167,6 +171,12 @@ static const opt_desc opt_table[] = {
      0x7fffffff},
     {WS101_OPT_H2_CONN_WINDOW, OFF(h2_conn_window), T_U32, 65535, 0x7fffffff},
     {WS101_OPT_CLIENT_HTTP2, OFF(client_http2), T_INT, 0, 2},
+    {WS101_OPT_OUTPUT_BUFFER_LIMIT, OFF(output_buffer_limit), T_U64, 0,
+     INT64_MAX},
+    {WS101_OPT_SEND_TIMEOUT_MS, OFF(send_timeout_ms), T_U32, 0, 86400000},
+    {WS101_OPT_HTTP_BACKPRESSURE_POLICY, OFF(http_backpressure_policy), T_INT,
+     0, 1},
+    {WS101_OPT_MAX_CONNECTIONS, OFF(max_connections), T_U32, 0, UINT32_MAX},
 };
 #undef OFF
 
