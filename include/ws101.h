@@ -407,8 +407,10 @@ typedef enum ws101_opt {
  *  - WebSocket message: WS101_OPT_WS_MAX_MESSAGE (16 MiB) after inflation,
  *    plus the zlib streams (about 300 KiB with context takeover, about
  *    1 KiB with WS101_DEFLATE_SHARED);
- *  - output: WS101_OPT_OUTPUT_BUFFER_LIMIT (1 MiB) plus the last single
- *    write that crossed it. Past the limit reading stops, so a peer that
+ *  - output: WS101_OPT_OUTPUT_BUFFER_LIMIT (1 MiB) plus what the input of
+ *    the read that crossed it produces: one response write for HTTP/1.1
+ *    (pipelined requests wait), the answers to at most one read (64 KiB)
+ *    of WebSocket frames. Past the limit reading stops, so a peer that
  *    sends requests, pings or messages without reading the answers gets no
  *    more answers produced; streamed writes are refused
  *    (WS101_EBACKPRESSURE) instead of queued; and a peer that reads nothing
