@@ -703,8 +703,9 @@ WS101_EXTERN int ws101_req_add_header(ws101_req *req, const char *name,
  * Sends a complete response: status, Content-Type (if not NULL), any headers
  * added, and `len` bytes of `body` (copied or written before return; HEAD
  * requests get the headers only). Completes the request. Returns 0,
- * WS101_ESTATE (already responding), WS101_EINVAL or WS101_ECLOSED (peer
- * gone; the request is still completed).
+ * WS101_ESTATE (already responding), WS101_EINVAL, WS101_ECLOSED (peer
+ * gone; the request is still completed) or WS101_ENOMEM (the request is
+ * completed with a bare 500 instead).
  */
 WS101_EXTERN int ws101_req_respond(ws101_req *req, int status,
                                    const char *content_type, const char *body,

@@ -229,6 +229,19 @@ static int body_allowed(const ws101_req *req) {
   return !req->is_head && req->status != 204 && req->status != 304;
 }
 
+/* No memory to build the response the handler asked for: answer a bare
+ * 500 (which needs none) so the request still completes and the client is
+ * not left waiting. */
+static int respond_no_memory(ws101_req *req) {
+  req->status = 500;
+  req->resp_hdrs.len = 0;
+  req->has_cl = 0;
+  req->cl_left = 0;
+  req->resp_state = WS101__RESP_STREAMING;
+  if (!req->aborted) req->ops->send_head(req, 0);
+  return complete(req, WS101_ENOMEM);
+}
+
 int ws101_req_respond(ws101_req *req, int status, const char *content_type,
                       const char *body, size_t len) {
   int rc;
@@ -238,6 +251,7 @@ int ws101_req_respond(ws101_req *req, int status, const char *content_type,
   if (req->has_cl && req->cl_value != len) return WS101_EINVAL;
   if (content_type != NULL) {
     rc = ws101_req_add_header(req, "Content-Type", content_type);
+    if (rc == WS101_ENOMEM) return respond_no_memory(req);
     if (rc != 0) return rc;
   }
   req->status = status;
