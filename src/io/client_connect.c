@@ -100,6 +100,22 @@ static void fail_connect(ws101__connect *r, int uverr) {
 
 static void try_next(ws101__connect *r);
 
+int (*ws101__connect_fd_hook)(const char *host, uint16_t port);
+
+/* `c` is connected: hand it over. Drops the connection's reference and the
+ * pending connect's. */
+static void connected(ws101__connect *r, ws101__conn *c) {
+  r->cur = NULL;
+  r->done = 1;
+  if (!uv_is_closing((uv_handle_t *)&r->timer))
+    uv_close((uv_handle_t *)&r->timer, on_timer_close);
+  /* The connection leaves our care: its on_close will be the caller's. */
+  ws101__conn_set_proto(c, r->proto, r->proto_data);
+  r->refs--; /* the connection's reference; the connect's is below */
+  r->cb(c, 0, NULL, r->user_data);
+  unref(r);
+}
+
 static void on_connect(uv_connect_t *req, int status) {
   ws101__connect *r = (ws101__connect *)req->data;
   /* conn.h puts the uv_tcp_t first, so the stream is the connection. */
@@ -116,15 +132,7 @@ static void on_connect(uv_connect_t *req, int status) {
     return;
   }
   if (status == 0) {
-    r->cur = NULL;
-    r->done = 1;
-    if (!uv_is_closing((uv_handle_t *)&r->timer))
-      uv_close((uv_handle_t *)&r->timer, on_timer_close);
-    /* The connection leaves our care: its on_close will be the caller's. */
-    ws101__conn_set_proto(c, r->proto, r->proto_data);
-    r->refs--; /* the connection's reference; the connect's is below */
-    r->cb(c, 0, NULL, r->user_data);
-    unref(r);
+    connected(r, c);
     return;
   }
   /* Remember a refusal over later, less telling errors (an unreachable
@@ -156,7 +164,18 @@ static void try_next(ws101__connect *r) {
     }
     c->flags |= WS101__CONN_CLIENT;
     r->refs++; /* released by attempt_on_close or handed over on success */
-    rc = uv_tcp_connect(&r->creq, &c->tcp, sa, on_connect);
+    if (ws101__connect_fd_hook != NULL) {
+      /* Fuzzers: an already connected socket instead of the network. */
+      int fd = ws101__connect_fd_hook(r->host, r->port);
+      rc = fd < 0 ? UV_ECONNREFUSED : uv_tcp_open(&c->tcp, fd);
+      if (rc == 0) {
+        r->refs++; /* the connect's, as uv_tcp_connect would hold */
+        connected(r, c);
+        return;
+      }
+    } else {
+      rc = uv_tcp_connect(&r->creq, &c->tcp, sa, on_connect);
+    }
     if (rc == 0) {
       r->cur = c;
       r->refs++; /* released in on_connect */
