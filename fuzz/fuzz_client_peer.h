@@ -67,6 +67,21 @@ static void peer_close(void) {
   memset(&ws101__faults, 0, sizeof(ws101__faults));
 }
 
+/* One loop for every input: creating a loop (epoll, eventfd, the 64 KiB
+ * read buffer) per input cost more than the input itself. */
+static ws101_loop *shared_loop(void) {
+  static ws101_loop *loop;
+  if (loop == NULL) CHECK(ws101_loop_new(&loop) == 0);
+  return loop;
+}
+
+/* After ws101_loop_run returned: let a pooled keep-alive connection see
+ * the peer's end and close, so no input leaves state for the next. */
+static void settle(ws101_loop *loop) {
+  int i;
+  for (i = 0; i < 4; i++) ws101_loop_run_once(loop, 0);
+}
+
 /* Read splits chosen by the first byte. */
 static void peer_splits(uint8_t b) {
   static const size_t sizes[] = {0, 1, 2, 3, 7, 16, 100, 1000};

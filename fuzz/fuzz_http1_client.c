@@ -7,7 +7,7 @@
  * buffered body within its limit, nothing leaked (ASan/LSan).
  *
  * Input: byte 0 = mode (bits 0-2 read split, bit 3 buffered body, bit 4
- * HEAD), then the response bytes. */
+ * HEAD, bit 5 keep-alive), then the response bytes. */
 #include "fuzz_client_peer.h"
 
 typedef struct state {
@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   s.buffered = (data[0] & 8) != 0;
   peer_open();
   peer_splits(data[0]);
-  CHECK(ws101_loop_new(&loop) == 0);
+  loop = shared_loop();
   CHECK(ws101_options_new(&o) == 0);
   ws101_options_set(o, WS101_OPT_FETCH_BUFFER_BODY, s.buffered);
   ws101_options_set(o, WS101_OPT_MAX_BODY, 4096);
@@ -71,11 +71,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   CHECK(ws101_fetch_new(loop, (data[0] & 16) ? "HEAD" : "GET",
                         "http://127.0.0.1:9/fuzz", o, on_fetch, &s, &f) == 0);
   ws101_options_free(o);
+  /* Bit 5: keep-alive allowed (the connection then goes to the pool and
+   * ws101_loop_free closes it). */
+  if (!(data[0] & 32)) CHECK(ws101_fetch_add_header(f, "Connection", "close") == 0);
   CHECK(ws101_fetch_send(f, NULL, 0) == 0);
   peer_send(data + 1, size - 1);
   CHECK(ws101_loop_run(loop) == 0);
   CHECK(s.done + s.error == 1);
-  CHECK(ws101_loop_free(loop) == 0);
+  settle(loop);
   peer_close();
   return 0;
 }

@@ -97,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memset(&s, 0, sizeof(s));
   peer_open();
   peer_splits(data[0]);
-  CHECK(ws101_loop_new(&loop) == 0);
+  loop = shared_loop();
   CHECK(ws101_options_new(&o) == 0);
   ws101_options_set(o, WS101_OPT_DEFLATE, (data[0] & 8) ? 0 : 1);
   if (data[0] & 16) {
@@ -135,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   free(out);
   CHECK(ws101_loop_run(loop) == 0);
   CHECK(s.close == 1);
-  CHECK(ws101_loop_free(loop) == 0);
+  settle(loop);
   peer_close();
   return 0;
 }

@@ -99,6 +99,7 @@ static void fail_connect(ws101__connect *r, int uverr) {
 }
 
 static void try_next(ws101__connect *r);
+static void on_timeout(uv_timer_t *t);
 
 int (*ws101__connect_fd_hook)(const char *host, uint16_t port);
 
@@ -147,10 +148,12 @@ static void on_connect(uv_connect_t *req, int status) {
 /* Starts the next address, or fails with the best error seen. */
 static void try_next(ws101__connect *r) {
   while (!r->done) {
-    const struct sockaddr *sa;
+    const struct sockaddr *sa = NULL;
     ws101__conn *c;
     int rc;
-    if (r->next) {
+    if (ws101__connect_fd_hook != NULL) {
+      /* no address: the hook below stands in for the network */
+    } else if (r->next) {
       sa = r->next->ai_addr;
       r->next = r->next->ai_next;
     } else {
@@ -173,6 +176,9 @@ static void try_next(ws101__connect *r) {
         connected(r, c);
         return;
       }
+      ws101__conn_close(c, ws101__uv_err(rc));
+      fail_connect(r, rc); /* one address only */
+      return;
     } else {
       rc = uv_tcp_connect(&r->creq, &c->tcp, sa, on_connect);
     }
@@ -203,6 +209,14 @@ static void on_gai(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
     }
   }
   unref(r);
+}
+
+/* Fuzzers: skip the resolver (a thread pool round trip per input). */
+static void on_hooked(uv_timer_t *t) {
+  ws101__connect *r = (ws101__connect *)t->data;
+  if (r->timeout_ms > 0) uv_timer_start(&r->timer, on_timeout, r->timeout_ms, 0);
+  try_next(r);
+  unref(r); /* the reference the resolver would have held */
 }
 
 static void on_timeout(uv_timer_t *t) {
@@ -242,6 +256,12 @@ int ws101__connect_start(ws101_loop *loop, const char *host, uint16_t port,
   uv_timer_init(loop->uv, &r->timer);
   r->timer.data = r;
   r->refs = 1; /* the timer handle, released in on_timer_close */
+  if (ws101__connect_fd_hook != NULL) {
+    r->refs++;
+    uv_timer_start(&r->timer, on_hooked, 0, 0);
+    if (out) *out = r;
+    return 0;
+  }
 
   /* Numeric hosts go through getaddrinfo too, with AI_NUMERICHOST (no DNS
    * query, no delay): one path, and the callback is always asynchronous
