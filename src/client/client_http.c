@@ -602,6 +602,9 @@ static void connection_ready(ws101_fetch *f, hconn *hc) {
     b = uv_buf_init(f->out.data, (unsigned)f->out.len);
     if (ws101__conn_write(hc->c, &b, 1) != 0)
       return; /* on_close reports */
+    /* Writes refused while connecting are owed a drain, even if the
+     * socket took everything at once. */
+    if (f->want_drain) ws101__conn_want_drain(hc->c);
     /* Keep the bytes only if a retry could need them. */
     if (!(f->reused && !f->retried && f->idempotent && f->state == F_SENT &&
           f->out.len <= RETRY_KEEP_MAX)) {

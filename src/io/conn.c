@@ -436,6 +436,13 @@ static void write_cb(uv_write_t *req, int status) {
   if (c->proto->on_drain != NULL) c->proto->on_drain(c);
 }
 
+void ws101__conn_want_drain(ws101__conn *c) {
+  if (c->flags & WS101__CONN_CLOSING) return;
+  if (ws101__conn_buffered(c) > 0) return; /* the queue's end reports it */
+  c->flags |= WS101__CONN_DRAIN_OWED;
+  mark_dirty(c);
+}
+
 size_t ws101__conn_buffered(const ws101__conn *c) {
   return (c->out.len - c->out.off) + (c->inflight.len - c->inflight.off);
 }

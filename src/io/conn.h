@@ -141,6 +141,11 @@ void ws101__conn_flush(ws101__conn *c);
 /* The loop's flush: may call proto->on_drain when the queue empties. */
 void ws101__conn_flush_from_loop(ws101__conn *c);
 
+/* Asks for proto->on_drain from loop context once the queue is empty
+ * (at once if it is already: bytes that a protocol held itself left in a
+ * synchronous write that owed its application a drain). */
+void ws101__conn_want_drain(ws101__conn *c);
+
 /* Bytes queued and not yet accepted by the kernel. */
 size_t ws101__conn_buffered(const ws101__conn *c);
 

@@ -18,6 +18,7 @@
  *    neither spins the loop nor stops the server for good;
  *  - a bad chunk size on an unanswered streaming route gets a 400.
  */
+#define _GNU_SOURCE /* memmem */
 #include "http_harness.h"
 
 #include <signal.h>
@@ -535,6 +536,140 @@ static void test_bad_chunk_streaming_400(void) {
   stop(&s);
 }
 
+/* ---- HTTP client uploads ------------------------------------------------ */
+
+/* The client runs on its own loop thread; the test thread is a raw server
+ * that reads nothing at first, then everything. */
+#define UP_CHUNK 16384
+#define UP_TOTAL (8 * 1024 * 1024)
+
+static struct {
+  ws101_loop *loop;
+  ws101_fetch *f;
+  int port;
+  size_t written;
+  int refused, drains, max_buffered, status, done, error, ended;
+} U;
+
+static void up_pump(void) {
+  static char chunk[UP_CHUNK];
+  while (U.written < UP_TOTAL) {
+    int rc = ws101_fetch_write(U.f, chunk, sizeof(chunk));
+    int b = (int)ws101_fetch_buffered(U.f);
+    if (b > U.max_buffered) U.max_buffered = b;
+    if (rc == WS101_EBACKPRESSURE) {
+      hh_add(&U.refused, 1);
+      return;
+    }
+    ASSERT_EQ(rc, 0);
+    U.written += sizeof(chunk);
+  }
+  if (!U.ended) {
+    U.ended = 1;
+    ASSERT_EQ(ws101_fetch_end(U.f), 0);
+  }
+}
+
+static void up_fetch(ws101_fetch *f, int ev, const char *data, size_t len,
+                     int arg, void *ud) {
+  (void)data;
+  (void)len;
+  (void)ud;
+  if (ev == WS101_FETCH_DRAIN) {
+    hh_add(&U.drains, 1);
+    up_pump();
+  } else if (ev == WS101_FETCH_RESPONSE) {
+    U.status = ws101_fetch_status(f);
+  } else if (ev == WS101_FETCH_DONE) {
+    hh_add(&U.done, 1);
+  } else if (ev == WS101_FETCH_ERROR) {
+    U.error = arg;
+    hh_add(&U.done, 1);
+  }
+}
+
+static void up_start(ws101_loop *loop, void *ud) {
+  ws101_options *o;
+  char url[64];
+  (void)ud;
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/up", U.port);
+  ASSERT_EQ(ws101_options_new(&o), 0);
+  ASSERT_EQ(ws101_options_set(o, WS101_OPT_OUTPUT_BUFFER_LIMIT, LIMIT), 0);
+  ASSERT_EQ(ws101_fetch_new(loop, "POST", url, o, up_fetch, NULL, &U.f), 0);
+  ws101_options_free(o);
+  up_pump(); /* first writes wait for the connection: refused at LIMIT */
+}
+
+static void *up_thread(void *arg) {
+  (void)arg;
+  ASSERT_EQ(ws101_loop_run(U.loop), 0);
+  return NULL;
+}
+
+static void test_fetch_upload_backpressure(void) {
+  struct sockaddr_in a;
+  socklen_t al = sizeof(a);
+  int ls, fd, rcv = 4096;
+  pthread_t th;
+  size_t got = 0, body_start;
+  static char buf[65536];
+  char *hdr = NULL;
+  memset(&U, 0, sizeof(U));
+  ls = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT(ls >= 0);
+  ASSERT_EQ(setsockopt(ls, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)), 0);
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(ls, (struct sockaddr *)&a, sizeof(a)), 0);
+  ASSERT_EQ(listen(ls, 1), 0);
+  ASSERT_EQ(getsockname(ls, (struct sockaddr *)&a, &al), 0);
+  U.port = ntohs(a.sin_port);
+  ASSERT_EQ(ws101_loop_new(&U.loop), 0);
+  ASSERT_EQ(ws101_loop_post(U.loop, up_start, NULL), 0);
+  ASSERT_EQ(pthread_create(&th, NULL, up_thread, NULL), 0);
+  fd = accept(ls, NULL, NULL);
+  ASSERT(fd >= 0);
+  /* Not reading: the client must stop at its limit, not buffer 8 MiB. */
+  ASSERT_GE(hh_wait(&U.refused, 1, HH_MS), 1);
+  /* Now read everything (a chunked body of UP_TOTAL bytes). */
+  for (;;) {
+    struct pollfd p = {fd, POLLIN, 0};
+    ssize_t r;
+    ASSERT_EQ(poll(&p, 1, HH_MS), 1);
+    r = recv(fd, buf, sizeof(buf), 0);
+    ASSERT_GT(r, 0);
+    if (hdr == NULL) {
+      /* The head is small and arrives first. */
+      hdr = memmem(buf, (size_t)r, "\r\n\r\n", 4);
+      ASSERT(hdr != NULL);
+      body_start = (size_t)(hdr - buf) + 4;
+      got += (size_t)r - body_start;
+    } else {
+      got += (size_t)r;
+    }
+    if (got >= 5 && memcmp(buf + r - 5, "0\r\n\r\n", 5) == 0) break;
+  }
+  {
+    static const char resp[] =
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    ASSERT_EQ(send(fd, resp, sizeof(resp) - 1, MSG_NOSIGNAL),
+              (ssize_t)sizeof(resp) - 1);
+  }
+  ASSERT_EQ(hh_wait(&U.done, 1, HH_MS), 1);
+  close(fd);
+  close(ls);
+  ASSERT_EQ(pthread_join(th, NULL), 0);
+  ASSERT_EQ(U.error, 0);
+  ASSERT_EQ(U.status, 200);
+  ASSERT_EQ(U.written, UP_TOTAL);
+  ASSERT_GE(U.drains, 1);
+  /* Chunk framing: "4000\r\n" + data + "\r\n" per chunk, then the end. */
+  ASSERT_EQ(got, (size_t)UP_TOTAL + (UP_TOTAL / UP_CHUNK) * 8 + 5);
+  ASSERT_LE(U.max_buffered, LIMIT + UP_CHUNK + 64);
+  ASSERT_EQ(ws101_loop_free(U.loop), 0);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   RUN(test_pipelined_stream_attack);
@@ -544,5 +679,6 @@ int main(void) {
   RUN(test_max_connections);
   RUN(test_emfile_does_not_spin);
   RUN(test_bad_chunk_streaming_400);
+  RUN(test_fetch_upload_backpressure);
   return 0;
 }
