@@ -736,6 +736,12 @@ static void h1_on_read_end(ws101__conn *c, int err) {
 
 static void h1_on_timeout(ws101__conn *c) {
   h1s *h = H(c);
+  if (!h->active && h->state == ST_HEAD && ws101__conn_out_full(c)) {
+    /* A pipelined head waits for our own output to drain, not for the
+     * peer: the send timeout (conn_flow.c) bounds that wait instead. */
+    ws101__conn_set_deadline(c, h->srv->opts.header_timeout_ms);
+    return;
+  }
   if (h->active) {
     /* A streamed body that stalls is dropped (the handler gets its abort
      * callback); a handler taking its time to answer is never timed out. */
