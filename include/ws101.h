@@ -403,7 +403,8 @@ typedef enum ws101_opt {
  *    waiting behind a request in progress; reading stops meanwhile;
  *  - buffered request body: WS101_OPT_MAX_BODY (1 MiB); streamed bodies
  *    are handed over as they arrive and held only while the handler has not
- *    called ws101_req_read_body (reading stops meanwhile);
+ *    called ws101_req_read_body: at most one read (64 KiB), reading stops
+ *    meanwhile;
  *  - WebSocket message: WS101_OPT_WS_MAX_MESSAGE (16 MiB) after inflation,
  *    plus the zlib streams (about 300 KiB with context takeover, about
  *    1 KiB with WS101_DEFLATE_SHARED);
@@ -766,8 +767,9 @@ WS101_EXTERN const char *ws101_req_ws_protocols(const ws101_req *req);
  * WS101_BACKPRESSURE_CLOSE, the connection is closed); the drain callback
  * then says when to write again. A write on a queue below the limit is
  * accepted whatever its size. A handler that writes a large body in
- * pieces therefore writes until ws101_req_buffered() is non-zero or a
- * write is refused, and continues from the drain callback.
+ * pieces therefore writes until a write is refused (or, to keep its queue
+ * shorter, until ws101_req_buffered() passes a threshold of its own) and
+ * continues from the drain callback.
  */
 
 /** Called when the output queue of a request's connection has emptied. */
