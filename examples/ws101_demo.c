@@ -104,19 +104,50 @@ static void on_echo(ws101_req *req, void *ud) {
                     ws101_req_body_len(req));
 }
 
+/* GET /stream?n=N writes N lines as a chunked body, honouring output
+ * backpressure: it writes until a write is refused, then continues from
+ * the drain callback, so a client that reads slowly (or never) costs at
+ * most WS101_OPT_OUTPUT_BUFFER_LIMIT of memory, not the whole body. */
+typedef struct streamer {
+  long i, n;
+} streamer;
+
+static void stream_more(ws101_req *req, void *ud) {
+  streamer *st = ud;
+  char line[32];
+  while (st->i < st->n) {
+    int len = snprintf(line, sizeof(line), "chunk %ld\n", st->i);
+    int rc = ws101_req_write(req, line, (size_t)len);
+    if (rc == WS101_EBACKPRESSURE) return; /* stream_more again on drain */
+    if (rc != 0) break;                   /* peer gone: on_stream_abort */
+    st->i++;
+  }
+  if (st->i == st->n) {
+    ws101_req_end(req);
+    free(st);
+  }
+}
+
+static void on_stream_abort(ws101_req *req, void *ud) {
+  ws101_req_end(req); /* completes the aborted request */
+  free(ud);
+}
+
 static void on_stream(ws101_req *req, void *ud) {
   const char *q = ws101_req_query(req);
-  long n = 3, i;
-  char line[32];
+  streamer *st = calloc(1, sizeof(*st));
   (void)ud;
-  if (strncmp(q, "n=", 2) == 0) n = strtol(q + 2, NULL, 10);
-  if (n < 0 || n > 100000) n = 3;
-  ws101_req_add_header(req, "Content-Type", "text/plain");
-  for (i = 0; i < n; i++) {
-    int len = snprintf(line, sizeof(line), "chunk %ld\n", i);
-    ws101_req_write(req, line, (size_t)len);
+  if (st == NULL) {
+    ws101_req_respond(req, 500, "text/plain", "out of memory\n", 14);
+    return;
   }
-  ws101_req_end(req);
+  st->n = 3;
+  if (strncmp(q, "n=", 2) == 0) st->n = strtol(q + 2, NULL, 10);
+  if (st->n < 0 || st->n > 100000) st->n = 3;
+  ws101_req_add_header(req, "Content-Type", "text/plain");
+  ws101_req_on_drain(req, stream_more, st);
+  ws101_req_on_abort(req, on_stream_abort, st);
+  stream_more(req, st);
 }
 
 /* Streamed upload: the body is counted as it arrives, never buffered. */

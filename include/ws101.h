@@ -278,7 +278,8 @@ typedef enum ws101_opt {
   WS101_OPT_HEADER_TIMEOUT_MS = 5,
   /** Milliseconds an idle keep-alive connection is kept. [60000] */
   WS101_OPT_IDLE_TIMEOUT_MS = 6,
-  /** Most requests served on one HTTP/1.1 connection (0 = unlimited). [0] */
+  /** Most requests served on one HTTP/1.1 connection (0 = unlimited); the
+   *  last response says "Connection: close". [1000] */
   WS101_OPT_MAX_KEEPALIVE_REQUESTS = 7,
 
   /* --- WebSocket --- */
@@ -389,8 +390,66 @@ typedef enum ws101_opt {
   /** Server: seconds between session-ticket key rotations (the previous key
    *  still decrypts tickets for one more period); 0 disables session
    *  tickets. [3600] */
-  WS101_OPT_TLS_TICKET_ROTATE_S = 88
+  WS101_OPT_TLS_TICKET_ROTATE_S = 88,
+
+  /* --- connection limits and output backpressure (all protocols) --- */
+  /** Output buffer limit of one connection, in bytes: while more than this
+   *  is queued for the peer (HTTP responses, WebSocket frames, client
+   *  request bodies), the library stops reading from that connection and
+   *  dispatches no pipelined request; reading resumes when the queue has
+   *  drained. ws101_req_write and ws101_fetch_write on a queue at or above
+   *  it follow WS101_OPT_HTTP_BACKPRESSURE_POLICY. See "Memory per
+   *  connection" below. 0 = no limit. [1048576] */
+  WS101_OPT_OUTPUT_BUFFER_LIMIT = 90,
+  /** Milliseconds a peer may accept no byte of our pending output before
+   *  the connection is closed (WS101_ETIMEDOUT; a WebSocket closes with
+   *  1006), like nginx's send_timeout. 0 = never. [60000] */
+  WS101_OPT_SEND_TIMEOUT_MS = 91,
+  /** What ws101_req_write / ws101_fetch_write do on a queue at or above
+   *  WS101_OPT_OUTPUT_BUFFER_LIMIT: WS101_BACKPRESSURE_REFUSE refuses the
+   *  write with WS101_EBACKPRESSURE (retry on the drain callback);
+   *  WS101_BACKPRESSURE_CLOSE also closes the connection.
+   *  [WS101_BACKPRESSURE_REFUSE] */
+  WS101_OPT_HTTP_BACKPRESSURE_POLICY = 92,
+  /** Server: most connections open at once (0 = no limit). Past it the
+   *  server stops accepting (the kernel's listen backlog holds the rest)
+   *  and resumes as connections close, like nginx's worker_connections.
+   *  [0] */
+  WS101_OPT_MAX_CONNECTIONS = 93
 } ws101_opt;
+
+/*
+ * Memory per connection: the promise.
+ *
+ * No input from a peer, and no failure of a peer to read, makes the library
+ * hold more memory for one connection than these options allow (figures are
+ * the defaults):
+ *
+ *  - request or response head: WS101_OPT_MAX_HEADER_BYTES (16 KiB), plus at
+ *    most one read (64 KiB, the loop's read buffer) of pipelined bytes
+ *    waiting behind a request in progress; reading stops meanwhile;
+ *  - buffered request body: WS101_OPT_MAX_BODY (1 MiB); streamed bodies
+ *    are handed over as they arrive and held only while the handler has not
+ *    called ws101_req_read_body: at most one read (64 KiB), reading stops
+ *    meanwhile;
+ *  - WebSocket message: WS101_OPT_WS_MAX_MESSAGE (16 MiB) after inflation,
+ *    plus the zlib streams (about 300 KiB with context takeover, about
+ *    1 KiB with WS101_DEFLATE_SHARED);
+ *  - output: WS101_OPT_OUTPUT_BUFFER_LIMIT (1 MiB) plus what the input of
+ *    the read that crossed it produces: one response write for HTTP/1.1
+ *    (pipelined requests wait), the answers to at most one read (64 KiB)
+ *    of WebSocket frames. Past the limit reading stops, so a peer that
+ *    sends requests, pings or messages without reading the answers gets no
+ *    more answers produced; streamed writes are refused
+ *    (WS101_EBACKPRESSURE) instead of queued; and a peer that reads nothing
+ *    for WS101_OPT_SEND_TIMEOUT_MS (60 s) is closed. The WebSocket send
+ *    policy (WS101_OPT_WS_MAX_BACKPRESSURE) applies on top of this queue.
+ *
+ * What the application itself passes in one call (a ws101_req_respond body,
+ * one ws101_ws_send message) is the application's memory and is queued
+ * whole. tests/unit/test_backpressure.c checks these bounds against a peer
+ * that pipelines `GET /stream?n=100000` requests and never reads.
+ */
 
 /** Values of WS101_OPT_WS_BACKPRESSURE_POLICY. */
 enum { WS101_BACKPRESSURE_REFUSE = 0, WS101_BACKPRESSURE_CLOSE = 1 };
@@ -678,8 +737,9 @@ WS101_EXTERN int ws101_req_add_header(ws101_req *req, const char *name,
  * Sends a complete response: status, Content-Type (if not NULL), any headers
  * added, and `len` bytes of `body` (copied or written before return; HEAD
  * requests get the headers only). Completes the request. Returns 0,
- * WS101_ESTATE (already responding), WS101_EINVAL or WS101_ECLOSED (peer
- * gone; the request is still completed).
+ * WS101_ESTATE (already responding), WS101_EINVAL, WS101_ECLOSED (peer
+ * gone; the request is still completed) or WS101_ENOMEM (the request is
+ * completed with a bare 500 instead).
  */
 WS101_EXTERN int ws101_req_respond(ws101_req *req, int status,
                                    const char *content_type, const char *body,
@@ -688,7 +748,10 @@ WS101_EXTERN int ws101_req_respond(ws101_req *req, int status,
 /**
  * Streams part of the body, sending the head first if needed: chunked on
  * HTTP/1.1 without Content-Length, close-delimited on HTTP/1.0. Never blocks.
- * Returns 0, WS101_ESTATE (ended), WS101_ETOOBIG (exceeds Content-Length)
+ * A write on a queue already at or above WS101_OPT_OUTPUT_BUFFER_LIMIT is
+ * not queued (see "Response and upload backpressure"). Returns 0,
+ * WS101_ESTATE (ended), WS101_ETOOBIG (exceeds Content-Length),
+ * WS101_EBACKPRESSURE (nothing was written; retry from the drain callback)
  * or WS101_ECLOSED.
  */
 WS101_EXTERN int ws101_req_write(ws101_req *req, const char *data, size_t len);
@@ -723,6 +786,54 @@ WS101_EXTERN int ws101_req_accept_websocket(ws101_req *req,
  * Sec-WebSocket-Protocol value, or NULL. Same as reading the header.
  */
 WS101_EXTERN const char *ws101_req_ws_protocols(const ws101_req *req);
+
+/* ------------------------------------------------------------------------ */
+/* Response and upload backpressure                                         */
+/* ------------------------------------------------------------------------ */
+/*
+ * A streamed response (ws101_req_write) or upload (ws101_fetch_write) goes
+ * out as fast as the peer reads, never faster than the application can be
+ * told, and never into unbounded memory: it works the way ws101_ws_send
+ * does. ws101_req_buffered() tells how much is queued; a write on a queue at
+ * or above WS101_OPT_OUTPUT_BUFFER_LIMIT is refused with
+ * WS101_EBACKPRESSURE (and, with WS101_OPT_HTTP_BACKPRESSURE_POLICY =
+ * WS101_BACKPRESSURE_CLOSE, the connection is closed); the drain callback
+ * then says when to write again. A write on a queue below the limit is
+ * accepted whatever its size. A handler that writes a large body in
+ * pieces therefore writes until a write is refused (or, to keep its queue
+ * shorter, until ws101_req_buffered() passes a threshold of its own) and
+ * continues from the drain callback.
+ */
+
+/** Called when the output queue of a request's connection has emptied. */
+typedef void (*ws101_req_drain_cb)(ws101_req *req, void *user_data);
+
+/**
+ * Returns the number of response bytes queued on the request's connection
+ * and not yet accepted by the socket (0 once the request is complete or
+ * its peer gone). A non-zero answer owes a drain callback.
+ */
+WS101_EXTERN size_t ws101_req_buffered(const ws101_req *req);
+
+/**
+ * Registers `cb` (NULL to remove) to be called, on the loop thread and
+ * never inside a ws101_req_* call, each time the output queue empties
+ * after data had to wait: a write was refused with WS101_EBACKPRESSURE,
+ * a write found the socket busy, or ws101_req_buffered() returned
+ * non-zero. Output that leaves within the same loop iteration raises no
+ * callback. It is not called after the request is complete or aborted.
+ * Returns 0, WS101_EINVAL (req is NULL) or WS101_ESTATE (complete).
+ */
+WS101_EXTERN int ws101_req_on_drain(ws101_req *req, ws101_req_drain_cb cb,
+                                    void *user_data);
+
+/**
+ * Returns the number of request bytes of `f` queued and not yet accepted by
+ * the socket, including what waits for the connection to open. A non-zero
+ * answer owes a WS101_FETCH_DRAIN event. ws101_fetch_write follows the same
+ * rules as ws101_req_write.
+ */
+WS101_EXTERN size_t ws101_fetch_buffered(const ws101_fetch *f);
 
 /* ------------------------------------------------------------------------ */
 /* WebSocket                                                                */
@@ -1129,7 +1240,10 @@ typedef enum ws101_fetch_event {
   WS101_FETCH_DONE = 3,
   /** The exchange failed: arg is a negative WS101_E* code, data a message.
    *  Last event; the handle is freed after it. */
-  WS101_FETCH_ERROR = 4
+  WS101_FETCH_ERROR = 4,
+  /** The request's output queue emptied after data had to wait (see
+   *  ws101_fetch_buffered): write more of a streamed body now. */
+  WS101_FETCH_DRAIN = 5
 } ws101_fetch_event;
 
 /** Receives the events of an HTTP client exchange. */
@@ -1156,8 +1270,10 @@ WS101_EXTERN int ws101_fetch_add_header(ws101_fetch *f, const char *name,
  *  Returns 0, WS101_ESTATE or WS101_ENOMEM. */
 WS101_EXTERN int ws101_fetch_send(ws101_fetch *f, const char *body,
                                   size_t len);
-/** Streams part of the request body (starting the request). Returns 0,
- *  WS101_ESTATE or WS101_ENOMEM. */
+/** Streams part of the request body (starting the request). A write on a
+ *  queue at or above WS101_OPT_OUTPUT_BUFFER_LIMIT is not queued. Returns
+ *  0, WS101_ESTATE, WS101_ENOMEM or WS101_EBACKPRESSURE (retry on
+ *  WS101_FETCH_DRAIN). */
 WS101_EXTERN int ws101_fetch_write(ws101_fetch *f, const char *data,
                                    size_t len);
 /** Ends a streamed request body. Returns 0 or WS101_ESTATE. */

@@ -82,6 +82,7 @@ struct ws101_fetch {
   /* HTTP/2 (WS101_OPT_CLIENT_HTTP2): the stream, instead of hc. */
   ws101__h2cli_req *h2r;
   int h2c_offered; /* the request carries Upgrade: h2c */
+  int want_drain;   /* upload output had to wait: WS101_FETCH_DRAIN owed */
 };
 
 static const ws101__h2cli_cbs h2_cbs;
@@ -501,8 +502,18 @@ static void on_close(ws101__conn *c, int err) {
   free(hc);
 }
 
+/* The upload's output left: a streamed body may continue. */
+static void on_drain(ws101__conn *c) {
+  hconn *hc = (hconn *)c->proto_data;
+  ws101_fetch *f = hc->f;
+  if (f == NULL || !f->want_drain || f->finished || f->in_cb) return;
+  f->want_drain = 0;
+  if (f->state == F_STREAMING) emit(f, WS101_FETCH_DRAIN, NULL, 0);
+}
+
 static const ws101__proto h1_client_proto = {
-    "http1-client", on_read, on_read_end, NULL, on_timeout, NULL, on_close};
+    "http1-client", on_read, on_read_end, on_drain, on_timeout, NULL,
+    on_close};
 
 /* ------------------------------------------------------------------------ */
 /* Request                                                                  */
@@ -588,11 +599,17 @@ static void connection_ready(ws101_fetch *f, hconn *hc) {
   uv_buf_t b;
   f->hc = hc;
   hc->f = f;
+  /* Per exchange: a pooled connection serves fetches with other options. */
+  ws101__conn_set_flow(hc->c, (size_t)f->opts.output_buffer_limit,
+                       f->opts.send_timeout_ms);
   ws101__conn_set_deadline(hc->c, f->opts.response_timeout_ms);
   if (f->out.len > 0) {
     b = uv_buf_init(f->out.data, (unsigned)f->out.len);
     if (ws101__conn_write(hc->c, &b, 1) != 0)
       return; /* on_close reports */
+    /* Writes refused while connecting are owed a drain, even if the
+     * socket took everything at once. */
+    if (f->want_drain) ws101__conn_want_drain(hc->c);
     /* Keep the bytes only if a retry could need them. */
     if (!(f->reused && !f->retried && f->idempotent && f->state == F_SENT &&
           f->out.len <= RETRY_KEEP_MAX)) {
@@ -897,6 +914,13 @@ int ws101_fetch_send(ws101_fetch *f, const char *body, size_t len) {
   return rc;
 }
 
+/* Request bytes not yet taken by the socket: in the connection's queue,
+ * or held in `out` until the connection opens. */
+static size_t fetch_queued(const ws101_fetch *f) {
+  if (f->hc != NULL) return ws101__conn_buffered(f->hc->c);
+  return f->out.len;
+}
+
 int ws101_fetch_write(ws101_fetch *f, const char *data, size_t len) {
   uv_buf_t b[3];
   char size_line[24];
@@ -929,6 +953,15 @@ int ws101_fetch_write(ws101_fetch *f, const char *data, size_t len) {
   }
   if (len == 0)
     return 0; /* an empty chunk would end a chunked body */
+  /* The output limit counts what is already queued, connected or not. */
+  if (f->opts.output_buffer_limit != 0 &&
+      fetch_queued(f) >= f->opts.output_buffer_limit) {
+    f->want_drain = 1;
+    if (f->opts.http_backpressure_policy == WS101_BACKPRESSURE_CLOSE &&
+        f->hc != NULL)
+      ws101__conn_close(f->hc->c, WS101_EBACKPRESSURE);
+    return WS101_EBACKPRESSURE;
+  }
   if (f->chunked) {
     snprintf(size_line, sizeof(size_line), "%zx\r\n", len);
     b[n++] = uv_buf_init(size_line, (unsigned)strlen(size_line));
@@ -937,7 +970,18 @@ int ws101_fetch_write(ws101_fetch *f, const char *data, size_t len) {
   if (f->chunked)
     b[n++] = uv_buf_init("\r\n", 2);
   rc = send_bytes(f, b, n);
+  if (rc == 0 && (f->hc == NULL ||
+                  (f->hc->c->flags & WS101__CONN_WRITING)))
+    f->want_drain = 1; /* waits for the connection or the socket */
   return rc == WS101_ECLOSED ? 0 : rc; /* a lost connection is an event */
+}
+
+size_t ws101_fetch_buffered(const ws101_fetch *f) {
+  size_t n;
+  if (f == NULL || f->finished) return 0;
+  n = fetch_queued(f);
+  if (n > 0) ((ws101_fetch *)f)->want_drain = 1;
+  return n;
 }
 
 int ws101_fetch_end(ws101_fetch *f) {

@@ -296,6 +296,8 @@ static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
     return;
   }
   w->conn = c;
+  ws101__conn_set_flow(c, (size_t)w->opts.output_buffer_limit,
+                       w->opts.send_timeout_ms);
   if (w->url.tls) {
     /* TLS under the upgrade: the request below waits in the cork buffer
      * until the handshake is done. */

@@ -15,7 +15,7 @@ void ws101__options_defaults(struct ws101_options *o) {
   o->max_body = 1048576;
   o->header_timeout_ms = 10000;
   o->idle_timeout_ms = 60000;
-  o->max_keepalive_requests = 0;
+  o->max_keepalive_requests = 1000;
   o->ws_max_message = 16777216;
   o->ws_max_backpressure = 16777216;
   o->ws_backpressure_policy = WS101_BACKPRESSURE_REFUSE;
@@ -39,6 +39,10 @@ void ws101__options_defaults(struct ws101_options *o) {
   o->h2_stream_window = 262144;
   o->h2_conn_window = 1048576;
   o->tls_ticket_rotate_s = 3600;
+  o->output_buffer_limit = 1048576;
+  o->send_timeout_ms = 60000;
+  o->http_backpressure_policy = WS101_BACKPRESSURE_REFUSE;
+  o->max_connections = 0;
 }
 
 int ws101_options_new(ws101_options **out) {
@@ -177,6 +181,12 @@ static const opt_desc opt_table[] = {
     {WS101_OPT_TLS_CLIENT_CERT, OFF(tls_client_cert), T_INT, 0, 2},
     {WS101_OPT_TLS_TICKET_ROTATE_S, OFF(tls_ticket_rotate_s), T_U32, 0,
      86400 * 30},
+    {WS101_OPT_OUTPUT_BUFFER_LIMIT, OFF(output_buffer_limit), T_U64, 0,
+     INT64_MAX},
+    {WS101_OPT_SEND_TIMEOUT_MS, OFF(send_timeout_ms), T_U32, 0, 86400000},
+    {WS101_OPT_HTTP_BACKPRESSURE_POLICY, OFF(http_backpressure_policy), T_INT,
+     0, 1},
+    {WS101_OPT_MAX_CONNECTIONS, OFF(max_connections), T_U32, 0, UINT32_MAX},
 };
 #undef OFF
 

@@ -51,6 +51,11 @@ struct ws101_options {
   uint32_t h2_stream_window;
   uint32_t h2_conn_window;
   int client_http2;          /* client: 1 = HTTP/2 by prior knowledge */
+  /* connection limits and output backpressure */
+  uint64_t output_buffer_limit;
+  uint32_t send_timeout_ms;
+  int http_backpressure_policy;
+  uint32_t max_connections;
   /* lists */
   ws101__strlist origins;      /* server: allowed Origins (empty = any) */
   ws101__strlist subprotocols; /* server: accepted; client: offered */

@@ -30,6 +30,9 @@ void ws101__req_reset(ws101_req *req) {
   req->abort_user = NULL;
   req->body_cb = NULL;
   req->body_user = NULL;
+  req->drain_cb = NULL;
+  req->drain_user = NULL;
+  req->want_drain = 0;
   req->user_data = NULL;
 }
 
@@ -227,6 +230,19 @@ static int body_allowed(const ws101_req *req) {
   return !req->is_head && req->status != 204 && req->status != 304;
 }
 
+/* No memory to build the response the handler asked for: answer a bare
+ * 500 (which needs none) so the request still completes and the client is
+ * not left waiting. */
+static int respond_no_memory(ws101_req *req) {
+  req->status = 500;
+  req->resp_hdrs.len = 0;
+  req->has_cl = 0;
+  req->cl_left = 0;
+  req->resp_state = WS101__RESP_STREAMING;
+  if (!req->aborted) req->ops->send_head(req, 0);
+  return complete(req, WS101_ENOMEM);
+}
+
 int ws101_req_respond(ws101_req *req, int status, const char *content_type,
                       const char *body, size_t len) {
   int rc;
@@ -236,6 +252,7 @@ int ws101_req_respond(ws101_req *req, int status, const char *content_type,
   if (req->has_cl && req->cl_value != len) return WS101_EINVAL;
   if (content_type != NULL) {
     rc = ws101_req_add_header(req, "Content-Type", content_type);
+    if (rc == WS101_ENOMEM) return respond_no_memory(req);
     if (rc != 0) return rc;
   }
   req->status = status;
@@ -259,11 +276,72 @@ int ws101__req_respond_extra(ws101_req *req, int status, const char *extra,
                            len);
 }
 
+/* Applies WS101_OPT_OUTPUT_BUFFER_LIMIT to a streamed write, counting what
+ * is already queued (as ws101_ws_send does): a queue below the limit takes
+ * the write whatever its size. */
+static int backpressure(ws101_req *req) {
+  const struct ws101_options *o = req->opts;
+  int waiting = 0;
+  size_t q;
+  if (o->output_buffer_limit == 0 || req->ops->queued == NULL) return 0;
+  q = req->ops->queued(req, &waiting);
+  if (q < o->output_buffer_limit) return 0;
+  req->want_drain = 1;
+  if (o->http_backpressure_policy == WS101_BACKPRESSURE_CLOSE &&
+      req->ops->drop != NULL)
+    req->ops->drop(req, WS101_EBACKPRESSURE);
+  return WS101_EBACKPRESSURE;
+}
+
+/* A drain is owed only when output had to wait for the socket (see
+ * ws.c's after_write): corked bytes that leave this iteration owe none. */
+static int after_write(ws101_req *req, int rc) {
+  int waiting = 0;
+  if (rc == 0 && req->ops->queued != NULL) {
+    req->ops->queued(req, &waiting);
+    if (waiting) req->want_drain = 1;
+  }
+  return rc;
+}
+
+size_t ws101_req_buffered(const ws101_req *req) {
+  int waiting = 0;
+  size_t n;
+  if (req == NULL || req->aborted || req->resp_state == WS101__RESP_DONE ||
+      req->ops->queued == NULL)
+    return 0;
+  n = req->ops->queued(req, &waiting);
+  /* Whoever saw bytes queued may wait for them to leave: owe a drain. */
+  if (n > 0) ((ws101_req *)req)->want_drain = 1;
+  return n;
+}
+
+int ws101_req_on_drain(ws101_req *req, ws101_req_drain_cb cb,
+                       void *user_data) {
+  if (req == NULL) return WS101_EINVAL;
+  if (req->resp_state == WS101__RESP_DONE) return WS101_ESTATE;
+  req->drain_cb = cb;
+  req->drain_user = user_data;
+  return 0;
+}
+
+void ws101__req_drained(ws101_req *req) {
+  if (!req->want_drain || req->aborted ||
+      req->resp_state == WS101__RESP_DONE)
+    return;
+  req->want_drain = 0;
+  if (req->drain_cb != NULL) req->drain_cb(req, req->drain_user);
+}
+
 int ws101_req_write(ws101_req *req, const char *data, size_t len) {
   int rc;
   if (req == NULL || (data == NULL && len > 0)) return WS101_EINVAL;
   if (req->resp_state == WS101__RESP_DONE) return WS101_ESTATE;
   if (req->aborted) return WS101_ECLOSED;
+  if (len > 0 && req->resp_state != WS101__RESP_IDLE) {
+    rc = backpressure(req);
+    if (rc != 0) return rc;
+  }
   if (req->resp_state == WS101__RESP_IDLE) {
     req->resp_state = WS101__RESP_STREAMING;
     rc = req->ops->send_head(req, req->has_cl ? (int64_t)req->cl_value : -1);
@@ -274,7 +352,7 @@ int ws101_req_write(ws101_req *req, const char *data, size_t len) {
     if (len > req->cl_left) return WS101_ETOOBIG;
     req->cl_left -= len;
   }
-  return req->ops->send_body(req, data, len);
+  return after_write(req, req->ops->send_body(req, data, len));
 }
 
 int ws101_req_end(ws101_req *req) {

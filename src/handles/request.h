@@ -32,6 +32,11 @@ typedef struct ws101__req_ops {
   void (*peer)(ws101_req *req, char *buf, size_t size);
   /* Starts body delivery on a streaming route (sending 100 Continue). */
   int (*read_body)(ws101_req *req);
+  /* Output backpressure: bytes queued for the peer, and whether a socket
+   * write is waiting on it (*waiting = 1); NULL = never any. */
+  size_t (*queued)(const ws101_req *req, int *waiting);
+  /* Closes the carrying connection (stream) at once with `err`. */
+  void (*drop)(ws101_req *req, int err);
 } ws101__req_ops;
 
 struct ws101_req {
@@ -68,6 +73,9 @@ struct ws101_req {
   void *abort_user;
   ws101_body_cb body_cb;
   void *body_user;
+  ws101_req_drain_cb drain_cb;
+  void *drain_user;
+  int want_drain; /* output had to wait: a drain callback is owed */
   void *user_data;
   char peer[64]; /* remote address, filled on first use */
 };
@@ -80,6 +88,9 @@ void ws101__req_free(ws101_req *req);
  * request's own storage, so the strings outlive the read buffer. */
 int ws101__req_take_head(ws101_req *req, const char *raw, size_t head_len,
                          const ws101__h1_head *parsed);
+/* The protocol's output queue emptied: calls the drain callback if one
+ * is owed. */
+void ws101__req_drained(ws101_req *req);
 /* Sends a complete response with `extra` pre-formatted header lines (may
  * be NULL), used for errors and 426/403 answers. */
 int ws101__req_respond_extra(ws101_req *req, int status, const char *extra,

@@ -99,6 +99,23 @@ static void fail_connect(ws101__connect *r, int uverr) {
 }
 
 static void try_next(ws101__connect *r);
+static void on_timeout(uv_timer_t *t);
+
+int (*ws101__connect_fd_hook)(const char *host, uint16_t port);
+
+/* `c` is connected: hand it over. Drops the connection's reference and the
+ * pending connect's. */
+static void connected(ws101__connect *r, ws101__conn *c) {
+  r->cur = NULL;
+  r->done = 1;
+  if (!uv_is_closing((uv_handle_t *)&r->timer))
+    uv_close((uv_handle_t *)&r->timer, on_timer_close);
+  /* The connection leaves our care: its on_close will be the caller's. */
+  ws101__conn_set_proto(c, r->proto, r->proto_data);
+  r->refs--; /* the connection's reference; the connect's is below */
+  r->cb(c, 0, NULL, r->user_data);
+  unref(r);
+}
 
 static void on_connect(uv_connect_t *req, int status) {
   ws101__connect *r = (ws101__connect *)req->data;
@@ -116,15 +133,7 @@ static void on_connect(uv_connect_t *req, int status) {
     return;
   }
   if (status == 0) {
-    r->cur = NULL;
-    r->done = 1;
-    if (!uv_is_closing((uv_handle_t *)&r->timer))
-      uv_close((uv_handle_t *)&r->timer, on_timer_close);
-    /* The connection leaves our care: its on_close will be the caller's. */
-    ws101__conn_set_proto(c, r->proto, r->proto_data);
-    r->refs--; /* the connection's reference; the connect's is below */
-    r->cb(c, 0, NULL, r->user_data);
-    unref(r);
+    connected(r, c);
     return;
   }
   /* Remember a refusal over later, less telling errors (an unreachable
@@ -139,10 +148,12 @@ static void on_connect(uv_connect_t *req, int status) {
 /* Starts the next address, or fails with the best error seen. */
 static void try_next(ws101__connect *r) {
   while (!r->done) {
-    const struct sockaddr *sa;
+    const struct sockaddr *sa = NULL;
     ws101__conn *c;
     int rc;
-    if (r->next) {
+    if (ws101__connect_fd_hook != NULL) {
+      /* no address: the hook below stands in for the network */
+    } else if (r->next) {
       sa = r->next->ai_addr;
       r->next = r->next->ai_next;
     } else {
@@ -156,7 +167,21 @@ static void try_next(ws101__connect *r) {
     }
     c->flags |= WS101__CONN_CLIENT;
     r->refs++; /* released by attempt_on_close or handed over on success */
-    rc = uv_tcp_connect(&r->creq, &c->tcp, sa, on_connect);
+    if (ws101__connect_fd_hook != NULL) {
+      /* Fuzzers: an already connected socket instead of the network. */
+      int fd = ws101__connect_fd_hook(r->host, r->port);
+      rc = fd < 0 ? UV_ECONNREFUSED : uv_tcp_open(&c->tcp, fd);
+      if (rc == 0) {
+        r->refs++; /* the connect's, as uv_tcp_connect would hold */
+        connected(r, c);
+        return;
+      }
+      ws101__conn_close(c, ws101__uv_err(rc));
+      fail_connect(r, rc); /* one address only */
+      return;
+    } else {
+      rc = uv_tcp_connect(&r->creq, &c->tcp, sa, on_connect);
+    }
     if (rc == 0) {
       r->cur = c;
       r->refs++; /* released in on_connect */
@@ -184,6 +209,14 @@ static void on_gai(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
     }
   }
   unref(r);
+}
+
+/* Fuzzers: skip the resolver (a thread pool round trip per input). */
+static void on_hooked(uv_timer_t *t) {
+  ws101__connect *r = (ws101__connect *)t->data;
+  if (r->timeout_ms > 0) uv_timer_start(&r->timer, on_timeout, r->timeout_ms, 0);
+  try_next(r);
+  unref(r); /* the reference the resolver would have held */
 }
 
 static void on_timeout(uv_timer_t *t) {
@@ -223,6 +256,12 @@ int ws101__connect_start(ws101_loop *loop, const char *host, uint16_t port,
   uv_timer_init(loop->uv, &r->timer);
   r->timer.data = r;
   r->refs = 1; /* the timer handle, released in on_timer_close */
+  if (ws101__connect_fd_hook != NULL) {
+    r->refs++;
+    uv_timer_start(&r->timer, on_hooked, 0, 0);
+    if (out) *out = r;
+    return 0;
+  }
 
   /* Numeric hosts go through getaddrinfo too, with AI_NUMERICHOST (no DNS
    * query, no delay): one path, and the callback is always asynchronous

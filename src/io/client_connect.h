@@ -36,6 +36,11 @@ int ws101__connect_start(ws101_loop *loop, const char *host, uint16_t port,
                          void *proto_data, ws101__connect_cb cb,
                          void *user_data, ws101__connect **out);
 
+/* Test seam for the client fuzzers, NULL otherwise: when set, each attempt
+ * "connects" by taking the stream socket this returns (one end of a
+ * socketpair holding a scripted server's bytes) instead of the network. */
+extern int (*ws101__connect_fd_hook)(const char *host, uint16_t port);
+
 /* Abandons a pending attempt: the callback will not be called. Resources
  * are released asynchronously. Must not be called after the callback ran. */
 void ws101__connect_cancel(ws101__connect *req);

@@ -73,16 +73,35 @@ static void unlink_conn(ws101__conn *c) {
   loop->nconns--;
 }
 
-static void untime(ws101__conn *c) {
+/* A connection is on the deadline list while either of its deadlines (the
+ * protocol's, the transport's send timeout) is set. */
+void ws101__conn_timed_update(ws101__conn *c) {
   ws101_loop *loop = c->loop;
-  if (c->deadline == 0) return;
+  int want = (c->deadline != 0 || c->send_deadline != 0) &&
+             !(c->flags & WS101__CONN_CLOSING);
+  if (want == !!(c->flags & WS101__CONN_TIMED)) return;
+  if (want) {
+    c->tprev = NULL;
+    c->tnext = loop->timed;
+    if (loop->timed != NULL) loop->timed->tprev = c;
+    loop->timed = c;
+    c->flags |= WS101__CONN_TIMED;
+    ws101__loop_arm_sweep(loop);
+    return;
+  }
   if (c->tprev != NULL)
     c->tprev->tnext = c->tnext;
   else
     loop->timed = c->tnext;
   if (c->tnext != NULL) c->tnext->tprev = c->tprev;
   c->tprev = c->tnext = NULL;
+  c->flags &= ~WS101__CONN_TIMED;
+}
+
+static void untime(ws101__conn *c) {
   c->deadline = 0;
+  c->send_deadline = 0;
+  ws101__conn_timed_update(c);
 }
 
 ws101__conn *ws101__conn_new(ws101_loop *loop, const ws101__proto *proto,
@@ -107,7 +126,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   /* libuv reads and dispatches one stream at a time, so one buffer per
    * loop serves every connection. */
   buf->base = c->loop->rbuf;
-  buf->len = WS101__READ_BUF_SIZE;
+  buf->len = ws101__read_size(WS101__READ_BUF_SIZE);
 }
 
 static void finish_end(ws101__conn *c);
@@ -156,6 +175,7 @@ int ws101__conn_start(ws101__conn *c) {
   int rc;
   if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_READING)) return 0;
   if (c->flags & (WS101__CONN_PAUSED | WS101__CONN_READ_EOF)) return 0;
+  if (c->flags & WS101__CONN_OUT_FULL) return 0; /* conn_flow.c resumes */
   if (c->vt != NULL) {
     c->flags |= WS101__CONN_READING;
     c->vt->read_ctl(c, 1);
@@ -281,6 +301,7 @@ static void queued(ws101__conn *c) {
     ws101__conn_flush(c);
   else
     mark_dirty(c);
+  if (!(c->flags & WS101__CONN_CLOSING)) ws101__flow_queued(c);
 }
 
 int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
@@ -294,7 +315,7 @@ int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
   if (total >= ZERO_COPY_MIN && c->vt == NULL && c->tls == NULL &&
       !(c->flags & WS101__CONN_WRITING) &&
       c->out.len == c->out.off) {
-    int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    int w = ws101__try_write((uv_stream_t *)&c->tcp, bufs, n);
     if (w > 0) skip = (size_t)w;
     else if (w != UV_EAGAIN && w != UV_ENOSYS) {
       ws101__conn_close(c, ws101__uv_err(w));
@@ -381,11 +402,17 @@ static void flush(ws101__conn *c, int may_drain) {
     o = ws101__tls_cipher(c->tls);
   }
   if (o->len == o->off) {
-    if (c->flags & WS101__CONN_ENDING) finish_end(c);
+    if (c->flags & WS101__CONN_ENDING)
+      finish_end(c);
+    else if (may_drain && (c->flags & WS101__CONN_DRAIN_OWED) &&
+             c->out.len == c->out.off) {
+      c->flags &= ~WS101__CONN_DRAIN_OWED;
+      if (c->proto->on_drain != NULL) c->proto->on_drain(c);
+    }
     return;
   }
   b = uv_buf_init(o->data + o->off, (unsigned)(o->len - o->off));
-  w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  w = ws101__try_write((uv_stream_t *)&c->tcp, &b, 1);
   if (w < 0 && w != UV_EAGAIN && w != UV_ENOSYS) {
     ws101__conn_close(c, ws101__uv_err(w));
     return;
@@ -395,6 +422,12 @@ static void flush(ws101__conn *c, int may_drain) {
     out_release(c->loop, o);
     /* Plaintext held back until the handshake completes is not drained. */
     if (c->out.len != c->out.off) return;
+    if (ws101__flow_emptied(c) && !may_drain) {
+      /* Reading resumed where the protocol cannot be called back: the
+       * loop's flush owes it the drain. */
+      c->flags |= WS101__CONN_DRAIN_OWED;
+      mark_dirty(c);
+    }
     if (c->flags & WS101__CONN_ENDING)
       finish_end(c);
     else if (may_drain && c->proto->on_drain != NULL)
@@ -423,6 +456,7 @@ static void flush(ws101__conn *c, int may_drain) {
     return;
   }
   c->flags |= WS101__CONN_WRITING;
+  ws101__flow_waiting(c);
 }
 
 static void write_cb(uv_write_t *req, int status) {
@@ -436,15 +470,25 @@ static void write_cb(uv_write_t *req, int status) {
     ws101__conn_close(c, ws101__uv_err(status));
     return;
   }
+  ws101__flow_written(c);
   if (ws101__conn_buffered(c) > 0) {
     ws101__conn_flush(c);
     if (c->flags & (WS101__CONN_WRITING | WS101__CONN_CLOSING)) return;
   }
+  ws101__flow_emptied(c);
+  c->flags &= ~WS101__CONN_DRAIN_OWED;
   if (c->flags & WS101__CONN_ENDING) {
     finish_end(c);
     return;
   }
   if (c->proto->on_drain != NULL) c->proto->on_drain(c);
+}
+
+void ws101__conn_want_drain(ws101__conn *c) {
+  if (c->flags & WS101__CONN_CLOSING) return;
+  if (ws101__conn_buffered(c) > 0) return; /* the queue's end reports it */
+  c->flags |= WS101__CONN_DRAIN_OWED;
+  mark_dirty(c);
 }
 
 size_t ws101__conn_buffered(const ws101__conn *c) {
@@ -476,38 +520,41 @@ void ws101__conn_resume(ws101__conn *c) {
 }
 
 void ws101__conn_set_deadline(ws101__conn *c, uint64_t ms) {
-  ws101_loop *loop = c->loop;
-  untime(c);
-  if (ms == 0 || (c->flags & WS101__CONN_CLOSING)) return;
-  c->deadline = uv_now(loop->uv) + ms;
-  c->tprev = NULL;
-  c->tnext = loop->timed;
-  if (loop->timed != NULL) loop->timed->tprev = c;
-  loop->timed = c;
-  ws101__loop_arm_sweep(loop);
+  c->deadline = 0;
+  if (ms != 0 && !(c->flags & WS101__CONN_CLOSING))
+    c->deadline = uv_now(c->loop->uv) + ms;
+  ws101__conn_timed_update(c);
 }
 
 /* Runs from the loop's sweep timer. Expired connections are collected
- * first because a timeout handler may close or re-arm any connection. */
+ * first (on their own link, so that a handler re-arming any connection
+ * cannot break the walk) because a timeout handler may close or re-arm
+ * any connection. */
 void ws101__conn_sweep(ws101_loop *loop) {
   uint64_t now = uv_now(loop->uv);
   ws101__conn *c, *expired = NULL;
-  c = loop->timed;
-  while (c != NULL) {
-    ws101__conn *next = c->tnext;
-    if (c->deadline <= now) {
-      untime(c);
-      c->tnext = expired; /* reuse the link for the local list */
+  for (c = loop->timed; c != NULL; c = c->tnext) {
+    if ((c->deadline != 0 && c->deadline <= now) ||
+        (c->send_deadline != 0 && c->send_deadline <= now)) {
+      c->texp = expired;
       expired = c;
     }
-    c = next;
   }
   while (expired != NULL) {
+    int send_exp, proto_exp;
     c = expired;
-    expired = c->tnext;
-    c->tnext = NULL;
+    expired = c->texp;
+    c->texp = NULL;
     if (c->flags & WS101__CONN_CLOSING) continue;
-    if (c->deadline != 0) continue; /* re-armed by an earlier handler */
+    send_exp = c->send_deadline != 0 && c->send_deadline <= now;
+    proto_exp = c->deadline != 0 && c->deadline <= now;
+    if (send_exp) {
+      ws101__flow_send_expired(c, now);
+      if (c->flags & WS101__CONN_CLOSING) continue;
+    }
+    if (!proto_exp) continue; /* re-armed by an earlier handler */
+    c->deadline = 0;
+    ws101__conn_timed_update(c);
     if (c->flags & WS101__CONN_ENDING)
       ws101__conn_close(c, 0);
     else if (c->tls != NULL && !ws101__tls_handshake_done(c->tls) &&

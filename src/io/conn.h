@@ -66,7 +66,10 @@ enum {
   WS101__CONN_CLOSING = 1u << 6,   /* uv_close called */
   WS101__CONN_SHUTDOWN = 1u << 7,  /* uv_shutdown sent */
   WS101__CONN_CLIENT = 1u << 8,    /* we connected out */
-  WS101__CONN_READ_EOF = 1u << 9   /* peer sent FIN */
+  WS101__CONN_READ_EOF = 1u << 9,  /* peer sent FIN */
+  WS101__CONN_TIMED = 1u << 10,    /* on the loop's deadline list */
+  WS101__CONN_OUT_FULL = 1u << 11, /* output over out_limit: not reading */
+  WS101__CONN_DRAIN_OWED = 1u << 12 /* OUT_FULL ended outside the loop */
 };
 
 /* Output bytes: `data[off..len)` not yet handed to the socket. */
@@ -88,11 +91,18 @@ struct ws101__conn {
   uv_write_t *wreq;
   uv_shutdown_t *sreq;
   uint64_t deadline; /* uv_now() ms; 0 = none */
+  /* Output flow control (conn_flow.c): the limit above which reading
+   * stops, and the send timeout with its deadline and progress mark. */
+  size_t out_limit;          /* 0 = none */
+  uint32_t send_timeout_ms;  /* 0 = none */
+  uint64_t send_deadline;    /* uv_now() ms; 0 = not waiting on the peer */
+  size_t send_mark;          /* libuv write queue size at the last check */
   /* Intrusive links: the loop's list of all connections, its flush list
-   * and its list of connections with a deadline. */
+   * and its list of connections with a deadline (texp: the sweep's
+   * private list of expired ones). */
   ws101__conn *prev, *next;
   ws101__conn *next_dirty;
-  ws101__conn *tprev, *tnext;
+  ws101__conn *tprev, *tnext, *texp;
   /* Who accepted it (a ws101_server), or NULL (client connections). When
    * the connection is gone, after proto->on_close, conn.c calls
    * owner_closed(owner): that is how a closing server learns its last
@@ -140,6 +150,11 @@ void ws101__conn_flush(ws101__conn *c);
 /* The loop's flush: may call proto->on_drain when the queue empties. */
 void ws101__conn_flush_from_loop(ws101__conn *c);
 
+/* Asks for proto->on_drain from loop context once the queue is empty
+ * (at once if it is already: bytes that a protocol held itself left in a
+ * synchronous write that owed its application a drain). */
+void ws101__conn_want_drain(ws101__conn *c);
+
 /* Bytes queued and not yet accepted by the kernel. */
 size_t ws101__conn_buffered(const ws101__conn *c);
 
@@ -163,6 +178,42 @@ void ws101__conn_close(ws101__conn *c, int err);
 /* Whether this connection alone keeps ws101_loop_run from returning
  * (pooled idle client connections do not). On by default. */
 void ws101__conn_keep_loop_alive(ws101__conn *c, int on);
+
+/* ---- output flow control (conn_flow.c) ----------------------------------
+ * One mechanism for every protocol on a transport (HTTP/1.1 pipelining,
+ * streamed responses, upgraded WebSockets, client uploads): while more
+ * than `out_limit` bytes are queued for the peer, the connection stops
+ * reading, so a peer that does not read cannot make us produce more; the
+ * protocol sees ws101__conn_out_full() and holds back pipelined work.
+ * Reading resumes when the queue empties, right before proto->on_drain.
+ * A peer that accepts no byte for `send_timeout_ms` while output waits is
+ * closed with WS101_ETIMEDOUT (nginx's send_timeout). */
+void ws101__conn_set_flow(ws101__conn *c, size_t out_limit,
+                          uint32_t send_timeout_ms);
+/* Whether queued output is over the limit (reading is then stopped). */
+int ws101__conn_out_full(const ws101__conn *c);
+/* Hooks conn.c calls; nothing else should. */
+void ws101__flow_queued(ws101__conn *c);      /* bytes were queued */
+int ws101__flow_emptied(ws101__conn *c);      /* queue empty; 1 = resumed */
+void ws101__flow_waiting(ws101__conn *c);     /* a uv_write is pending */
+void ws101__flow_written(ws101__conn *c);     /* that uv_write completed */
+void ws101__flow_send_expired(ws101__conn *c, uint64_t now);
+/* Links or unlinks `c` on the loop's deadline list after a change of
+ * c->deadline or c->send_deadline (conn.c). */
+void ws101__conn_timed_update(ws101__conn *c);
+
+/* ---- test-only I/O fault injection (io_fault.c) -------------------------
+ * Off unless a test turns it on: reads of at most `read_max` bytes, and a
+ * write path where every other try_write says EAGAIN and the others take
+ * at most `write_max` bytes. Output must be byte-identical either way. */
+typedef struct ws101__io_faults {
+  size_t read_max;  /* 0 = off */
+  size_t write_max; /* 0 = off */
+  unsigned counter;
+} ws101__io_faults;
+extern ws101__io_faults ws101__faults;
+int ws101__try_write(uv_stream_t *s, const uv_buf_t *bufs, unsigned n);
+size_t ws101__read_size(size_t want);
 
 /* "ip:port" / "[ip6]:port" of the peer into buf (>= 56 bytes). */
 void ws101__conn_peer(const ws101__conn *c, char *buf, size_t size);

@@ -266,9 +266,12 @@ static int h2_read_body(ws101_req *req) {
   return 0;
 }
 
+/* No queued/drop yet: ws101_req_write on a stream is not refused by
+ * WS101_OPT_OUTPUT_BUFFER_LIMIT (the session's connection still stops
+ * reading past it, conn_flow.c). */
 static const ws101__req_ops h2_ops = {h2_send_head, h2_send_body, h2_finish,
-                                      accept_ws, h2_peer,
-                                      h2_read_body};
+                                      accept_ws,    h2_peer,      h2_read_body,
+                                      NULL,         NULL};
 
 /* ---- session events ------------------------------------------------------ */
 

@@ -46,6 +46,17 @@ typedef struct h1s {
 static const ws101__req_ops h1_ops;
 static void h1_feed_stash(h1s *h);
 
+/* The request lost its peer (or its body): tell the handler once. Its
+ * later answer completes the request with WS101_ECLOSED. */
+static void abort_request(h1s *h) {
+  ws101_abort_cb cb = h->req.abort_cb;
+  if (h->req.aborted) return;
+  h->req.aborted = 1;
+  h->req.body_cb = NULL;
+  h->req.abort_cb = NULL;
+  if (cb != NULL) cb(&h->req, h->req.abort_user);
+}
+
 static h1s *H(ws101__conn *c) { return c->proto_data; }
 
 static void h1_free(h1s *h) {
@@ -326,8 +337,21 @@ static int h1_accept_ws(ws101_req *req, const char *subprotocol,
   return 0;
 }
 
+static size_t h1_queued(const ws101_req *req, int *waiting) {
+  const h1s *h = req->proto;
+  if (h->conn == NULL) return 0;
+  *waiting = (h->conn->flags & WS101__CONN_WRITING) != 0;
+  return ws101__conn_buffered(h->conn);
+}
+
+static void h1_drop(ws101_req *req, int err) {
+  h1s *h = req->proto;
+  if (h->conn != NULL) ws101__conn_close(h->conn, err);
+}
+
 static const ws101__req_ops h1_ops = {h1_send_head, h1_send_body, h1_finish,
-                                      h1_accept_ws, h1_peer, h1_read_body};
+                                      h1_accept_ws, h1_peer, h1_read_body,
+                                      h1_queued,    h1_drop};
 
 /* ---- reading ------------------------------------------------------------ */
 
@@ -486,6 +510,9 @@ static size_t feed(h1s *h, char *data, size_t len) {
       ws101__h1_head head;
       int n;
       if (h->active) break; /* pipelined: wait for the response */
+      /* Output backpressure: the answers already queued have not left, so
+       * the next request waits (in `in`, reading stopped) until on_drain. */
+      if (ws101__conn_out_full(h->conn)) break;
       memset(&head, 0, sizeof(head));
       /* Parsing is synchronous on the loop thread, so the server's one
        * scratch array serves every connection; start_request copies the
@@ -524,8 +551,18 @@ static size_t feed(h1s *h, char *data, size_t len) {
                                   &dl);
       pos += used;
       if (r < 0) {
-        if (h->active) { /* streaming handler already answering */
+        if (h->active && h->req.resp_state != WS101__RESP_IDLE) {
+          /* The handler already answers: no status can be sent now. */
           ws101__conn_close(h->conn, WS101_EPROTO);
+          break;
+        }
+        if (h->active) {
+          /* A streaming handler that has not answered yet: the client
+           * learns why (400, 413, ...), the handler that its body was cut
+           * off, and its own answer later finds the request aborted. */
+          send_error(h, -r, NULL);
+          abort_request(h);
+          pos = len;
           break;
         }
         send_error(h, -r, NULL);
@@ -702,6 +739,12 @@ static void h1_on_read_end(ws101__conn *c, int err) {
 
 static void h1_on_timeout(ws101__conn *c) {
   h1s *h = H(c);
+  if (!h->active && h->state == ST_HEAD && ws101__conn_out_full(c)) {
+    /* A pipelined head waits for our own output to drain, not for the
+     * peer: the send timeout (conn_flow.c) bounds that wait instead. */
+    ws101__conn_set_deadline(c, h->srv->opts.header_timeout_ms);
+    return;
+  }
   if (h->active) {
     /* A streamed body that stalls is dropped (the handler gets its abort
      * callback); a handler taking its time to answer is never timed out. */
@@ -729,13 +772,25 @@ static void h1_on_close(ws101__conn *c, int err) {
   if (h->active) {
     /* The application still holds the request: it is freed when the
      * application completes it. */
-    h->req.aborted = 1;
-    if (h->req.abort_cb != NULL) h->req.abort_cb(&h->req, h->req.abort_user);
+    abort_request(h);
     return;
   }
   h1_free(h);
 }
 
+/* The output queue emptied (and reading resumed, conn_flow.c): a streamed
+ * response may write again, and pipelined requests held back by the
+ * output limit are served. */
+static void h1_on_drain(ws101__conn *c) {
+  h1s *h = H(c);
+  if (h->active) {
+    ws101__req_drained(&h->req);
+    return;
+  }
+  if (h->in.len > 0 && !h->in_feed && h->state == ST_HEAD)
+    h1_feed_stash(h);
+}
+
 const ws101__proto ws101__h1_server_proto = {
-    "http/1.1",   h1_on_read,    h1_on_read_end, NULL,
+    "http/1.1",   h1_on_read,    h1_on_read_end, h1_on_drain,
     h1_on_timeout, h1_on_shutdown, h1_on_close};

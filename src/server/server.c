@@ -132,17 +132,55 @@ static void conn_closed(void *owner);
  * first bytes would be attached here instead. */
 static void tls_ready(ws101__conn *c) { (void)c; }
 
-static void on_connection(uv_stream_t *ls, int status) {
-  ws101__listener *l = ls->data;
+static void try_accept(ws101__listener *l);
+
+static void drop_closed(uv_handle_t *h) {
+  ws101__listener *l = h->data;
+  if (l->drop_busy < 0) { /* the listener closed meanwhile */
+    free(l);
+    return;
+  }
+  l->drop_busy = 0;
+  if (l->waiting) try_accept(l);
+}
+
+/* Without memory for a connection, accept it into the listener's spare
+ * handle and close it at once: leaving it unaccepted would stop the
+ * listener with no connection left to restart it. */
+static void drop_one(ws101__listener *l) {
+  if (l->drop_busy || uv_tcp_init(l->server->loop->uv, &l->drop) != 0) {
+    l->waiting = 1; /* drop_closed retries */
+    return;
+  }
+  l->drop.data = l;
+  l->drop_busy = 1;
+  uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&l->drop);
+  uv_close((uv_handle_t *)&l->drop, drop_closed);
+}
+
+static void try_accept(ws101__listener *l) {
   ws101_server *srv = l->server;
   ws101__conn *c;
-  if (status < 0 || srv->closing) return;
+  l->waiting = 0;
+  if (srv->closing) return;
+  if (srv->opts.max_connections != 0 &&
+      srv->nconns >= srv->opts.max_connections) {
+    /* Leave it in libuv's hands: it stops polling the listener, the kernel
+     * backlog holds the rest, and ws101__server_conn_closed resumes. */
+    l->waiting = 1;
+    return;
+  }
   c = ws101__conn_new(srv->loop, &ws101__h1_server_proto, NULL);
-  if (c == NULL) return;
+  if (c == NULL) {
+    drop_one(l);
+    return;
+  }
   c->owner = srv;
   c->owner_closed = conn_closed;
   srv->nconns++;
-  if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 ||
+  ws101__conn_set_flow(c, (size_t)srv->opts.output_buffer_limit,
+                       srv->opts.send_timeout_ms);
+  if (uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&c->tcp) != 0 ||
       ws101__h1_server_attach(c, srv) != 0 ||
       (l->tls && ws101__conn_tls_server(c, srv->tls, tls_ready) != 0)) {
     c->proto = NULL; /* nothing protocol-side to release */
@@ -152,6 +190,18 @@ static void on_connection(uv_stream_t *ls, int status) {
   /* Small request/response exchanges must not wait for Nagle. */
   uv_tcp_nodelay(&c->tcp, 1);
   if (ws101__conn_start(c) != 0) ws101__conn_close(c, WS101_EIO);
+}
+
+/* EMFILE/ENFILE come here as status < 0 after libuv's own remedy (it
+ * accepts and closes the pending connections with a reserved descriptor),
+ * so a full descriptor table never makes the loop spin. */
+static void on_connection(uv_stream_t *ls, int status) {
+  ws101__listener *l = ls->data;
+  if (status < 0) {
+    l->server->accept_errors++;
+    return;
+  }
+  try_accept(l);
 }
 
 static int listen_on(ws101_server *server, const char *host, int port,
@@ -301,7 +351,11 @@ static void maybe_done(ws101_server *srv) {
 static void listener_closed(uv_handle_t *h) {
   ws101__listener *l = h->data;
   ws101_server *srv = l->server;
-  free(l);
+  l->waiting = 0;
+  if (l->drop_busy)
+    l->drop_busy = -1; /* drop_closed frees it */
+  else
+    free(l);
   srv->nlisteners_open--;
   maybe_done(srv);
 }
@@ -309,7 +363,13 @@ static void listener_closed(uv_handle_t *h) {
 /* A connection this server accepted is gone (conn.c, after on_close). */
 static void conn_closed(void *owner) {
   ws101_server *srv = owner;
+  ws101__listener *l;
   srv->nconns--;
+  for (l = srv->listeners; l != NULL && !srv->closing; l = l->next)
+    if (l->waiting) {
+      try_accept(l);
+      break; /* one slot freed: one connection */
+    }
   maybe_done(srv);
 }
 

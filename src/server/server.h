@@ -26,6 +26,13 @@ typedef struct ws101__listener {
   struct ws101_server *server;
   int tls; /* accepts TLS with server->tls */
   struct ws101__listener *next;
+  /* A connection is ready but left unaccepted (max_connections reached,
+   * or no memory): libuv stops watching the listener until uv_accept. */
+  int waiting;
+  /* Accepts and closes a connection we cannot serve (no memory), so the
+   * listener never stalls; busy until its close callback. */
+  uv_tcp_t drop;
+  int drop_busy;
 } ws101__listener;
 
 struct ws101_server {
@@ -40,6 +47,7 @@ struct ws101_server {
   ws101__listener *listeners;
   size_t nlisteners_open;
   size_t nconns;
+  size_t accept_errors; /* failed accepts (EMFILE...), for tests */
   int closing;
   ws101_server_close_cb close_cb;
   void *close_user;
