@@ -629,9 +629,24 @@ static int sniff_h2(h1s *h, char *data, size_t len) {
   if (r < 0) return 0;
   if (r == 0) return 2;
   h->conn = NULL;
-  if (ws101__h2_server_attach(c, h->srv, data, len) != 0)
+  if (ws101__h2_server_attach(c, h->srv, data, len) != 0) {
+    c->proto = NULL; /* the HTTP/1.1 state goes with our caller's h1_free */
     ws101__conn_close(c, WS101_ENOMEM);
+  }
   return 1;
+}
+
+int ws101__h1_server_switch_h2(ws101__conn *c) {
+  h1s *h = H(c);
+  int rc;
+  h->conn = NULL;
+  rc = ws101__h2_server_attach(c, h->srv, NULL, 0);
+  if (rc != 0) {
+    c->proto = NULL;
+    ws101__conn_close(c, rc);
+  }
+  h1_free(h);
+  return rc;
 }
 
 /* Hands over to the WebSocket engine after a synchronous accept. */

@@ -13,11 +13,8 @@
 #include "io/tls.h"
 
 /* ALPN, in the server's order of preference: the first one the client also
- * offers is chosen. With HTTP/2 on, "h2" comes first; the connection still
- * starts on the HTTP/1.1 protocol, whose first read recognises the HTTP/2
- * client preface that an "h2" client sends first and hands the connection
- * to the HTTP/2 server (the same path as prior knowledge), so no protocol
- * switch is needed at the end of the handshake. */
+ * offers is chosen, and tls_ready() attaches its protocol. With HTTP/2 on,
+ * "h2" comes first. */
 static const char *const server_alpn_h2[] = {"h2", "http/1.1", NULL};
 static const char *const server_alpn_h1[] = {"http/1.1", NULL};
 
@@ -126,11 +123,13 @@ const ws101__route *ws101__server_match(const ws101_server *srv,
 
 static void conn_closed(void *owner);
 
-/* The TLS handshake of an accepted connection is done. HTTP/1.1 was
- * attached at accept and stays: an "h2" client's preface is recognised by
- * its first read (see server_alpn). A protocol that cannot be told from its
- * first bytes would be attached here instead. */
-static void tls_ready(ws101__conn *c) { (void)c; }
+/* The TLS handshake of an accepted connection is done, before any request
+ * byte is read. HTTP/1.1 was attached at accept; when ALPN chose "h2" the
+ * connection is HTTP/2 from its first byte instead. */
+static void tls_ready(ws101__conn *c) {
+  const char *alpn = ws101__conn_alpn(c);
+  if (alpn != NULL && strcmp(alpn, "h2") == 0) ws101__h1_server_switch_h2(c);
+}
 
 static void try_accept(ws101__listener *l);
 

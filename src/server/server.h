@@ -78,6 +78,11 @@ extern const struct ws101__proto ws101__h1_server_proto;
 /* Sets up HTTP/1.1 state on a freshly accepted connection. */
 struct ws101__conn;
 int ws101__h1_server_attach(struct ws101__conn *c, ws101_server *srv);
+/* ALPN chose "h2" on a connection ws101__h1_server_attach set up and that
+ * has read nothing yet: it becomes HTTP/2 from its first byte (an invalid
+ * preface then gets GOAWAY, not a 400). Returns 0, or an error code with
+ * the connection closed. */
+int ws101__h1_server_switch_h2(struct ws101__conn *c);
 
 /* The HTTP/2 server protocol (h2_server.c). attach: the connection is
  * HTTP/2 from its first byte (prior knowledge, ALPN h2); `data` holds

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """integ.h2: the demo server over HTTP/2, against independent peers.
 
-- h2spec --strict by prior knowledge (every case must pass),
+- h2spec --strict by prior knowledge (every case but 3.5/2, see below) and
+  over TLS with ALPN h2 (every case),
 - curl --http2 (h2c upgrade: asserts the 101 happened and HTTP/2 answered,
   with and without a request body), curl --http2-prior-knowledge,
 - nghttp -u (nghttp2's client, h2c upgrade) and h2load (a bounded smoke),
@@ -23,6 +24,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import zlib
@@ -415,6 +417,45 @@ class H2Test(unittest.TestCase):
         self.assertEqual(failed, 1, failures)
         self.assertIn("Sends invalid connection preface", failures)
         self.assertEqual(passed, total - 1)
+
+    def test_h2spec_strict_tls(self):
+        """h2 by ALPN: the connection is HTTP/2 from its first byte, so
+        here even 3.5/2 (an invalid preface gets GOAWAY) passes."""
+        if H2SPEC is None:
+            self.skipTest("no --h2spec binary")
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            self.skipTest("the openssl command is not installed")
+        rc, out, err = run([os.path.join(SRC, "tests", "h2",
+                                         "build_h2spec.sh"), H2SPEC])
+        if rc == 77:
+            self.skipTest("h2spec cannot be built: " + err.strip())
+        self.assertEqual(rc, 0, err)
+        tmp = tempfile.mkdtemp(prefix="ws101-h2tls-")
+        try:
+            cert, key = os.path.join(tmp, "c.pem"), os.path.join(tmp, "k.pem")
+            rc, out, err = run([openssl, "req", "-x509", "-newkey", "rsa:2048",
+                                "-nodes", "-keyout", key, "-out", cert,
+                                "-days", "2", "-subj", "/CN=localhost"])
+            self.assertEqual(rc, 0, err)
+            d = demo.Demo(DEMO_BIN, extra_args=["--tls-cert", cert,
+                                                "--tls-key", key])
+            d.start()
+            try:
+                rc, out, err = run([H2SPEC, "-t", "-k", "-h", "127.0.0.1",
+                                    "-p", str(d.port), "-S", "-o", "3"])
+            finally:
+                d.stop()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        text = out.decode("utf-8", "replace")
+        m = re.search(r"(\d+) tests, (\d+) passed, (\d+) skipped, (\d+) "
+                      r"failed", text)
+        self.assertIsNotNone(m, text[-2000:])
+        total, passed, skipped, failed = map(int, m.groups())
+        print("h2spec --strict over TLS: %d/%d passed" % (passed, total))
+        self.assertEqual(failed, 0, text[text.find("Failures:"):])
+        self.assertEqual(passed, total)
 
     # -- curl --------------------------------------------------------------
     def curl(self, *args, input=None):
