@@ -137,6 +137,9 @@ void cli_lines_free(cli_lines *l);
  * already closing is left to finish. Returns ws101_ws_send's code. */
 int cli_serve_send(ws101_ws *ws, unsigned id, const char *data, size_t len,
                    int opcode);
+/* The same handling for the result `rc` of a send of `len` bytes already
+ * made. Returns rc. */
+int cli_serve_check(ws101_ws *ws, unsigned id, size_t len, int rc);
 
 /* One child process per connection for `ws101 serve --exec`. */
 typedef struct cli_exec cli_exec;

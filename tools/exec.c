@@ -110,8 +110,8 @@ static int on_line(const char *line, size_t len, void *ud) {
   rc = ws101_ws_send(x->ws, line, len, WS101_OP_TEXT);
   if (rc == WS101_EUTF8) /* not text: deliver it as binary, lose nothing */
     rc = cli_serve_send(x->ws, x->id, line, len, WS101_OP_BINARY);
-  else if (rc != 0)
-    cli_serve_send(x->ws, x->id, line, len, WS101_OP_TEXT);
+  else
+    cli_serve_check(x->ws, x->id, len, rc);
   return 0;
 }
 

@@ -94,9 +94,7 @@ typedef struct server {
   uv_signal_t sigint, sigterm;
 } server;
 
-int cli_serve_send(ws101_ws *ws, unsigned id, const char *data, size_t len,
-                   int opcode) {
-  int rc = ws101_ws_send(ws, data, len, opcode);
+int cli_serve_check(ws101_ws *ws, unsigned id, size_t len, int rc) {
   int code;
   if (rc == 0 || rc == WS101_ECLOSED) return rc; /* closing: CLOSE follows */
   code = rc == WS101_EBACKPRESSURE ? 1008 : 1011;
@@ -106,6 +104,11 @@ int cli_serve_send(ws101_ws *ws, unsigned id, const char *data, size_t len,
   ws101_ws_close(ws, code,
                  code == 1008 ? "send buffer limit reached" : "send failed");
   return rc;
+}
+
+int cli_serve_send(ws101_ws *ws, unsigned id, const char *data, size_t len,
+                   int opcode) {
+  return cli_serve_check(ws, id, len, ws101_ws_send(ws, data, len, opcode));
 }
 
 static peer *find_peer(server *s, unsigned id) {
@@ -292,7 +295,7 @@ static int on_line(const char *line, size_t len, void *ud) {
       fprintf(stderr, "ws101: line is not valid UTF-8; not sent\n");
       return 0;
     }
-    if (rc != 0) cli_serve_send(p->ws, p->id, line, len, WS101_OP_TEXT);
+    cli_serve_check(p->ws, p->id, len, rc);
   }
   return 0;
 }

@@ -421,6 +421,16 @@ def case_exit_codes():
             check(r.returncode == want, "%s exited %d, want %d: %s" %
                   (args, r.returncode, want, err))
             check(msg in err, "%s: stderr lacks %r: %s" % (args, msg, err))
+    # --origin on both sides: serve's allow-list answers 403 to others.
+    s = Serve(["serve", "--port", "0", "--origin", "http://good.example"])
+    r = run(["connect", "-w", "0", "--origin", "http://good.example", s.url],
+            b"hi\n")
+    check(r.returncode == 0 and r.stdout == b"hi\n", "allowed origin: %r %r"
+          % (r.returncode, r.stderr))
+    r = run(["connect", "-o", "http://evil.example", s.url], b"hi\n")
+    check(r.returncode == 4 and b"403" in r.stderr, "refused origin: %d %r" %
+          (r.returncode, r.stderr))
+    s.stop()
     # A send the library refuses (a text line that is not UTF-8) is
     # reported, the other lines still go, and the exit status says so.
     r = run(["connect", base + "/echo"], b"ok 1\nbad \xff\nok 2\n")
@@ -651,6 +661,7 @@ def case_backpressure():
     refused = None
     end = time.monotonic() + T
     sent = 0
+    rest = frame
     # Bounded: at most 64 MiB or the deadline, until the refusal shows.
     while sent < 64 << 20 and time.monotonic() < end:
         with s.cv:
@@ -658,7 +669,9 @@ def case_backpressure():
         if refused:
             break
         try:
-            sent += c.send(frame)
+            n = c.send(rest)  # a partial send continues the same frame
+            sent += n
+            rest = rest[n:] or frame
         except BlockingIOError:
             time.sleep(0.01)  # the socket is full; poll the server's log
         except OSError:
