@@ -378,6 +378,30 @@ def case_push():
     check(r.returncode == 0, "--wait /slow exited %d" % r.returncode)
     check(len(lines(r.stdout)) < 3 and b"server closed" not in r.stderr,
           "--wait 100ms did not close first: %r %r" % (r.stdout, r.stderr))
+    # stdout going away (`| head -1`) ends the session instead of looping.
+    p = subprocess.Popen([TOOL, "-n", base + "/ticker"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(b"subscribe\n")
+    p.stdin.flush()
+    check(p.stdout.readline() == b"tick 0\n", "ticker first line")
+    p.stdout.close()
+    try:
+        rc = p.wait(timeout=T)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        fail("connect kept running after its stdout closed")
+    check(rc == 1, "closed stdout: exit %d" % rc)
+    # Ctrl-C closes with 1000 and exits 0, even with -n.
+    n = len(received)
+    p = subprocess.Popen([TOOL, "-n", base + "/echo"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(b"before ctrl-c\n")
+    p.stdin.flush()
+    check(p.stdout.readline() == b"before ctrl-c\n", "echo before SIGINT")
+    p.send_signal(signal.SIGINT)
+    rc = p.wait(timeout=T)
+    check(rc == 0, "SIGINT: exit %d: %s" % (rc, p.stderr.read()))
+    check(received[n:] == ["before ctrl-c"], "SIGINT: sent %r" % received[n:])
     # The echo peer: every line is answered, nothing is lost.
     msgs = ["line %d" % i for i in range(200)]
     r = run(["connect", base + "/echo"], ("\n".join(msgs) + "\n").encode())
