@@ -472,6 +472,14 @@ def case_verbose():
     for want in ("* connected to " + base + "/close1011 (HTTP 101)",
                  "* closed with 1011: server broke"):
         check(want in err, "-v lacks %r:\n%s" % (want, err))
+    # Subprotocols: serve picks its first choice among those offered.
+    s = Serve(["serve", "--port", "0", "-s", "superchat", "-s", "chat", "-v"])
+    r = run(["connect", "-v", "-w", "0", "-s", "chat", "-s", "superchat",
+             "-H", "X-Test: 1", s.url + "/p"], b"")
+    check(r.returncode == 0 and b"* subprotocol: superchat" in r.stderr,
+          "subprotocol: %d %r" % (r.returncode, r.stderr))
+    s.wait_err(r"^ws101: \[1\] open from .* on /p, subprotocol superchat$")
+    s.stop()
     # Pings: ws101 serve pings its idle client; -v shows them; and ours.
     s = Serve(["serve", "--port", "0", "--ping-interval", "100ms"])
     p = subprocess.Popen([TOOL, "connect", "-v", "-n", "--ping-interval",
