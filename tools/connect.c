@@ -41,6 +41,9 @@ const char cli_connect_usage[] =
     "      --ping-interval DURATION  ping when idle this long (a bare number\n"
     "                              is seconds)\n"
     "      --max-message SIZE      largest message accepted (default 16M)\n"
+    "      --http2                 open the WebSocket on an HTTP/2 stream (RFC\n"
+    "                              8441, prior knowledge) when the server\n"
+    "                              allows it, else the HTTP/1.1 upgrade\n"
     "  -v, --verbose               show the handshake, pings, pongs and the\n"
     "                              close code and reason on stderr\n"
     "  -h, --help                  this text\n"
@@ -54,7 +57,7 @@ const char cli_connect_usage[] =
 enum {
   O_HEADER = 1, O_PROTOCOL, O_ORIGIN, O_NO_DEFLATE, O_BINARY, O_CHUNK,
   O_ONE, O_NO_CLOSE, O_WAIT, O_MAX_MESSAGES, O_PING, O_MAX_MESSAGE,
-  O_VERBOSE, O_HELP
+  O_VERBOSE, O_HELP, O_HTTP2
 };
 
 static const cli_opt opts[] = {
@@ -72,6 +75,7 @@ static const cli_opt opts[] = {
     {O_MAX_MESSAGE, "--max-message", NULL, "SIZE"},
     {O_VERBOSE, "--verbose", "-v", NULL},
     {O_HELP, "--help", "-h", NULL},
+    {O_HTTP2, "--http2", NULL, NULL},
     {0, NULL, NULL, NULL}};
 
 typedef struct client {
@@ -417,6 +421,9 @@ static int setup(client *c, ws101_options *o, int argc, char **argv) {
         break;
       case O_VERBOSE:
         c->verbose = 1;
+        break;
+      case O_HTTP2:
+        ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 1);
         break;
     }
   }

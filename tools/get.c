@@ -10,6 +10,8 @@ const char cli_get_usage[] =
     "HTTP GET of URL (http://host[:port]/path); prints the body to stdout.\n"
     "\n"
     "  -H, --header 'Name: value'  add a request header (repeatable)\n"
+    "      --http2                 offer an h2c upgrade (HTTP/1.1 if refused)\n"
+    "      --http2-prior-knowledge speak HTTP/2 from the first byte\n"
     "  -v, --verbose               print the status and headers on stderr\n"
     "  -h, --help                  this text\n"
     "\n"
@@ -17,11 +19,14 @@ const char cli_get_usage[] =
     "(the body is still printed) or a failed exchange, 2 usage, 3 could not\n"
     "connect (refused, DNS, timeout).\n";
 
-enum { O_HEADER = 1, O_VERBOSE, O_HELP };
+enum { O_HEADER = 1, O_VERBOSE, O_HELP, O_HTTP2, O_HTTP2_PRIOR };
 
 static const cli_opt opts[] = {{O_HEADER, "--header", "-H", "'Name: value'"},
                                {O_VERBOSE, "--verbose", "-v", NULL},
                                {O_HELP, "--help", "-h", NULL},
+                               {O_HTTP2, "--http2", NULL, NULL},
+                               {O_HTTP2_PRIOR, "--http2-prior-knowledge",
+                                NULL, NULL},
                                {0, NULL, NULL, NULL}};
 
 typedef struct get_state {
@@ -80,6 +85,10 @@ int cli_get(int argc, char **argv) {
     if (id == CLI_BAD) rc = CLI_EXIT_USAGE;
     else if (id == O_HELP) fputs(cli_get_usage, stdout), rc = -1;
     else if (id == O_VERBOSE) g.verbose = 1;
+    else if (id == O_HTTP2)
+      ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 2);
+    else if (id == O_HTTP2_PRIOR)
+      ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 1);
     else if (id == O_HEADER && cli_add_header(o, "get", v) != 0)
       rc = CLI_EXIT_USAGE;
     else if (id == CLI_POSITIONAL && url != NULL)
