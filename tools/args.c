@@ -233,3 +233,13 @@ int cli_set_option(ws101_options *o, const char *cmd, const char *opt,
   }
   return 0;
 }
+
+int cli_set_cafile(ws101_options *o, const char *cmd, const char *file) {
+  int rc = ws101_options_set_tls_ca(o, file, NULL);
+  if (rc != 0) {
+    fprintf(stderr, "ws101 %s: --cafile '%s': %s\n", cmd, file,
+            ws101_strerror(rc));
+    return -1;
+  }
+  return 0;
+}

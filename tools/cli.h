@@ -93,6 +93,13 @@ int cli_add_header(ws101_options *o, const char *cmd, const char *arg);
 int cli_set_option(ws101_options *o, const char *cmd, const char *opt,
                    ws101_opt which, int64_t value);
 
+/* The clients' TLS options (connect and get): --cafile FILE trusts the CAs
+ * in FILE instead of the system store, --insecure skips verification. */
+#define CLI_TLS_CLIENT_OPTS(cafile_id, insecure_id)                          \
+  {cafile_id, "--cafile", NULL, "FILE"},                                    \
+  {insecure_id, "--insecure", "-k", NULL}
+int cli_set_cafile(ws101_options *o, const char *cmd, const char *file);
+
 /* ------------------------------------------------------------------------ */
 /* Input (input.c): stdin as a stream of chunks, and splitting into lines   */
 

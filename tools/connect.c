@@ -16,11 +16,12 @@
 const char cli_connect_usage[] =
     "usage: ws101 connect URL [options]      (also: ws101 URL, ws101 -c URL)\n"
     "\n"
-    "Opens a WebSocket to URL (ws://host[:port]/path), sends each line of\n"
-    "stdin as a text message and prints each message received on its own\n"
-    "line. When stdin ends, it keeps printing what the server sends until\n"
-    "the server closes, or until --wait passes without a message; then it\n"
-    "closes with 1000 and exits once the close handshake is done.\n"
+    "Opens a WebSocket to URL (ws://host[:port]/path, or wss:// for TLS),\n"
+    "sends each line of stdin as a text message and prints each message\n"
+    "received on its own line. When stdin ends, it keeps printing what the\n"
+    "server sends until the server closes, or until --wait passes without a\n"
+    "message; then it closes with 1000 and exits once the close handshake\n"
+    "is done.\n"
     "\n"
     "  -H, --header 'Name: value'  add a request header (repeatable)\n"
     "  -s, --protocol P            offer subprotocol P (repeatable)\n"
@@ -46,18 +47,22 @@ const char cli_connect_usage[] =
     "                              allows it, else the HTTP/1.1 upgrade\n"
     "  -v, --verbose               show the handshake, pings, pongs and the\n"
     "                              close code and reason on stderr\n"
+    "      --cafile FILE           wss://: trust the CAs in FILE instead of\n"
+    "                              the system store\n"
+    "  -k, --insecure              wss://: do not verify the server's\n"
+    "                              certificate (tests only)\n"
     "  -h, --help                  this text\n"
     "\n"
     "Exit status: 0 normal close (1000, 1001 or no code), 1 another failure\n"
     "(a send refused, stdin or stdout failing), 2 usage, 3 could not connect\n"
-    "(refused, DNS, timeout), 4 handshake refused (the server answered\n"
+    "(refused, DNS, timeout, TLS), 4 handshake refused (the server answered\n"
     "something other than 101), 5 connection lost without a close (1006),\n"
     "6 closed with an error code (1002, 1008, 1011, ...).\n";
 
 enum {
   O_HEADER = 1, O_PROTOCOL, O_ORIGIN, O_NO_DEFLATE, O_BINARY, O_CHUNK,
   O_ONE, O_NO_CLOSE, O_WAIT, O_MAX_MESSAGES, O_PING, O_MAX_MESSAGE,
-  O_VERBOSE, O_HELP, O_HTTP2
+  O_VERBOSE, O_HELP, O_HTTP2, O_CAFILE, O_INSECURE
 };
 
 static const cli_opt opts[] = {
@@ -76,6 +81,7 @@ static const cli_opt opts[] = {
     {O_VERBOSE, "--verbose", "-v", NULL},
     {O_HELP, "--help", "-h", NULL},
     {O_HTTP2, "--http2", NULL, NULL},
+    CLI_TLS_CLIENT_OPTS(O_CAFILE, O_INSECURE),
     {0, NULL, NULL, NULL}};
 
 typedef struct client {
@@ -424,6 +430,12 @@ static int setup(client *c, ws101_options *o, int argc, char **argv) {
         break;
       case O_HTTP2:
         ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 1);
+        break;
+      case O_CAFILE:
+        if (cli_set_cafile(o, "connect", v) != 0) return CLI_EXIT_USAGE;
+        break;
+      case O_INSECURE:
+        ws101_options_set(o, WS101_OPT_TLS_INSECURE_SKIP_VERIFY, 1);
         break;
     }
   }

@@ -7,19 +7,25 @@
 const char cli_get_usage[] =
     "usage: ws101 get URL [options]\n"
     "\n"
-    "HTTP GET of URL (http://host[:port]/path); prints the body to stdout.\n"
+    "HTTP GET of URL (http://host[:port]/path, or https://); prints the\n"
+    "body to stdout.\n"
     "\n"
     "  -H, --header 'Name: value'  add a request header (repeatable)\n"
     "      --http2                 offer an h2c upgrade (HTTP/1.1 if refused)\n"
     "      --http2-prior-knowledge speak HTTP/2 from the first byte\n"
     "  -v, --verbose               print the status and headers on stderr\n"
+    "      --cafile FILE           https://: trust the CAs in FILE instead of\n"
+    "                              the system store\n"
+    "  -k, --insecure              https://: do not verify the server's\n"
+    "                              certificate (tests only)\n"
     "  -h, --help                  this text\n"
     "\n"
     "Exit status: 0 for a status below 400, 1 for a status of 400 or more\n"
     "(the body is still printed) or a failed exchange, 2 usage, 3 could not\n"
-    "connect (refused, DNS, timeout).\n";
+    "connect (refused, DNS, timeout, TLS).\n";
 
-enum { O_HEADER = 1, O_VERBOSE, O_HELP, O_HTTP2, O_HTTP2_PRIOR };
+enum { O_HEADER = 1, O_VERBOSE, O_HELP, O_HTTP2, O_HTTP2_PRIOR, O_CAFILE,
+       O_INSECURE };
 
 static const cli_opt opts[] = {{O_HEADER, "--header", "-H", "'Name: value'"},
                                {O_VERBOSE, "--verbose", "-v", NULL},
@@ -27,6 +33,7 @@ static const cli_opt opts[] = {{O_HEADER, "--header", "-H", "'Name: value'"},
                                {O_HTTP2, "--http2", NULL, NULL},
                                {O_HTTP2_PRIOR, "--http2-prior-knowledge",
                                 NULL, NULL},
+                               CLI_TLS_CLIENT_OPTS(O_CAFILE, O_INSECURE),
                                {0, NULL, NULL, NULL}};
 
 typedef struct get_state {
@@ -63,6 +70,7 @@ static void on_fetch(ws101_fetch *f, int event, const char *data, size_t len,
       fprintf(stderr, "ws101: %.*s (%s)\n", (int)len, data,
               ws101_err_name(arg));
       g->exit_code = arg == WS101_ECONNREFUSED || arg == WS101_EDNS ||
+                             arg == WS101_ETLS ||
                              (arg == WS101_ETIMEDOUT && ws101_fetch_status(f) == 0)
                          ? CLI_EXIT_CONNECT
                          : CLI_EXIT_FAIL;
@@ -89,6 +97,10 @@ int cli_get(int argc, char **argv) {
       ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 2);
     else if (id == O_HTTP2_PRIOR)
       ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 1);
+    else if (id == O_INSECURE)
+      ws101_options_set(o, WS101_OPT_TLS_INSECURE_SKIP_VERIFY, 1);
+    else if (id == O_CAFILE && cli_set_cafile(o, "get", v) != 0)
+      rc = CLI_EXIT_USAGE;
     else if (id == O_HEADER && cli_add_header(o, "get", v) != 0)
       rc = CLI_EXIT_USAGE;
     else if (id == CLI_POSITIONAL && url != NULL)

@@ -17,8 +17,9 @@ const char cli_serve_usage[] =
     "usage: ws101 serve [options]            (also: ws101 -l PORT, interactive)\n"
     "\n"
     "Serves WebSocket connections on every path; plain HTTP requests get a\n"
-    "short text page. Prints \"listening on http://HOST:PORT/\" once ready and\n"
-    "stops on SIGINT/SIGTERM (closing every connection with 1001).\n"
+    "short text page. Prints \"listening on http://HOST:PORT/\" (https://\n"
+    "with --tls-cert) once ready, and stops on SIGINT/SIGTERM (closing\n"
+    "every connection with 1001).\n"
     "\n"
     "  -p, --port N           port (default 8080; 0 picks a free one)\n"
     "      --host H           address to listen on (default 127.0.0.1)\n"
@@ -41,6 +42,8 @@ const char cli_serve_usage[] =
     "                         closes that client with 1008\n"
     "      --ping-interval DURATION  ping idle clients (a bare number is\n"
     "                         seconds)\n"
+    "      --tls-cert FILE --tls-key FILE  serve https:// and wss:// with this\n"
+    "                         certificate chain (PEM) and key\n"
     "  -v, --verbose          log each connection's open and close on stderr\n"
     "  -h, --help             this text\n"
     "\n"
@@ -50,7 +53,7 @@ const char cli_serve_usage[] =
 enum {
   O_PORT = 1, O_HOST, O_ECHO, O_BROADCAST, O_INTERACTIVE, O_EXEC, O_PROTOCOL,
   O_ORIGIN, O_NO_DEFLATE, O_MAX_MESSAGE, O_MAX_BACKPRESSURE, O_PING,
-  O_VERBOSE, O_HELP
+  O_VERBOSE, O_HELP, O_TLS_CERT, O_TLS_KEY
 };
 
 static const cli_opt opts[] = {
@@ -68,6 +71,8 @@ static const cli_opt opts[] = {
     {O_PING, "--ping-interval", NULL, "DURATION"},
     {O_VERBOSE, "--verbose", "-v", NULL},
     {O_HELP, "--help", "-h", NULL},
+    {O_TLS_CERT, "--tls-cert", NULL, "FILE"},
+    {O_TLS_KEY, "--tls-key", NULL, "FILE"},
     {0, NULL, NULL, NULL}};
 
 enum { M_ECHO, M_BROADCAST, M_INTERACTIVE, M_EXEC };
@@ -328,7 +333,7 @@ static void on_signal(uv_signal_t *sig, int signum) {
 }
 
 static int parse(server *s, ws101_options *o, const char **host, int *port,
-                 int argc, char **argv) {
+                 const char **cert, const char **key, int argc, char **argv) {
   cli_parser p;
   const char *v;
   uint64_t n;
@@ -399,13 +404,25 @@ static int parse(server *s, ws101_options *o, const char **host, int *port,
       case O_VERBOSE:
         s->verbose = 1;
         break;
+      case O_TLS_CERT:
+        *cert = v;
+        break;
+      case O_TLS_KEY:
+        *key = v;
+        break;
     }
   }
+  if ((*cert == NULL) != (*key == NULL))
+    return cli_usage_error("serve", "--tls-cert and --tls-key go together",
+                           NULL);
+  if (*cert != NULL &&
+      ws101_options_add_tls_cert(o, NULL, *cert, *key, WS101_TLS_PEM_FILES))
+    return cli_usage_error("serve", "bad --tls-cert/--tls-key", NULL);
   return 0;
 }
 
 int cli_serve(int argc, char **argv, int interactive) {
-  const char *host = "127.0.0.1";
+  const char *host = "127.0.0.1", *cert = NULL, *key = NULL;
   int port = 8080, rc;
   server s;
   ws101_options *o;
@@ -415,7 +432,7 @@ int cli_serve(int argc, char **argv, int interactive) {
     fprintf(stderr, "ws101: out of memory\n");
     return CLI_EXIT_FAIL;
   }
-  rc = parse(&s, o, &host, &port, argc, argv);
+  rc = parse(&s, o, &host, &port, &cert, &key, argc, argv);
   if (rc != 0) {
     ws101_options_free(o);
     return rc < 0 ? CLI_EXIT_OK : rc;
@@ -428,10 +445,13 @@ int cli_serve(int argc, char **argv, int interactive) {
   rc = ws101_server_new(s.loop, o, &s.server);
   ws101_options_free(o);
   if (rc == 0) rc = ws101_server_route(s.server, "*", 0, on_http, &s);
-  if (rc == 0) rc = ws101_server_listen(s.server, host, port);
+  if (rc == 0)
+    rc = cert != NULL ? ws101_server_listen_tls(s.server, host, port)
+                      : ws101_server_listen(s.server, host, port);
   if (rc != 0) {
-    fprintf(stderr, "ws101: cannot listen on %s port %d: %s\n", host, port,
-            ws101_strerror(rc));
+    fprintf(stderr, "ws101: cannot listen on %s port %d: %s%s%s\n", host,
+            port, ws101_strerror(rc), rc == WS101_ETLS ? ": " : "",
+            rc == WS101_ETLS ? ws101_tls_last_error() : "");
     ws101_loop_free(s.loop);
     return CLI_EXIT_FAIL;
   }
@@ -442,9 +462,9 @@ int cli_serve(int argc, char **argv, int interactive) {
     }
     cli_input_resume(s.in);
   }
-  printf(strchr(host, ':') ? "listening on http://[%s]:%d/\n"
-                           : "listening on http://%s:%d/\n",
-         host, ws101_server_port(s.server));
+  printf(strchr(host, ':') ? "listening on %s://[%s]:%d/\n"
+                           : "listening on %s://%s:%d/\n",
+         cert != NULL ? "https" : "http", host, ws101_server_port(s.server));
   fflush(stdout);
   uv_signal_init(ws101_loop_uv(s.loop), &s.sigint);
   uv_signal_init(ws101_loop_uv(s.loop), &s.sigterm);

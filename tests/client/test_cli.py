@@ -18,6 +18,8 @@
   exec        ws101 serve --exec CMD: a process per connection
   backpressure ws101 serve --max-backpressure: a client that never reads
               is closed with 1008 and a log line; others are served
+  tls         ws101 serve --tls-cert/--tls-key with ws101 connect and get
+              over wss:// and https://: --cafile, --insecure, refusals
 
 Peers run in this process (an asyncio loop thread for `websockets`, plain
 sockets for misbehaving servers); readiness is a listening socket or the
@@ -87,9 +89,10 @@ class Serve:
         for stream, sink in ((self.p.stdout, self.out), (self.p.stderr, self.err)):
             threading.Thread(target=self._pump, args=(stream, sink),
                              daemon=True).start()
-        line = self.wait_out(r"^listening on http://")
+        line = self.wait_out(r"^listening on https?://")
         self.port = int(re.search(r":(\d+)/$", line).group(1))
-        self.url = "ws://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % (
+            "wss" if line.startswith("listening on https") else "ws", self.port)
 
     def _pump(self, stream, sink):
         for raw in iter(stream.readline, b""):
@@ -724,6 +727,51 @@ def case_backpressure():
     L.run(other())
     print("refusal logged after %d bytes: %s" % (sent, line))
     s.stop()
+
+
+def case_tls():
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        skip("the openssl program is missing (Debian package openssl)")
+    d = os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                     "ws101-cli-tls-%d" % os.getpid())
+    os.makedirs(d)
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    try:
+        r = subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+             "-out", cert, "-days", "2", "-subj", "/CN=localhost", "-addext",
+             "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+            capture_output=True, timeout=T)
+        check(r.returncode == 0, "openssl req: %r" % r.stderr)
+        r = run(["serve", "--tls-cert", cert])
+        check(r.returncode == 2 and b"go together" in r.stderr,
+              "--tls-cert alone: %d %r" % (r.returncode, r.stderr))
+        s = Serve(["serve", "--port", "0", "--tls-cert", cert, "--tls-key",
+                   key])
+        check(s.url.startswith("wss://"), "TLS serve printed %s" % s.url)
+        good = "wss://localhost:%d/tls" % s.port
+        r = run(["connect", "-w", "0", "--cafile", cert, good], b"a\nb\n")
+        check(r.returncode == 0 and lines(r.stdout) == ["a", "b"],
+              "wss with --cafile: %d %r %r" % (r.returncode, r.stdout,
+                                               r.stderr))
+        r = run(["connect", "-w", "0", good], b"a\n")
+        check(r.returncode == 3 and b"certificate verify failed" in r.stderr,
+              "wss without our CA: %d %r" % (r.returncode, r.stderr))
+        r = run(["connect", "-w", "0", "-k", "wss://127.0.0.1:%d/" % s.port],
+                b"x\n")
+        check(r.returncode == 0 and r.stdout == b"x\n",
+              "--insecure: %d %r" % (r.returncode, r.stderr))
+        r = run(["get", "--cafile", cert, "https://localhost:%d/" % s.port])
+        check(r.returncode == 0 and r.stdout.startswith(b"ws101 server"),
+              "https get: %d %r" % (r.returncode, r.stderr))
+        r = run(["get", "https://localhost:%d/" % s.port])
+        check(r.returncode == 3 and b"certificate verify failed" in r.stderr,
+              "https get without our CA: %d %r" % (r.returncode, r.stderr))
+        s.stop()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 CASES = {name[5:]: fn for name, fn in globals().items()
