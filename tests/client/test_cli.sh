@@ -1,5 +1,6 @@
 #!/bin/bash
-# test_cli.sh TOOL PYTHON PEERS - the `ws101` CLI end to end:
+# test_cli.sh TOOL PYTHON PEERS - the `ws101` CLI end to end (the basics;
+# test_cli.py has the rest, one ctest per case):
 #   ws101 serve + ws101 connect, ws101 connect against Python `websockets`
 #   and node `ws` echo servers, a non-101 answer, ws101 get, --help.
 # Readiness comes from the servers' own "listening"/port lines: no sleeps.

@@ -69,19 +69,31 @@ for exe in ws101-demo ws101; do
   esac
 done
 
-step "pkg-config libws101 (PKG_CONFIG_PATH=$pcdir)"
+step "pkg-config modules libws101, ws101, libws101-static, ws101-static (PKG_CONFIG_PATH=$pcdir)"
 export PKG_CONFIG_PATH="$pcdir"
-pcver="$(pkg-config --modversion libws101)" || fail "pkg-config cannot read libws101.pc"
-[ "$pcver" = "$expected_version" ] ||
-  fail "pkg-config version $pcver, expected $expected_version"
-ok "version $pcver"
-pkg-config --validate libws101 || fail "libws101.pc does not validate"
+for mod in libws101 ws101 libws101-static ws101-static; do
+  [ -f "$pcdir/$mod.pc" ] || fail "missing $pcdir/$mod.pc"
+  pcver="$(pkg-config --modversion "$mod")" || fail "pkg-config cannot read $mod.pc"
+  [ "$pcver" = "$expected_version" ] ||
+    fail "pkg-config $mod version $pcver, expected $expected_version"
+  pkg-config --validate "$mod" || fail "$mod.pc does not validate"
+  ok "$mod $pcver: $(pkg-config --cflags --libs "$mod")"
+done
+# The alias is the same module under the header's and the CLI's name.
+for flags in "--cflags --libs" "--static --cflags --libs"; do
+  # shellcheck disable=SC2086
+  [ "$(pkg-config $flags libws101)" = "$(pkg-config $flags ws101)" ] ||
+    fail "pkg-config $flags differs between libws101 and ws101"
+done
+ok "ws101 and libws101 give the same flags"
 read -r -a pc_flags <<<"$(pkg-config --cflags --libs libws101)"
-read -r -a pc_static <<<"$(pkg-config --static --cflags --libs libws101)"
-ok "cflags/libs: ${pc_flags[*]}"
 case " ${pc_flags[*]} " in
   *" -I$prefix/include "*) ;;
   *) fail "pkg-config --cflags does not point into the prefix" ;;
+esac
+case " $(pkg-config --libs ws101-static) " in
+  *" $libdir/libws101.a "*) ;;
+  *) fail "ws101-static does not link $libdir/libws101.a" ;;
 esac
 
 step "soname"
@@ -152,15 +164,38 @@ case "$ldd_line" in
   *) fail "version program does not load the installed library: $ldd_line" ;;
 esac
 
-step "$cc version.c \$(pkg-config --static ...) with libws101.a"
-# -l:libws101.a picks the archive; the rest comes from Requires.private.
-"$cc" "${extra[@]}" -o "$work/version_static" "$work/version.c" \
-  "${pc_static[@]/#-lws101/-l:libws101.a}" ||
-  fail "cannot link the installed static library with pkg-config --static"
-if ldd "$work/version_static" | grep -q libws101; then
-  fail "the static build still loads libws101.so"
-fi
-"$work/version_static" | sed 's/^/    /' || fail "static version program failed"
+# The README's pkg-config recipes, exactly as written there (section
+# "## pkg-config", lines "cc app.c $(pkg-config ...)"): a -static module must
+# give a binary that does not load libws101.so, the others one that does.
+step "the README's pkg-config recipes, with app.c = version.c"
+cp "$work/version.c" "$work/app.c"
+grep -E '^cc app\.c \$\(pkg-config [^)]*\)' "$src/README.md" |
+  sed 's/ *#.*//' >"$work/recipes"
+[ "$(wc -l <"$work/recipes")" -ge 2 ] || fail "README has no pkg-config recipes"
+n=0
+while IFS= read -r recipe; do
+  n=$((n + 1))
+  # shellcheck disable=SC2086
+  # The recipes say `cc`; the build's compiler and flags stand in for it.
+  (cd "$work" && eval "\"\$cc\" ${recipe#cc } ${extra[*]:-} -o recipe$n") ||
+    fail "README recipe does not build: $recipe"
+  loads="$(LD_LIBRARY_PATH="$libdir" ldd "$work/recipe$n" | grep libws101 || true)"
+  case "$recipe" in
+    *-static*)
+      [ -z "$loads" ] || fail "'$recipe' is not static: it loads $loads"
+      out="$("$work/recipe$n")" || fail "'$recipe': the program failed"
+      ok "$recipe -> no libws101.so in ldd; $out" ;;
+    *)
+      case "$loads" in
+        *"$libdir/libws101.so.1"*) ;;
+        *) fail "'$recipe' does not load the installed libws101.so.1: $loads" ;;
+      esac
+      out="$(LD_LIBRARY_PATH="$libdir" "$work/recipe$n")" ||
+        fail "'$recipe': the program failed"
+      ok "$recipe -> $libdir/libws101.so.1; $out" ;;
+  esac
+done <"$work/recipes"
+grep -q -- '-static' "$work/recipes" || fail "README has no static recipe"
 
 if [ -f "$src/examples/hello_echo.c" ]; then
   step "$cc examples/hello_echo.c \$(pkg-config --cflags --libs libws101)"
