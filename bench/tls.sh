@@ -11,8 +11,8 @@
 #   QUICK=1 bench/tls.sh         # a smoke run
 #
 # Server on core 0, load on core 1 (taskset). Writes
-# bench/results/tls-latest.txt. Not covered here (yet): wss echo, which
-# needs TLS in bench/wsload.c, and uWebSockets with OpenSSL.
+# bench/results/tls-latest.txt. The wss echo beside uWebSockets with
+# OpenSSL is bench/tls_echo.sh (instructions per message under callgrind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
