@@ -392,12 +392,78 @@ class RedisTest(unittest.TestCase):
                 loop.run_until(lambda: "down" in events[0] and
                                "down" in events[1], DEADLINE)
                 self.assertFalse(servers[0].redis.connected)
+                # Back on the same port: both reconnect, delivery resumes.
+                redis.start()
+                loop.run_until(lambda: all(s.redis.connected
+                                           for s in servers), DEADLINE)
+                self.assertEqual(events[0][-1], "up")
+                a.ws.send("again")
+                loop.run_until(lambda: b.has("again"), DEADLINE)
                 a.ws.close()
                 b.ws.close()
                 loop.run_until(lambda: a.ws.closed and b.ws.closed, DEADLINE)
         finally:
             redis.stop()
         # The callbacks went with their servers.
+        self.assertEqual(stats(), before)
+
+    def test_workers_node_through_redis(self):
+        if not shutil.which("redis-server"):
+            loud_skip(self, "redis-server not found (apt-get install "
+                      "redis-server)")
+        before = stats()
+        redis = Redis()
+        redis.start()
+        url = "redis://127.0.0.1:%d" % redis.port
+        try:
+            with ws101.Loop(raise_errors=True) as loop:
+                events = []
+
+                def setup(server):
+                    @server.websocket("/chat/*")
+                    class Chat:
+                        def on_open(self, ws):
+                            ws.subscribe("r")
+                            # A timer still pending when the workers stop:
+                            # released with them.
+                            ws.loop.call_later(60, lambda: None)
+                            ws.send("joined")
+
+                        def on_message(self, ws, data):
+                            ws.server.publish("r", data)
+                plain = ws101.Server(loop)
+                chat_routes(plain)
+                plain.listen("127.0.0.1", 0)
+                try:
+                    plain.attach_redis(url, "pyw:")
+                except ws101.NotSupported:
+                    loud_skip(self, "the extension was built without "
+                              "hiredis (libhiredis-dev)")
+                with ws101.Workers(2, setup) as workers:
+                    # Events come on worker 0's thread: hand them over.
+                    workers.servers[0].attach_redis(
+                        url, "pyw:", lambda ev, why, ms: loop.call_soon_threadsafe(
+                            events.append, ev))
+                    port = workers.listen("127.0.0.1", 0)
+                    workers.start()
+                    loop.run_until(lambda: "up" in events and
+                                   plain.redis.connected, DEADLINE)
+                    a = Collector(loop, "ws://127.0.0.1:%d/chat/r" % port)
+                    b = Collector(loop, "ws://127.0.0.1:%d/chat/r" %
+                                  plain.port)
+                    loop.run_until(lambda: a.has("joined") and b.ws.opened
+                                   and plain.subscribers("r") == 1, DEADLINE)
+                    a.ws.send("from workers")
+                    loop.run_until(lambda: b.has("from workers"), DEADLINE)
+                    b.ws.send("to workers")
+                    loop.run_until(lambda: a.has("to workers"), DEADLINE)
+                    self.assertEqual(a.got.count("from workers"), 1)
+                    workers.stop()
+                    loop.run_until(lambda: a.ws.closed, DEADLINE)
+                b.ws.close()
+                loop.run_until(lambda: b.ws.closed, DEADLINE)
+        finally:
+            redis.stop()
         self.assertEqual(stats(), before)
 
 
