@@ -259,6 +259,10 @@ class WorkersTest(unittest.TestCase):
             port = workers.listen("127.0.0.1", 0)
             self.assertEqual(workers.port, port)
             workers.start()
+            with self.assertRaises(ws101.StateError):
+                workers.servers[0].subscribers("x")  # not from this thread
+            with self.assertRaises(ws101.StateError):
+                workers.start()
             url = "ws://127.0.0.1:%d/chat/x" % port
             clients = {}
             # SO_REUSEPORT spreads connections by hash: open clients until

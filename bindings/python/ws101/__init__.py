@@ -1424,11 +1424,22 @@ class Server:
         self.loop.call_soon_threadsafe(on_loop)
         return fut
 
+    def _check_thread(self, what: str) -> None:
+        """A running worker's server belongs to its thread (C rule)."""
+        loop = self.loop
+        if isinstance(loop, _WorkerLoop) and loop._started and \
+                not loop._on_loop_thread():
+            raise StateError(_c.WS101_ESTATE, "%s: a running worker's "
+                             "server is only usable from its handlers"
+                             % what)
+
     def subscribers(self, topic: str) -> int:
         """How many of this server's connections are subscribed to
-        ``topic`` (other workers and nodes are not counted)."""
+        ``topic`` (other workers and nodes are not counted). On a running
+        worker, only from that worker's handlers."""
         if self.closed:
             return 0
+        self._check_thread("subscribers()")
         return _c.ws101_server_subscribers(self._h, topic)
 
     def pubsub_stats(self) -> Dict[str, int]:
@@ -1437,6 +1448,7 @@ class Server:
         ``received`` (from other workers or Redis), ``memory`` (bytes)."""
         if self.closed:
             return {k: 0 for k in _PUBSUB_STATS}
+        self._check_thread("pubsub_stats()")
         return {k: _c.ws101_server_pubsub_stat(self._h, v)
                 for k, v in _PUBSUB_STATS.items()}
 
@@ -1460,6 +1472,7 @@ class Server:
 
             def cb(event: int, detail: str, arg: int) -> None:
                 on_event(names.get(event, str(event)), detail, arg)
+        self._check_thread("attach_redis()")
         rc, h = _c.ws101_redis_attach(self._live(), url, prefix, cb)
         _check(rc, "attach_redis %s" % url)
         self._redis = Redis(self, h)
@@ -1518,6 +1531,7 @@ class _WorkerLoop(Loop):
         self._thread = None
         self._owner = None
         self._ident: Optional[int] = None
+        self._started = False
         self._unhandled = []
         self._driver = None
         self._servers = _weakref.WeakSet()
@@ -1645,14 +1659,21 @@ class Workers:
         h = self._live()
         if self._started:
             raise StateError(_c.WS101_ESTATE, "workers already started")
-        # Each loop learns its thread from its first iteration (until
-        # then a call from a handler counts as from another thread: it is
-        # posted, which is still correct).
+        # Each loop learns its thread from a post queued before its thread
+        # starts: it runs in the loop's first iteration, before any
+        # connection's handler (accepting and then reading a connection
+        # takes two iterations at least), and before any later post.
         for loop in self.loops:
             def mark(loop: _WorkerLoop = loop) -> None:
                 loop._ident = _threading.get_ident()
             loop.call_soon_threadsafe(mark)
-        _check(_c.ws101_workers_start(h), "start")
+        for loop in self.loops:
+            loop._started = True
+        rc = _c.ws101_workers_start(h)
+        if rc < 0:
+            for loop in self.loops:
+                loop._started = False
+            _check(rc, "start")
         self._started = True
 
     def publish(self, topic: str, data: Union[str, bytes]) -> "_cf.Future[int]":
