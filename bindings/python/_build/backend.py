@@ -114,10 +114,17 @@ def _hiredis():
     if os.environ.get("WS101_REDIS", "1") == "0":
         return [], []
     exe = os.environ.get("PKG_CONFIG", "pkg-config")
+
+    def ask(flag):  # quiet: hiredis is optional
+        p = subprocess.run([exe, flag, "hiredis"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(flag)
+        return p.stdout
     try:
-        inc = _run([exe, "--variable=includedir", "hiredis"]).strip()
-        cflags = shlex.split(_run([exe, "--cflags", "hiredis"]))
-        libs = shlex.split(_run([exe, "--libs", "hiredis"]))
+        inc = ask("--variable=includedir").strip()
+        cflags = shlex.split(ask("--cflags"))
+        libs = shlex.split(ask("--libs"))
     except (OSError, RuntimeError):
         return [], []
     if not any(os.path.isfile(os.path.join(inc, d, "adapters", "libuv.h"))
