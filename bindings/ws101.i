@@ -52,6 +52,14 @@
 /* Binary body: each language supplies ws101_req_body_bytes(req). */
 %ignore ws101_req_body;
 
+/* Pub/sub. ws101_redis_attach takes a callback pair: each language file
+ * wraps it with a typemap that keeps the callable until the server is
+ * freed (the backplane has no close callback; it lives exactly as long as
+ * its server, and never reports after the server's close callback ran).
+ * ws101_workers_* run handlers on N threads: Python wraps them with its
+ * own helpers (the setup callback, a GIL-releasing join); Lua ignores
+ * them (one lua_State must not be entered from several threads). */
+
 /* Per-language typemaps, trampolines and helpers. */
 #if defined(SWIGPYTHON)
 %include "python/ws101_python.i"

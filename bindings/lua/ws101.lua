@@ -375,6 +375,7 @@ Ws.__index = Ws
 M.WebSocketClass = Ws
 
 local OP_TEXT, OP_BINARY = core.WS101_OP_TEXT, core.WS101_OP_BINARY
+M.TEXT, M.BINARY = OP_TEXT, OP_BINARY
 local EV_OPEN, EV_TEXT, EV_BINARY, EV_FRAGMENT = core.WS101_WS_OPEN,
   core.WS101_WS_TEXT, core.WS101_WS_BINARY, core.WS101_WS_FRAGMENT
 local EV_PING, EV_PONG, EV_DRAIN, EV_ERROR, EV_CLOSE = core.WS101_WS_PING,
@@ -471,6 +472,36 @@ function Ws:resume()
   if rc < 0 then raise(rc, "resume") end
 end
 function Ws:memory() return self._h and core.ws101_ws_memory(self._h) or 0 end
+
+--- Pub/sub (server-side connections): subscribes to `topic` (1 to 1024
+--- bytes, no NUL); server:publish(topic, ...) on its server, or through
+--- Redis, reaches it. Returns true if added, false if already subscribed.
+--- Raises ws101.Closed once closing, ws101.Error (ENOTSUP) on a client
+--- connection, ws101.InvalidArgument for a bad topic. Subscriptions end
+--- with the connection.
+function Ws:subscribe(topic)
+  local rc = core.ws101_ws_subscribe(ws_handle(self, "subscribe"), topic)
+  if rc < 0 then raise(rc, "subscribe " .. tostring(topic)) end
+  return rc == 1
+end
+
+--- Ends a subscription; true if there was one.
+function Ws:unsubscribe(topic)
+  if not self._h then return false end
+  local rc = core.ws101_ws_unsubscribe(self._h, topic)
+  if rc < 0 then raise(rc, "unsubscribe " .. tostring(topic)) end
+  return rc == 1
+end
+
+function Ws:is_subscribed(topic)
+  return self._h ~= nil and core.ws101_ws_is_subscribed(self._h, topic) == 1
+end
+
+--- The number of topics the connection is subscribed to.
+function Ws:subscriptions()
+  if not self._h then return 0 end
+  return core.ws101_ws_subscription_count(self._h)
+end
 function Ws:response_status()
   return core.ws101_ws_response_status(ws_handle(self))
 end
@@ -699,6 +730,7 @@ function Request:accept_websocket(handlers, subprotocol)
   if rc == 0 then
     req_done(self)
     ws = new_ws(self.loop, wh, hs)
+    ws.server = self.server
     return ws
   end
   if rc == core.WS101_EBADUPGRADE then req_done(self) end
@@ -744,9 +776,11 @@ function Server:route(path, fn, flags)
   local loop = self.loop
   local fl = (flags and flags.stream_body) and core.WS101_ROUTE_STREAM_BODY
              or 0
+  local server = self
   local rc = core.ws101_server_route(srv_handle(self), path, fl,
     function(h)
-      fn(setmetatable({ _h = h, loop = loop, completed = false }, Request))
+      fn(setmetatable({ _h = h, loop = loop, server = server,
+                        completed = false }, Request))
     end)
   if rc < 0 then raise(rc, "route " .. tostring(path)) end
   return self
@@ -759,11 +793,13 @@ function Server:websocket(path, handlers)
   local hs = check_handlers(handlers, 2)
   local loop = self.loop
   local conns = loop._conns
+  local server = self
   local rc = core.ws101_server_websocket(srv_handle(self), path,
     function(h, ev, data, arg, key)
       local ws = conns[key]
       if not ws then
         ws = new_ws(loop, h, hs)
+        ws.server = server
         conns[key] = ws
       end
       if ev == EV_CLOSE then conns[key] = nil end
@@ -789,6 +825,89 @@ function Server:port()
   local p = core.ws101_server_port(srv_handle(self))
   if p < 0 then return nil end
   return p
+end
+
+-- ---------------------------------------------------------------------
+-- Pub/sub
+-- ---------------------------------------------------------------------
+
+local PUBSUB_STATS = {
+  topics = core.WS101_PUBSUB_TOPICS,
+  subscriptions = core.WS101_PUBSUB_SUBSCRIPTIONS,
+  published = core.WS101_PUBSUB_PUBLISHED,
+  delivered = core.WS101_PUBSUB_DELIVERED,
+  skipped = core.WS101_PUBSUB_SKIPPED,
+  dropped = core.WS101_PUBSUB_DROPPED,
+  received = core.WS101_PUBSUB_RECEIVED,
+  memory = core.WS101_PUBSUB_MEMORY,
+}
+
+--- Sends `data` to every connection subscribed to `topic`, framed once:
+--- text (valid UTF-8) unless `binary` is true (or ws101.BINARY /
+--- ws101.TEXT as an explicit opcode). A slow subscriber skips it (or is
+--- closed with 1008 under ws_backpressure_policy = "close"); nobody else
+--- waits. Goes through Redis too when attached. Returns how many of this
+--- server's subscribers it was queued to; raises ws101.InvalidArgument
+--- (bad topic), ws101.Utf8Error.
+function Server:publish(topic, data, binary)
+  if type(data) ~= "string" then
+    error("ws101: publish expects a string, got " .. type(data), 2)
+  end
+  local op
+  if binary == OP_BINARY or binary == OP_TEXT then op = binary
+  else op = binary and OP_BINARY or OP_TEXT end
+  local rc = core.ws101_server_publish(srv_handle(self), topic, data, op)
+  if rc < 0 then raise(rc, "publish " .. tostring(topic)) end
+  return rc
+end
+
+--- How many of this server's connections are subscribed to `topic`.
+function Server:subscribers(topic)
+  if not self._h then return 0 end
+  return core.ws101_server_subscribers(self._h, topic)
+end
+
+--- The pub/sub counters: { topics, subscriptions, published, delivered,
+--- skipped, dropped, received, memory }.
+function Server:pubsub_stats()
+  local t = {}
+  for k, v in pairs(PUBSUB_STATS) do
+    t[k] = self._h and core.ws101_server_pubsub_stat(self._h, v) or 0
+  end
+  return t
+end
+
+local Redis = {}
+Redis.__index = Redis
+M.RedisClass = Redis
+
+--- Attaches a Redis backplane ("redis://HOST:PORT"; channels prefix ..
+--- topic, prefix nil = "ws101:"). on_event("up", "", 0) and
+--- on_event("down", why, retry_ms) report its state; it reconnects by
+--- itself. The function is held until the server is freed. Returns the
+--- backplane (redis:connected()), or nil, message, code (ENOTSUP when the
+--- library was built without hiredis, ESTATE if one is attached, EURL).
+function Server:attach_redis(url, prefix, on_event)
+  local cb
+  if on_event ~= nil then
+    if type(on_event) ~= "function" then
+      error("ws101: on_event must be a function", 2)
+    end
+    cb = function(ev, detail, arg)
+      on_event(ev == core.WS101_REDIS_UP and "up" or "down", detail, arg)
+    end
+  end
+  local rc, h = core.ws101_redis_attach(srv_handle(self), url, prefix, cb)
+  if rc < 0 then
+    local e = M.error(rc, "attach_redis " .. tostring(url))
+    return nil, e.message, rc
+  end
+  self.redis = setmetatable({ _h = h, server = self }, Redis)
+  return self.redis
+end
+
+function Redis:connected()
+  return self.server._h ~= nil and core.ws101_redis_connected(self._h) == 1
 end
 
 --- Closes the server (WebSockets get 1001); fn() runs once every

@@ -21,6 +21,8 @@
  *   ws101_req_on_abort(req, fn)            fn(req)
  *   ws101_timer_new(loop, fn)              -> rc, timer;  fn(timer)
  *   ws101lua_timer_close(timer)            (releases fn after it closed)
+ *   ws101_redis_attach(srv, url, prefix, fn or nil) -> rc, redis
+ *                                          fn(event, detail, arg)
  * `data` is a Lua string (text and binary alike) or nil; `key` is the
  * handle's address as an integer, stable until its final event. For
  * WebSocket events `ws` is the handle on OPEN, ERROR and CLOSE only (nil
@@ -73,6 +75,7 @@ WS101LUA_OUT(ws101_server)
 WS101LUA_OUT(ws101_ws)
 WS101LUA_OUT(ws101_fetch)
 WS101LUA_OUT(ws101_timer)
+WS101LUA_OUT(ws101_redis)
 
 /* ---- byte buffers: a Lua string (any bytes) or nil --------------------- */
 %define WS101LUA_BUF(PTR, LEN)
@@ -133,6 +136,36 @@ static int SWIG_lua_isnilfunction(lua_State *L, int idx) {
   return lua_isnil(L, idx) || lua_isfunction(L, idx);
 }
 %}
+
+/* The Redis backplane's callback (may be nil) is held by the server, like
+ * its routes, until the server is freed: the backplane has no close
+ * callback and reports nothing once its server's close callback ran. The
+ * loop is set before the call, which may already report WS101_REDIS_DOWN. */
+%typemap(in, checkfn="SWIG_lua_isnilfunction") (ws101_redis_cb cb, void *user_data) {
+  $2 = ws101lua_cb_new(L, $input, 1);
+  ((ws101lua_cb *)$2)->loop = arg1 ? ws101_server_loop(arg1) : NULL;
+  $1 = ws101lua_redis_tramp;
+}
+%typemap(argout) (ws101_redis_cb cb, void *user_data) {
+  ws101lua_cb_commit((ws101lua_cb *)$2, result, "$symname", (void *)arg1);
+  $2 = NULL;
+}
+%typemap(freearg) (ws101_redis_cb cb, void *user_data) {
+  if ($2) ws101lua_cb_release((ws101lua_cb *)$2);
+}
+
+/* Workers run handlers on N threads at once; a lua_State is entered by
+ * one thread at a time, and giving each worker a state of its own would
+ * need the application's code loaded N times: not exported. */
+%ignore ws101_workers_new;
+%ignore ws101_workers_listen;
+%ignore ws101_workers_port;
+%ignore ws101_workers_count;
+%ignore ws101_workers_server;
+%ignore ws101_workers_loop;
+%ignore ws101_workers_start;
+%ignore ws101_workers_stop;
+%ignore ws101_workers_free;
 
 /* Timers: the context is kept until the close callback (see glue). */
 %typemap(in, checkfn="lua_isfunction") (ws101_timer_cb cb, void *user_data) {

@@ -77,6 +77,8 @@ void ws101lua_body_tramp(ws101_req *req, const char *data, size_t len,
                          int last, void *ud);
 void ws101lua_abort_tramp(ws101_req *req, void *ud);
 void ws101lua_timer_tramp(ws101_timer *t, void *ud);
+void ws101lua_redis_tramp(ws101_redis *r, int event, const char *data,
+                          int arg, void *ud);
 
 /* Timers: the context is released by the timer's close callback. */
 int ws101lua_timer_close(ws101_timer *t);

@@ -6,6 +6,7 @@
  *   ws101_server_route /
  *   ws101_server_websocket   on the server, until its close callback ran
  *                            (or the loop was freed)
+ *   ws101_redis_attach       like a route: on the server until it is freed
  *   ws101_server_close       until it ran
  *   ws101_req_accept_websocket /
  *   ws101_ws_connect /
@@ -263,7 +264,8 @@ void ws101lua_cb_commit(ws101lua_cb *c, int rc, const char *sym,
       !strcmp(sym, "ws101_fetch_new") || !strcmp(sym, "ws101_timer_new")) {
     c->loop = owner;
   } else if (!strcmp(sym, "ws101_server_route") ||
-             !strcmp(sym, "ws101_server_websocket")) {
+             !strcmp(sym, "ws101_server_websocket") ||
+             !strcmp(sym, "ws101_redis_attach")) {
     srvstate *s = srv_find(owner, 1);
     c->loop = ws101_server_loop(owner);
     c->route = 1;
@@ -465,5 +467,20 @@ void ws101lua_fetch_tramp(ws101_fetch *f, int event, const char *data,
       event != WS101_FETCH_ERROR)
     ws101_fetch_cancel(f);
   if (event == WS101_FETCH_DONE || event == WS101_FETCH_ERROR) c->dead = 1;
+  cb_leave(c);
+}
+
+/* Backplane events: fn(event, detail, arg), on the server's loop thread.
+ * The context lives on the server (see ws101lua_cb_commit). */
+void ws101lua_redis_tramp(ws101_redis *r, int event, const char *data,
+                          int arg, void *ud) {
+  ws101lua_cb *c = ud;
+  ws101lua_arg a[3];
+  (void)r;
+  c->busy++;
+  arg_int(&a[0], event);
+  arg_str(&a[1], data ? data : "", data ? strlen(data) : 0);
+  arg_int(&a[2], arg);
+  ws101lua_call(c, c->loop, a, 3);
   cb_leave(c);
 }

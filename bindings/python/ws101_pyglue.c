@@ -7,6 +7,8 @@
  *   ws101_server_route /
  *   ws101_server_websocket   on the server, until its close callback ran
  *                            (or the loop was freed)
+ *   ws101_redis_attach       like a route: on the server until it is freed
+ *                            (the backplane reports nothing after that)
  *   ws101_server_close       until it ran
  *   ws101_req_accept_websocket /
  *   ws101_ws_connect /
@@ -123,9 +125,10 @@ static void sigtimer_cb(uv_timer_t *t) {
   PyGILState_Release(g);
 }
 
-int ws101py_loop_register(ws101_loop *loop) {
+static int loop_register(ws101_loop *loop, int sigtimer) {
   loopstate *ls = calloc(1, sizeof(*ls));
   if (!ls) goto nomem;
+  if (!sigtimer) goto link;
   ls->sigtimer = malloc(sizeof(*ls->sigtimer));
   if (!ls->sigtimer) goto nomem;
   if (uv_timer_init(ws101_loop_uv(loop), ls->sigtimer) != 0) {
@@ -135,6 +138,7 @@ int ws101py_loop_register(ws101_loop *loop) {
     ls->sigtimer->data = ls;
     uv_unref((uv_handle_t *)ls->sigtimer);
   }
+link:
   ls->loop = loop;
   ls->next = g_loops;
   g_loops = ls;
@@ -143,6 +147,14 @@ nomem:
   free(ls);
   PyErr_NoMemory();
   return -1;
+}
+
+int ws101py_loop_register(ws101_loop *loop) { return loop_register(loop, 1); }
+
+/* A worker's loop runs on its own thread, started by ws101_workers_start:
+ * nothing calls run_enter, and its handles may only be touched there. */
+int ws101py_loop_register_worker(ws101_loop *loop) {
+  return loop_register(loop, 0);
 }
 
 int ws101py_loop_set_error_handler(ws101_loop *loop, PyObject *handler) {
@@ -468,7 +480,8 @@ void ws101py_cb_commit(ws101py_cb *c, int rc, const char *sym, void *owner) {
       !strcmp(sym, "ws101_fetch_new")) {
     c->loop = owner;
   } else if (!strcmp(sym, "ws101_server_route") ||
-             !strcmp(sym, "ws101_server_websocket")) {
+             !strcmp(sym, "ws101_server_websocket") ||
+             !strcmp(sym, "ws101_redis_attach")) {
     srvstate *s = srv_find(owner, 1);
     c->loop = ws101_server_loop(owner);
     c->route = 1;
@@ -769,6 +782,28 @@ void ws101py_fetch_tramp(ws101_fetch *f, int event, const char *data,
     }
   }
   if (event == WS101_FETCH_DONE || event == WS101_FETCH_ERROR) c->dead = 1;
+  cb_leave(c);
+  PyGILState_Release(g);
+}
+
+/* Backplane events: fn(event, detail, arg). The context lives on the
+ * server (see ws101py_cb_commit), so it is there for every event. */
+void ws101py_redis_tramp(ws101_redis *r, int event, const char *data,
+                         int arg, void *ud) {
+  ws101py_cb *c = ud;
+  PyGILState_STATE g = PyGILState_Ensure();
+  (void)r;
+  c->busy++;
+  if (c->fn) {
+    PyObject *r2 = PyObject_CallFunction(c->fn, "iNi", event,
+                                         text_of(data, data ? strlen(data) : 0,
+                                                 "replace"),
+                                         arg);
+    if (r2)
+      Py_DECREF(r2);
+    else
+      report_exc(c->loop, 0);
+  }
   cb_leave(c);
   PyGILState_Release(g);
 }

@@ -21,7 +21,8 @@ enum {
   WS101PY_T_REQ,
   WS101PY_T_WS,
   WS101PY_T_FETCH,
-  WS101PY_T_TIMER
+  WS101PY_T_TIMER,
+  WS101PY_T_WORKERS
 };
 
 /* Turns a C handle of kind WS101PY_T_* into a SWIG pointer object. */
@@ -69,10 +70,14 @@ void ws101py_fetch_tramp(ws101_fetch *f, int event, const char *data,
 void ws101py_body_tramp(ws101_req *req, const char *data, size_t len,
                         int last, void *ud);
 void ws101py_abort_tramp(ws101_req *req, void *ud);
+void ws101py_redis_tramp(ws101_redis *r, int event, const char *data,
+                         int arg, void *ud);
 
 /* Loop lifetime and running. Each returns -1 with a Python exception set
  * on failure. */
 int ws101py_loop_register(ws101_loop *loop);
+/* A loop the binding does not run itself (a worker's): no Ctrl-C timer. */
+int ws101py_loop_register_worker(ws101_loop *loop);
 void ws101py_loop_before_free(ws101_loop *loop);
 int ws101py_loop_after_free(ws101_loop *loop);
 void ws101py_loop_free_failed(ws101_loop *loop);
@@ -97,6 +102,15 @@ int ws101py_timer_close(ws101_timer *t);
 /* Closes the timers of `loop` still open, so their contexts are released
  * (ws101_loop_free would close them without a close callback). */
 void ws101py_timers_close_loop(ws101_loop *loop);
+/* After `loop` was freed without ws101py_loop_before_free (a worker's):
+ * releases the callables of its timers, which it closed without a close
+ * callback. */
+void ws101py_timers_drop_loop(ws101_loop *loop);
+
+/* Workers (ws101_pyworkers.c). */
+PyObject *ws101py_workers_new(int n, const ws101_options *opts,
+                              PyObject *setup);
+PyObject *ws101py_workers_free(ws101_workers *w);
 
 /* The asyncio driver (ws101_pystep.c). */
 int ws101py_backend_fd(ws101_loop *loop);

@@ -32,6 +32,7 @@ static PyObject *ws101py_wrap_impl(void *p, int type) {
   case WS101PY_T_REQ: ti = SWIGTYPE_p_ws101_req; break;
   case WS101PY_T_WS: ti = SWIGTYPE_p_ws101_ws; break;
   case WS101PY_T_TIMER: ti = SWIGTYPE_p_ws101_timer; break;
+  case WS101PY_T_WORKERS: ti = SWIGTYPE_p_ws101_workers; break;
   default: ti = SWIGTYPE_p_ws101_fetch; break;
   }
   return SWIG_NewPointerObj(p, ti, 0);
@@ -56,6 +57,7 @@ WS101PY_OUT(ws101_options)
 WS101PY_OUT(ws101_server)
 WS101PY_OUT(ws101_ws)
 WS101PY_OUT(ws101_fetch)
+WS101PY_OUT(ws101_redis)
 
 /* ---- byte buffers: str (UTF-8) or any bytes-like object ---------------- */
 %define WS101PY_BUF(PTR, LEN)
@@ -110,6 +112,38 @@ WS101PY_CB(ws101_ws_cb, ws101py_ws_tramp, 0)
 WS101PY_CB(ws101_fetch_cb, ws101py_fetch_tramp, 0)
 WS101PY_CB(ws101_body_cb, ws101py_body_tramp, 0)
 WS101PY_CB(ws101_abort_cb, ws101py_abort_tramp, 0)
+
+/* ws101_redis_attach(srv, url, prefix, fn or None) -> [rc, redis]
+ *   fn(event, detail: str, arg): held by the server (like its routes)
+ * until the server is freed. The loop is known before the call, because
+ * the backplane may report WS101_REDIS_DOWN from inside it. */
+%typemap(in) (ws101_redis_cb cb, void *user_data) {
+  $2 = ws101py_cb_new($input, 1);
+  if (!$2) SWIG_fail;
+  ((ws101py_cb *)$2)->loop = arg1 ? ws101_server_loop(arg1) : NULL;
+  $1 = ws101py_redis_tramp;
+}
+%typemap(argout) (ws101_redis_cb cb, void *user_data) {
+  ws101py_cb_commit((ws101py_cb *)$2, result, "$symname", (void *)arg1);
+  $2 = NULL;
+}
+%typemap(freearg) (ws101_redis_cb cb, void *user_data) {
+  if ($2) ws101py_cb_release((ws101py_cb *)$2);
+}
+
+/* Workers (ws101_pyworkers.c): the setup callable runs during
+ * ws101py_workers_new only; the join releases the GIL. */
+%ignore ws101_workers_new;
+%ignore ws101_workers_free;
+%inline %{
+/* [rc, workers]: setup(server, index) runs once per worker, here. */
+PyObject *ws101py_workers_new(int n, const ws101_options *opts,
+                              PyObject *setup);
+/* Joins the worker threads (GIL released) and frees everything; the
+ * binding's state of the worker loops goes with them. Returns 0 or
+ * WS101_EINVAL. */
+PyObject *ws101py_workers_free(ws101_workers *w);
+%}
 
 /* ---- loop lifetime, GIL release while waiting ------------------------- */
 %exception ws101_loop_new {

@@ -101,3 +101,18 @@ void ws101py_timers_close_loop(ws101_loop *loop) {
     }
   }
 }
+
+void ws101py_timers_drop_loop(ws101_loop *loop) {
+  pytimer *pt, *n;
+  for (pt = g_timers; pt; pt = n) {
+    n = pt->next;
+    if (pt->loop != loop) continue;
+    if (pt->prev)
+      pt->prev->next = pt->next;
+    else
+      g_timers = pt->next;
+    if (pt->next) pt->next->prev = pt->prev;
+    ws101py_cb_release(pt->cb);
+    free(pt);
+  }
+}

@@ -106,6 +106,33 @@ def _pkg_config(flag):
     return shlex.split(out)
 
 
+def _hiredis():
+    """(cflags, libs) for the optional Redis backplane: hiredis with its
+    libuv adapter, found by pkg-config as CMake does; ([], []) without it
+    (then ws101_redis_attach returns WS101_ENOTSUP). WS101_REDIS=0 turns
+    it off."""
+    if os.environ.get("WS101_REDIS", "1") == "0":
+        return [], []
+    exe = os.environ.get("PKG_CONFIG", "pkg-config")
+
+    def ask(flag):  # quiet: hiredis is optional
+        p = subprocess.run([exe, flag, "hiredis"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(flag)
+        return p.stdout
+    try:
+        inc = ask("--variable=includedir").strip()
+        cflags = shlex.split(ask("--cflags"))
+        libs = shlex.split(ask("--libs"))
+    except (OSError, RuntimeError):
+        return [], []
+    if not any(os.path.isfile(os.path.join(inc, d, "adapters", "libuv.h"))
+               for d in ("", "hiredis")):
+        return [], []
+    return cflags + ["-DWS101_HAVE_HIREDIS=1"], libs
+
+
 def build_extension(out_dir, tmp_dir):
     """Builds ws101/_ws101<EXT_SUFFIX> into out_dir; returns its path."""
     root = _source_root()
@@ -137,7 +164,8 @@ def build_extension(out_dir, tmp_dir):
     if not lib_sources:
         raise RuntimeError("ws101 build: no C sources in " + src)
     lib_sources += shlex.split(os.environ.get("WS101_EXTRA_SOURCES", ""))
-    jobs = [(s, cflags) for s in lib_sources]
+    redis_cflags, redis_libs = _hiredis()
+    jobs = [(s, cflags + redis_cflags) for s in lib_sources]
     jobs += [(wrap_c, wrapper_flags)]
     # The glue: ws101_pyglue.c (callbacks, loop state), ws101_pytimer.c,
     # ws101_pystep.c (the asyncio driver's half in C).
@@ -168,7 +196,7 @@ def build_extension(out_dir, tmp_dir):
     _run(cc + ["-shared", "-o", target] + objs +
          ["-Wl,--version-script=" + vscript] +
          shlex.split(os.environ.get("LDFLAGS", "")) +
-         _pkg_config("--libs") + ["-lpthread"])
+         _pkg_config("--libs") + redis_libs + ["-lpthread"])
     return target
 
 

@@ -50,7 +50,8 @@ from . import _ws101 as _c
 
 __all__ = [
     "Loop", "Server", "Request", "WebSocket", "Headers", "Response", "Fetch",
-    "Timer", "connect", "fetch", "Options", "OPTION_NAMES", "version",
+    "Timer", "Workers", "Redis", "connect", "fetch", "Options",
+    "OPTION_NAMES", "version",
     "error_for", "TEXT", "BINARY",
     "Error", "InvalidArgument", "OutOfMemory", "Closed", "StateError",
     "AddressInUse", "AddressNotAvailable", "ConnectionRefused",
@@ -831,6 +832,8 @@ class WebSocket:
         self.path = ""
         self.remote_addr = ""
         self.user_data: Any = None
+        # The ws101.Server that accepted it (None for a client).
+        self.server: Optional["Server"] = None
 
     # -- dispatch (called by the trampoline through closures) -------------
     def _dispatch(self, event: int, data: Any, arg: int) -> None:
@@ -1009,6 +1012,34 @@ class WebSocket:
         """User-space bytes this connection holds."""
         return 0 if self._h is None else _c.ws101_ws_memory(self._h)
 
+    # -- pub/sub ----------------------------------------------------------
+    def subscribe(self, topic: str) -> bool:
+        """Subscribes this (server-side) connection to ``topic`` (1 to 1024
+        bytes, no NUL): :meth:`Server.publish` on its server (or any worker
+        of its :class:`Workers`, or any process on the same Redis) reaches
+        it. Returns True if added, False if already subscribed. Raises
+        :class:`Closed` once closing, :class:`NotSupported` on a client
+        connection, :class:`InvalidArgument` for a bad topic.
+        Subscriptions end with the connection."""
+        return _check(_c.ws101_ws_subscribe(self._live(), topic),
+                      "subscribe %r" % topic) == 1
+
+    def unsubscribe(self, topic: str) -> bool:
+        """Ends a subscription; True if there was one."""
+        if self._h is None:
+            return False
+        return _check(_c.ws101_ws_unsubscribe(self._h, topic),
+                      "unsubscribe %r" % topic) == 1
+
+    def is_subscribed(self, topic: str) -> bool:
+        return self._h is not None and \
+            _c.ws101_ws_is_subscribed(self._h, topic) == 1
+
+    @property
+    def subscriptions(self) -> int:
+        """The number of topics this connection is subscribed to."""
+        return 0 if self._h is None else _c.ws101_ws_subscription_count(self._h)
+
     def pause(self) -> None:
         """Stops reading from the peer (receive backpressure)."""
         _check(_c.ws101_ws_pause(self._live()))
@@ -1170,6 +1201,7 @@ class Request:
         h = self._live()
         ws = WebSocket(None, _resolve_handler(handler, dict(callbacks)),
                        self.server.loop)
+        ws.server = self.server
         rc, wsh = _c.ws101_req_accept_websocket(h, subprotocol,
                                                 _ws_closure(ws))
         if rc == 0 or rc == _c.WS101_EBADUPGRADE:
@@ -1196,11 +1228,25 @@ class Server:
         self.loop = loop
         oh, tmp = _options_handle(options, kwargs)
         try:
-            rc, self._h = _c.ws101_server_new(loop._handle(), oh)
+            rc, h = _c.ws101_server_new(loop._handle(), oh)
             _check(rc, "ws101_server_new")
         finally:
             if tmp is not None:
                 tmp.close()
+        self._init(h)
+
+    @classmethod
+    def _adopt(cls, loop: "Loop", h: Any) -> "Server":
+        """A Server object for a C server made elsewhere (a worker's)."""
+        self = cls.__new__(cls)
+        self.loop = loop
+        self._init(h)
+        return self
+
+    def _init(self, h: Any) -> None:
+        loop = self.loop
+        self._h = h
+        self._redis: Optional[Redis] = None
         self._closed = False
         self._routes: Dict[str, Any] = {}
         self._pending: Dict[int, Request] = {}
@@ -1257,6 +1303,7 @@ class Server:
             shared = None if is_class else _resolve_handler(h, dict(callbacks))
             sockets = self._sockets
             loop = self.loop
+            server = self
 
             def on_event(wsh, event, data, arg):
                 key = _addr(wsh)
@@ -1264,6 +1311,7 @@ class Server:
                     handler_obj = (_resolve_handler(h, dict(callbacks))
                                    if is_class else shared)
                     ws = WebSocket(wsh, handler_obj, loop)
+                    ws.server = server
                     sockets[key] = ws
                 elif event == _EV_CLOSE:
                     ws = sockets.pop(key, None)
@@ -1332,6 +1380,353 @@ class Server:
     @property
     def closed(self) -> bool:
         return self._closed or self.loop.closed
+
+    # -- pub/sub ----------------------------------------------------------
+    def publish(self, topic: str,
+                data: Union[str, bytes, bytearray, memoryview]) -> Any:
+        """Sends ``data`` (``str`` as text, bytes-like as binary) to every
+        connection subscribed to ``topic``: framed once, queued to each
+        subscriber (a slow one is skipped, or dropped with 1008 under
+        ``ws_backpressure_policy="close"``, never blocking the others), on
+        every worker of a :class:`Workers` group and through Redis if
+        attached. Returns how many of this server's subscribers it was
+        queued to. From a thread other than the loop's it is posted there
+        and a ``concurrent.futures.Future`` of that count is returned.
+        Raises :class:`InvalidArgument` (bad topic), :class:`InvalidUTF8`,
+        :class:`Closed` once the server is closed."""
+        if isinstance(data, str):
+            opcode = TEXT
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            opcode = BINARY
+        else:
+            raise TypeError("publish() takes str or bytes-like, not %s"
+                            % type(data).__name__)
+        if not self.loop._on_loop_thread():
+            return self._publish_from_thread(topic, data)
+        n = _check(_c.ws101_server_publish(self._live(), topic, data, opcode),
+                   "publish %r" % topic)
+        _kick(self.loop)
+        return n
+
+    def _publish_from_thread(self, topic: str, data: Any) -> "_cf.Future[int]":
+        fut: "_cf.Future[int]" = _cf.Future()
+        if isinstance(data, (bytearray, memoryview)):
+            data = bytes(data)
+
+        def on_loop() -> None:
+            if not fut.set_running_or_notify_cancel():
+                return
+            try:
+                fut.set_result(self.publish(topic, data))
+            except Exception as e:
+                log.warning("publish posted from another thread failed: %s", e)
+                fut.set_exception(e)
+        self.loop.call_soon_threadsafe(on_loop)
+        return fut
+
+    def _check_thread(self, what: str) -> None:
+        """A running worker's server belongs to its thread (C rule)."""
+        loop = self.loop
+        if isinstance(loop, _WorkerLoop) and loop._started and \
+                not loop._on_loop_thread():
+            raise StateError(_c.WS101_ESTATE, "%s: a running worker's "
+                             "server is only usable from its handlers"
+                             % what)
+
+    def subscribers(self, topic: str) -> int:
+        """How many of this server's connections are subscribed to
+        ``topic`` (other workers and nodes are not counted). On a running
+        worker, only from that worker's handlers."""
+        if self.closed:
+            return 0
+        self._check_thread("subscribers()")
+        return _c.ws101_server_subscribers(self._h, topic)
+
+    def pubsub_stats(self) -> Dict[str, int]:
+        """This server's pub/sub counters: ``topics``, ``subscriptions``,
+        ``published``, ``delivered``, ``skipped``, ``dropped``,
+        ``received`` (from other workers or Redis), ``memory`` (bytes)."""
+        if self.closed:
+            return {k: 0 for k in _PUBSUB_STATS}
+        self._check_thread("pubsub_stats()")
+        return {k: _c.ws101_server_pubsub_stat(self._h, v)
+                for k, v in _PUBSUB_STATS.items()}
+
+    def attach_redis(self, url: str, prefix: Optional[str] = None,
+                     on_event: Optional[Callable[[str, str, int], Any]] = None
+                     ) -> "Redis":
+        """Attaches a Redis pub/sub backplane (``"redis://HOST:PORT"``,
+        an address or localhost; channels ``prefix + topic``, default
+        prefix ``"ws101:"``): messages published here also go to every
+        process on that Redis, and theirs reach the subscribers here. It
+        reconnects with backoff by itself; ``on_event("up", "", 0)`` and
+        ``on_event("down", why, retry_ms)`` report it, on the loop thread.
+        The callable is kept until the server is freed. For
+        :class:`Workers` call it from the setup on worker 0 (before
+        start). Raises :class:`NotSupported` when the extension was built
+        without hiredis, :class:`StateError` if one is attached,
+        :class:`InvalidURL`."""
+        cb = None
+        if on_event is not None:
+            names = {_c.WS101_REDIS_UP: "up", _c.WS101_REDIS_DOWN: "down"}
+
+            def cb(event: int, detail: str, arg: int) -> None:
+                on_event(names.get(event, str(event)), detail, arg)
+        self._check_thread("attach_redis()")
+        rc, h = _c.ws101_redis_attach(self._live(), url, prefix, cb)
+        _check(rc, "attach_redis %s" % url)
+        self._redis = Redis(self, h)
+        _kick(self.loop)
+        return self._redis
+
+    @property
+    def redis(self) -> Optional["Redis"]:
+        """The attached :class:`Redis` backplane, or None."""
+        return self._redis
+
+
+_PUBSUB_STATS = {
+    "topics": _c.WS101_PUBSUB_TOPICS,
+    "subscriptions": _c.WS101_PUBSUB_SUBSCRIPTIONS,
+    "published": _c.WS101_PUBSUB_PUBLISHED,
+    "delivered": _c.WS101_PUBSUB_DELIVERED,
+    "skipped": _c.WS101_PUBSUB_SKIPPED,
+    "dropped": _c.WS101_PUBSUB_DROPPED,
+    "received": _c.WS101_PUBSUB_RECEIVED,
+    "memory": _c.WS101_PUBSUB_MEMORY,
+}
+
+
+class Redis:
+    """A Redis backplane attached with :meth:`Server.attach_redis`; it
+    lives as long as its server."""
+
+    def __init__(self, server: Server, h: Any):
+        self.server = server
+        self._h = h
+
+    @property
+    def connected(self) -> bool:
+        """True while connected and subscribed."""
+        return not self.server.closed and \
+            _c.ws101_redis_connected(self._h) == 1
+
+    def __repr__(self) -> str:
+        return "<ws101.Redis %s>" % ("up" if self.connected else "down")
+
+
+# --------------------------------------------------------------------------
+# Workers
+# --------------------------------------------------------------------------
+
+class _WorkerLoop(Loop):
+    """The loop of one worker: run by its own thread (started by
+    :meth:`Workers.start`), never by :meth:`run`; freed with the workers."""
+
+    def __init__(self, h: Any, index: int):  # no super(): the loop exists
+        self._h = h
+        self.index = index
+        self._lock = _threading.Lock()
+        self._closed = False
+        self._thread = None
+        self._owner = None
+        self._ident: Optional[int] = None
+        self._started = False
+        self._unhandled = []
+        self._driver = None
+        self._servers = _weakref.WeakSet()
+        self.raise_errors = False
+        self._error_handler = None
+        _c.ws101py_set_error_handler(h, self._on_error)
+
+    def _on_loop_thread(self) -> bool:
+        return self._ident == _threading.get_ident()
+
+    @property
+    def closed(self) -> bool:  # type: ignore[override]
+        # Posts stop (_closed) before the join; the loop itself is usable
+        # by its handlers until it is freed.
+        return self._h is None
+
+    def _refuse(self, what: str) -> None:
+        raise StateError(_c.WS101_ESTATE, "%s: a worker's loop runs on its "
+                         "own thread (Workers.start/stop/close)" % what)
+
+    def run(self) -> None:
+        self._refuse("run()")
+
+    def run_once(self, block: bool = True) -> bool:
+        self._refuse("run_once()")
+        return False
+
+    def close(self) -> None:
+        self._refuse("close()")
+
+    def __del__(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "<ws101 worker loop %d>" % self.index
+
+
+class Workers:
+    """``n`` servers on ``n`` loops in ``n`` threads (``ws101_workers``),
+    each accepting on its own ``SO_REUSEPORT`` socket on the same port,
+    sharing topics: :meth:`Server.publish` on any worker reaches the
+    subscribers of every worker.
+
+    ``setup(server)`` or ``setup(server, index)`` runs once per worker, on
+    this thread, before anything runs: register the same routes and
+    handlers there (``server`` is a :class:`Server`). Then
+    :meth:`listen`, :meth:`start`; :meth:`stop` (any thread) closes the
+    servers gracefully and :meth:`close` waits for the threads (the GIL is
+    released meanwhile) and frees everything. Use it as a context manager.
+
+    Handlers run on their worker's thread. Python code still runs one
+    thread at a time (the GIL): N workers spread the C work (parsing,
+    framing, deflate, socket writes, pub/sub fan-out) over N cores, while
+    the Python handlers themselves are serialised. Exceptions in handlers
+    are logged (``error_handler(exc)`` if given) and close the connection
+    that raised, as on a :class:`Loop` in its default mode.
+    """
+
+    def __init__(self, n: int, setup: Callable[..., Any],
+                 options: Optional[Options] = None,
+                 error_handler: Optional[Callable[[BaseException], Any]] = None,
+                 **kwargs: Any):
+        import inspect
+        try:
+            two = len(inspect.signature(setup).parameters) >= 2
+        except (TypeError, ValueError):
+            two = True
+        self.servers: List[Server] = []
+        self.loops: List[_WorkerLoop] = []
+        self._started = False
+        self._closed = False
+        self._error_handler = error_handler
+
+        def on_setup(h: Any, index: int) -> None:
+            loop = _WorkerLoop(_c.ws101_server_loop(h), index)
+            loop._error_handler = error_handler
+            srv = Server._adopt(loop, h)
+            self.loops.append(loop)
+            self.servers.append(srv)
+            if two:
+                setup(srv, index)
+            else:
+                setup(srv)
+        oh, tmp = _options_handle(options, kwargs)
+        try:
+            rc, self._h = _c.ws101py_workers_new(int(n), oh, on_setup)
+        except BaseException:
+            self._forget()
+            raise
+        finally:
+            if tmp is not None:
+                tmp.close()
+        if rc < 0:
+            self._forget()
+            _check(rc, "Workers(%r)" % n)
+        self.n = n
+
+    def _forget(self) -> None:
+        for loop in self.loops:
+            loop._closed = True
+            loop._h = None
+        for srv in self.servers:
+            srv._closed = True
+        self._closed = True
+        self._h = None
+
+    def _live(self) -> Any:
+        if self._closed:
+            raise Closed(_c.WS101_ECLOSED, "workers are closed")
+        return self._h
+
+    def listen(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Every worker listens on ``host``:``port`` (0 picks a free port,
+        the same for all); returns the port. Before :meth:`start`."""
+        _check(_c.ws101_workers_listen(self._live(), host, int(port)),
+               "listen %s:%s" % (host, port))
+        return self.port
+
+    @property
+    def port(self) -> int:
+        return _check(_c.ws101_workers_port(self._live()))
+
+    def start(self) -> None:
+        """Starts one thread per worker."""
+        h = self._live()
+        if self._started:
+            raise StateError(_c.WS101_ESTATE, "workers already started")
+        # Each loop learns its thread from a post queued before its thread
+        # starts: it runs in the loop's first iteration, before any
+        # connection's handler (accepting and then reading a connection
+        # takes two iterations at least), and before any later post.
+        for loop in self.loops:
+            def mark(loop: _WorkerLoop = loop) -> None:
+                loop._ident = _threading.get_ident()
+            loop.call_soon_threadsafe(mark)
+        for loop in self.loops:
+            loop._started = True
+        rc = _c.ws101_workers_start(h)
+        if rc < 0:
+            for loop in self.loops:
+                loop._started = False
+            _check(rc, "start")
+        self._started = True
+
+    def publish(self, topic: str, data: Union[str, bytes]) -> "_cf.Future[int]":
+        """Thread-safe: publishes through worker 0 (reaching every
+        worker's subscribers); returns a Future of worker 0's count."""
+        srv = self.servers[0]
+        self._live()
+        return srv._publish_from_thread(topic, data)
+
+    def stop(self) -> None:
+        """Thread-safe: closes every worker's server gracefully
+        (WebSockets get 1001); the threads end when that is done."""
+        if not self._closed:
+            _c.ws101_workers_stop(self._h)
+
+    def close(self) -> None:
+        """Stops (if started), waits for the threads with the GIL released
+        and frees the workers. Idempotent. Not from a worker thread."""
+        if self._closed:
+            return
+        if any(loop._on_loop_thread() for loop in self.loops):
+            raise StateError(_c.WS101_ESTATE,
+                             "Workers.close() called from a worker thread")
+        if self._started:
+            _c.ws101_workers_stop(self._h)
+        h, self._h = self._h, None
+        self._closed = True
+        for loop in self.loops:
+            with loop._lock:
+                loop._closed = True
+        _c.ws101py_workers_free(h)
+        for loop in self.loops:
+            loop._h = None
+        for srv in self.servers:
+            srv._closed = True
+            srv._pending.clear()
+            srv._sockets.clear()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> "Workers":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
 
 
 # --------------------------------------------------------------------------

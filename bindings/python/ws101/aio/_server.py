@@ -23,9 +23,42 @@ HttpHandler = Callable[[ws101.Request], Awaitable[Any]]
 
 class ServerConnection(Connection):
     """The server side of a WebSocket: a :class:`Connection` plus the
-    opening request (``path``, ``query``, ``request_headers``)."""
+    opening request (``path``, ``query``, ``request_headers``), its
+    ``server`` (the :class:`Server`) and pub/sub: :meth:`subscribe`,
+    :meth:`unsubscribe`, :meth:`is_subscribed`, ``subscriptions``."""
 
     query = ""
+    server: Optional["Server"] = None
+
+    def subscribe(self, topic: str) -> bool:
+        """Subscribes to ``topic``: :meth:`Server.publish` (on this
+        server, or through Redis) reaches this connection; messages
+        arrive like any other (``recv``). True if added, False if already
+        subscribed; raises ``ConnectionClosed`` once closed.
+        Subscriptions end with the connection."""
+        h = self._h
+        if h is None:
+            raise self._closed_exc()
+        return ws101._check(_c.ws101_ws_subscribe(h, topic),
+                            "subscribe %r" % topic) == 1
+
+    def unsubscribe(self, topic: str) -> bool:
+        """Ends a subscription; True if there was one."""
+        h = self._h
+        if h is None:
+            return False
+        return ws101._check(_c.ws101_ws_unsubscribe(h, topic),
+                            "unsubscribe %r" % topic) == 1
+
+    def is_subscribed(self, topic: str) -> bool:
+        return self._h is not None and \
+            _c.ws101_ws_is_subscribed(self._h, topic) == 1
+
+    @property
+    def subscriptions(self) -> int:
+        """The number of topics this connection is subscribed to."""
+        return 0 if self._h is None else \
+            _c.ws101_ws_subscription_count(self._h)
 
 
 def _pick_subprotocol(offered: str, supported: list) -> Optional[str]:
@@ -120,6 +153,7 @@ class Server:
             return
         conn = ServerConnection(self._driver, max_queue=self._max_queue,
                                 write_limit=self._write_limit)
+        conn.server = self
         conn.path = req.path
         conn.query = req.query
         conn.request_headers = req.headers
@@ -161,6 +195,37 @@ class Server:
         t = self._driver.aloop.create_task(coro)  # type: ignore[arg-type]
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)
+
+    # -- pub/sub ---------------------------------------------------------------
+    def _live_srv(self) -> ws101.Server:
+        if self._srv is None:
+            raise ws101.StateError(_c.WS101_ESTATE, "server not started")
+        return self._srv
+
+    def publish(self, topic: str, message: Any) -> int:
+        """Sends ``message`` (``str`` as text, bytes-like as binary) to
+        every connection subscribed to ``topic``, framed once; never waits
+        (a subscriber whose queue is full skips it, see
+        :meth:`ws101.Server.publish`). Returns how many of this server's
+        subscribers it was queued to."""
+        return self._live_srv().publish(topic, message)
+
+    def subscribers(self, topic: str) -> int:
+        """How many connections of this server are subscribed to
+        ``topic``."""
+        return 0 if self._srv is None else self._srv.subscribers(topic)
+
+    def pubsub_stats(self) -> Dict[str, int]:
+        """See :meth:`ws101.Server.pubsub_stats`."""
+        return self._live_srv().pubsub_stats()
+
+    def attach_redis(self, url: str, prefix: Optional[str] = None,
+                     on_event: Optional[Callable[[str, str, int], Any]] = None
+                     ) -> ws101.Redis:
+        """Attaches a Redis backplane (see
+        :meth:`ws101.Server.attach_redis`); ``on_event`` runs on the
+        asyncio thread."""
+        return self._live_srv().attach_redis(url, prefix, on_event)
 
     # -- lifecycle -----------------------------------------------------------
     async def start(self) -> "Server":

@@ -2,9 +2,10 @@
 
 Imports APP from MODULE (the current directory is on the path, as with
 uvicorn; ``--factory`` calls it first) and serves it with
-:func:`ws101.asgi.run`. ``--workers N`` runs N processes that share the
-port (SO_REUSEPORT would be needed in libws101 for that; until then N must
-be 1, and other values are refused with a clear message).
+:func:`ws101.asgi.run`. ``--workers N`` other than 1 is refused with a
+clear message: an ASGI app needs an asyncio loop, and :class:`ws101.Workers`
+runs its worker loops on libws101's own threads, not under asyncio (see
+bindings/python/README.md).
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--log-level", default="info")
     a = p.parse_args(argv)
     if a.workers != 1:
-        p.error("--workers %d: only 1 worker is supported so far (libws101 "
-                "has no shared-port listener yet)" % a.workers)
+        p.error("--workers %d: only 1 worker is supported: ASGI apps need an "
+                "asyncio loop, and ws101.Workers runs its loops on "
+                "libws101's threads (use ws101.Workers with the callback "
+                "API, or several processes behind a balancer)" % a.workers)
     logging.basicConfig(level=a.log_level.upper(),
                         format="%(levelname)s %(name)s: %(message)s")
     app = load_app(a.app, a.factory)
