@@ -5,6 +5,7 @@
  *
  * Every send is checked (cli_serve_send): nothing the library refuses is
  * dropped silently. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,9 @@ const char cli_serve_usage[] =
     "                         seconds)\n"
     "      --tls-cert FILE --tls-key FILE  serve https:// and wss:// with this\n"
     "                         certificate chain (PEM) and key\n"
+    "      --workers N        N worker threads, each with its own SO_REUSEPORT\n"
+    "                         listener (echo and broadcast modes, plain TCP);\n"
+    "                         --broadcast reaches the clients of every worker\n"
     "  -v, --verbose          log each connection's open and close on stderr\n"
     "  -h, --help             this text\n"
     "\n"
@@ -53,7 +57,7 @@ const char cli_serve_usage[] =
 enum {
   O_PORT = 1, O_HOST, O_ECHO, O_BROADCAST, O_INTERACTIVE, O_EXEC, O_PROTOCOL,
   O_ORIGIN, O_NO_DEFLATE, O_MAX_MESSAGE, O_MAX_BACKPRESSURE, O_PING,
-  O_VERBOSE, O_HELP, O_TLS_CERT, O_TLS_KEY
+  O_VERBOSE, O_HELP, O_TLS_CERT, O_TLS_KEY, O_WORKERS
 };
 
 static const cli_opt opts[] = {
@@ -73,9 +77,13 @@ static const cli_opt opts[] = {
     {O_HELP, "--help", "-h", NULL},
     {O_TLS_CERT, "--tls-cert", NULL, "FILE"},
     {O_TLS_KEY, "--tls-key", NULL, "FILE"},
+    {O_WORKERS, "--workers", NULL, "N"},
     {0, NULL, NULL, NULL}};
 
 enum { M_ECHO, M_BROADCAST, M_INTERACTIVE, M_EXEC };
+
+/* The pub/sub topic --broadcast uses across --workers. */
+#define BROADCAST_TOPIC "ws101-serve"
 
 typedef struct peer {
   unsigned id;
@@ -88,6 +96,7 @@ typedef struct server {
   ws101_loop *loop;
   ws101_server *server;
   int mode, verbose;
+  int nworkers; /* --workers N; 0: one loop on this thread */
   const char *exec_cmd;
   const char *protocols[16];
   size_t nprotocols;
@@ -155,6 +164,9 @@ static void on_ws(ws101_ws *ws, int event, const char *data, size_t len,
                 ws101_ws_remote_addr(ws), ws101_ws_path(ws),
                 *ws101_ws_subprotocol(ws) ? ", subprotocol " : "",
                 ws101_ws_subprotocol(ws));
+      if (s->nworkers > 0 && s->mode == M_BROADCAST &&
+          ws101_ws_subscribe(ws, BROADCAST_TOPIC) < 0)
+        ws101_ws_close(ws, 1011, "cannot subscribe");
       if (s->mode == M_EXEC &&
           cli_exec_start(ws, p->id, s->exec_cmd, s->verbose, &p->exec) != 0)
         ws101_ws_close(ws, 1011, "cannot start the command");
@@ -167,6 +179,16 @@ static void on_ws(ws101_ws *ws, int event, const char *data, size_t len,
           cli_serve_send(ws, p->id, data, len, op);
           break;
         case M_BROADCAST:
+          if (s->nworkers > 0) {
+            /* Every worker's clients are subscribed: one publish reaches
+             * them all, framed once. */
+            int rc = ws101_server_publish(s->server, BROADCAST_TOPIC, data,
+                                          len, op);
+            if (rc < 0)
+              fprintf(stderr, "ws101: [%u] broadcast failed: %s\n", p->id,
+                      ws101_strerror(rc));
+            break;
+          }
           for (i = 0; i < s->npeers; i++)
             cli_serve_send(s->peers[i]->ws, s->peers[i]->id, data, len, op);
           break;
@@ -410,8 +432,18 @@ static int parse(server *s, ws101_options *o, const char **host, int *port,
       case O_TLS_KEY:
         *key = v;
         break;
+      case O_WORKERS:
+        if (cli_parse_size("serve", "--workers", v, 256, &n) != 0 || n < 1)
+          return cli_usage_error("serve", "--workers takes 1..256", v);
+        s->nworkers = (int)n;
+        break;
     }
   }
+  if (s->nworkers > 0 && (s->mode == M_INTERACTIVE || s->mode == M_EXEC ||
+                          *cert != NULL))
+    return cli_usage_error(
+        "serve", "--workers goes with --echo or --broadcast over plain TCP",
+        NULL);
   if ((*cert == NULL) != (*key == NULL))
     return cli_usage_error("serve", "--tls-cert and --tls-key go together",
                            NULL);
@@ -419,6 +451,69 @@ static int parse(server *s, ws101_options *o, const char **host, int *port,
       ws101_options_add_tls_cert(o, NULL, *cert, *key, WS101_TLS_PEM_FILES))
     return cli_usage_error("serve", "bad --tls-cert/--tls-key", NULL);
   return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* --workers N: one loop and server per thread, the same routes on each     */
+
+static server *worker_state[256];
+
+static int worker_setup(ws101_server *srv, int index, void *ud) {
+  server *w = malloc(sizeof(*w));
+  if (w == NULL) return WS101_ENOMEM;
+  *w = *(const server *)ud; /* mode, verbosity, subprotocols; no peers */
+  w->loop = ws101_server_loop(srv);
+  w->server = srv;
+  /* Connection ids say which worker: worker i counts from i * 1000000. */
+  w->next_id = (unsigned)index * 1000000u;
+  worker_state[index] = w;
+  return ws101_server_route(srv, "*", 0, on_http, w);
+}
+
+static int serve_workers(server *tmpl, ws101_options *o, const char *host,
+                         int port) {
+  ws101_workers *w = NULL;
+  sigset_t set;
+  int rc, sig, i, n = tmpl->nworkers;
+  /* A client too slow for a broadcast is closed (1008), never skipped
+   * silently. */
+  if (tmpl->mode == M_BROADCAST)
+    ws101_options_set(o, WS101_OPT_WS_BACKPRESSURE_POLICY,
+                      WS101_BACKPRESSURE_CLOSE);
+  /* Signals go to this thread's sigwait, not to a worker. */
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  rc = ws101_workers_new(n, o, worker_setup, tmpl, &w);
+  ws101_options_free(o);
+  if (rc == 0) rc = ws101_workers_listen(w, host, port);
+  if (rc != 0) {
+    fprintf(stderr, "ws101: cannot listen on %s port %d with %d workers: %s\n",
+            host, port, n, ws101_strerror(rc));
+    if (w != NULL) ws101_workers_free(w);
+    for (i = 0; i < n; i++) free(worker_state[i]);
+    return CLI_EXIT_FAIL;
+  }
+  printf(strchr(host, ':') ? "listening on http://[%s]:%d/\n"
+                           : "listening on http://%s:%d/\n",
+         host, ws101_workers_port(w));
+  fflush(stdout);
+  if ((rc = ws101_workers_start(w)) == 0) {
+    sigwait(&set, &sig);
+    ws101_workers_stop(w);
+  } else {
+    fprintf(stderr, "ws101: cannot start the workers: %s\n",
+            ws101_strerror(rc));
+  }
+  ws101_workers_free(w);
+  for (i = 0; i < n; i++) {
+    if (worker_state[i] == NULL) continue;
+    free(worker_state[i]->peers);
+    free(worker_state[i]);
+    worker_state[i] = NULL;
+  }
+  return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
 int cli_serve(int argc, char **argv, int interactive) {
@@ -437,6 +532,7 @@ int cli_serve(int argc, char **argv, int interactive) {
     ws101_options_free(o);
     return rc < 0 ? CLI_EXIT_OK : rc;
   }
+  if (s.nworkers > 0) return serve_workers(&s, o, host, port);
   if ((rc = ws101_loop_new(&s.loop)) != 0) {
     fprintf(stderr, "ws101: %s\n", ws101_strerror(rc));
     ws101_options_free(o);

@@ -502,6 +502,35 @@ def case_verbose():
     check(p.wait(timeout=T) == 0, "client exit after server stop")
 
 
+def case_workers():
+    """--workers N: connections spread over N SO_REUSEPORT listeners (in -v
+    logs worker i's ids count from i * 1000000); --broadcast reaches the
+    clients of every worker; modes with one console refuse it."""
+    L = Loop()
+    import websockets
+    for bad in (["-i"], ["--exec", "cat"]):
+        r = run(["serve", "--port", "0", "--workers", "2"] + bad)
+        check(r.returncode == 2 and b"--workers goes with" in r.stderr,
+              "--workers %s: %d %r" % (bad, r.returncode, r.stderr))
+    s = Serve(["serve", "--port", "0", "--workers", "2", "--broadcast", "-v"])
+
+    async def go():
+        # 64 connections: the kernel hashes each to a listener, so both
+        # workers get some (all on one: probability 2^-63).
+        cs = [await websockets.connect(s.url + "/") for _ in range(64)]
+        await cs[5].send("to everyone")
+        got = [await asyncio.wait_for(c.recv(), T) for c in cs]
+        for c in cs:
+            await c.close()
+        return got
+
+    got = L.run(go())
+    check(got == ["to everyone"] * 64, "broadcast over workers: %r" % got)
+    s.wait_err(r"^ws101: \[1\] open from ")
+    s.wait_err(r"^ws101: \[1000001\] open from ")
+    s.stop()
+
+
 def wscat_path():
     mods = os.environ.get("NODE_PATH", "")
     js = os.path.join(mods, "wscat", "bin", "wscat")
