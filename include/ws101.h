@@ -616,8 +616,10 @@ WS101_EXTERN int ws101_server_listen(ws101_server *server, const char *host,
                                      int port);
 
 /**
- * Returns the local port of the first listener (useful after listening on
- * port 0), or WS101_ESTATE if not listening.
+ * Returns the local port of the first plain (non-TLS) listener, or of the
+ * first TLS one if there is no plain listener (useful after listening on
+ * port 0), or WS101_ESTATE if not listening. ws101_server_tls_port gives
+ * the TLS one.
  */
 WS101_EXTERN int ws101_server_port(const ws101_server *server);
 

@@ -117,7 +117,9 @@ end
 -- Keys that are not WS101_OPT_* names (used by the Lua layer itself).
 local not_options = { loop = true, subprotocols = true, origins = true,
   headers = true, method = true, body = true, timeout = true,
-  luv = true, raise_errors = true, on_error = true }
+  luv = true, raise_errors = true, on_error = true,
+  tls_cert = true, tls_sni_certs = true, tls_ca_file = true,
+  tls_ca_dir = true }
 
 local symbolic = {
   ws_backpressure_policy = { refuse = core.WS101_BACKPRESSURE_REFUSE,
@@ -144,6 +146,23 @@ local function build_options(t, level)
         rc = add(o, p)
         if rc < 0 then fail(rc, k .. " " .. tostring(p)) end
       end
+    elseif k == "tls_cert" or k == "tls_sni_certs" then
+      -- tls_cert = {CERT, KEY} (the default certificate, PEM files, or PEM
+      -- text with pem = true); tls_sni_certs = {["host"] = {CERT, KEY}}.
+      local list = k == "tls_cert" and { [false] = v } or v
+      for host, c in pairs(list) do
+        if type(c) ~= "table" or type(c[1]) ~= "string" or
+            type(c[2]) ~= "string" then
+          core.ws101_options_free(o)
+          error("ws101: " .. k .. " takes {cert, key} (file names, or PEM " ..
+                "text with pem = true)", level)
+        end
+        rc = core.ws101_options_add_tls_cert(o, host or nil, c[1], c[2],
+          c.pem and core.WS101_TLS_PEM_DATA or core.WS101_TLS_PEM_FILES)
+        if rc < 0 then fail(rc, k) end
+      end
+    elseif k == "tls_ca_file" or k == "tls_ca_dir" then
+      -- handled once below, both together
     elseif k == "headers" then
       for name, value in pairs(v) do
         rc = core.ws101_options_add_header(o, name, value)
@@ -165,6 +184,10 @@ local function build_options(t, level)
       rc = core.ws101_options_set(o, id, v)
       if rc < 0 then fail(rc, "option " .. k .. "=" .. tostring(v)) end
     end
+  end
+  if t.tls_ca_file ~= nil or t.tls_ca_dir ~= nil then
+    rc = core.ws101_options_set_tls_ca(o, t.tls_ca_file, t.tls_ca_dir)
+    if rc < 0 then fail(rc, "tls_ca_file/tls_ca_dir") end
   end
   return o
 end
@@ -530,6 +553,7 @@ local function ws_event(ws, ev, data, arg)
     ws.extensions = core.ws101_ws_extensions(ws._h)
     ws.path = core.ws101_ws_path(ws._h)
     ws.remote_addr = core.ws101_ws_remote_addr(ws._h)
+    ws.tls_peer_subject = core.ws101_ws_tls_peer_subject(ws._h)
     fire(hs, "on_open", ws)
   elseif ev == EV_DRAIN then
     fire(hs, "on_drain", ws)
@@ -621,6 +645,14 @@ function Request:path() return core.ws101_req_path(req_handle(self)) end
 function Request:query() return core.ws101_req_query(req_handle(self)) end
 function Request:remote_addr()
   return core.ws101_req_remote_addr(req_handle(self))
+end
+--- "TLSv1.3" etc., or nil over plain TCP.
+function Request:tls_version()
+  return core.ws101_req_tls_version(req_handle(self))
+end
+--- The verified client certificate's subject (mTLS), or nil.
+function Request:tls_peer_subject()
+  return core.ws101_req_tls_peer_subject(req_handle(self))
 end
 function Request:http_version()
   return core.ws101_req_http_version(req_handle(self))
@@ -819,6 +851,39 @@ function Server:listen(host, port)
     return nil, e.message, rc
   end
   return core.ws101_server_port(self._h)
+end
+
+--- Listens with TLS (https:// and wss://) on host and port, with the
+--- certificates of the server's options (tls_cert, tls_sni_certs). Returns
+--- the port, or nil, message, code (the OpenSSL reason in the message).
+function Server:listen_tls(host, port)
+  local rc = core.ws101_server_listen_tls(srv_handle(self),
+                                          host or "127.0.0.1", port or 0)
+  if rc < 0 then
+    local msg = M.error(rc, "listen_tls " .. tostring(host) .. ":" ..
+                        tostring(port)).message
+    if rc == core.WS101_ETLS then
+      msg = msg .. ": " .. tostring(core.ws101_tls_last_error())
+    end
+    return nil, msg, rc
+  end
+  return core.ws101_server_tls_port(self._h)
+end
+
+--- Replaces the certificates for new handshakes (open connections keep
+--- theirs). Returns true, or nil, message, code.
+function Server:reload_tls(opts)
+  local rc = with_options(opts or {}, 2, function(o)
+    return core.ws101_server_reload_tls(srv_handle(self), o)
+  end)
+  if rc < 0 then
+    local msg = M.error(rc, "reload_tls").message
+    if rc == core.WS101_ETLS then
+      msg = msg .. ": " .. tostring(core.ws101_tls_last_error())
+    end
+    return nil, msg, rc
+  end
+  return true
 end
 
 function Server:port()

@@ -309,9 +309,13 @@ static int port_of(const ws101_server *server, int tls_only) {
   int len = sizeof(ss);
   const ws101__listener *l, *first = NULL;
   if (server == NULL) return WS101_EINVAL;
-  /* The list is newest first; the first listener is at its end. */
+  /* The list is newest first; the first listener is at its end. Without
+   * tls_only the first plain listener wins, so that ws101_server_port and
+   * ws101_server_tls_port name one each when a server has both. */
   for (l = server->listeners; l != NULL; l = l->next)
-    if (!tls_only || l->tls) first = l;
+    if (tls_only ? l->tls : !l->tls) first = l;
+  if (first == NULL && !tls_only)
+    for (l = server->listeners; l != NULL; l = l->next) first = l;
   l = first;
   if (l == NULL || uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len))
     return WS101_ESTATE;
