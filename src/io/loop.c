@@ -175,6 +175,10 @@ int ws101_loop_run_once(ws101_loop *loop, int block) {
   loop->running = 1;
   more = uv_run(loop->uv, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
   run_posts(loop); /* see ws101_loop_run */
+  /* UV_RUN_ONCE runs due timers once more after the check phase, so bytes
+   * a timer callback wrote would wait for the next iteration, which a
+   * caller stepping the loop may never run: flush them now. */
+  flush_dirty(loop);
   loop->running = 0;
   return more != 0;
 }
