@@ -282,36 +282,8 @@ static void refuse(h2c *c, ws101__h2_stream *st, int status) {
 }
 
 static void dispatch(h2r *r) {
-  ws101_req *req = &r->req;
-  const ws101__route *rt = req->route;
   r->dispatched = 1;
-  if (rt == NULL) {
-    static const char body[] = "Not Found\n";
-    ws101_req_respond(req, 404, "text/plain; charset=utf-8", body,
-                      sizeof(body) - 1);
-    return;
-  }
-  if (rt->websocket) {
-    if (!ws101_req_is_websocket(req)) {
-      static const char body[] = "Upgrade Required: this is a WebSocket "
-                                 "endpoint\n";
-      ws101_req_respond(req, 426, "text/plain; charset=utf-8", body,
-                        sizeof(body) - 1);
-      return;
-    }
-    if (ws101_req_accept_websocket(
-            req,
-            ws101__ws_pick_subprotocol(ws101_req_ws_protocols(req),
-                                       &r->c->srv->opts.subprotocols),
-            rt->ws_cb, rt->user_data, NULL) != 0 &&
-        req->resp_state == WS101__RESP_IDLE) {
-      static const char body[] = "Internal Server Error\n";
-      ws101_req_respond(req, 500, "text/plain; charset=utf-8", body,
-                        sizeof(body) - 1);
-    }
-    return;
-  }
-  rt->cb(req, rt->user_data);
+  ws101__server_dispatch(&r->req);
 }
 
 /* The head of `st` becomes r's request; returns 0 or an HTTP status. */

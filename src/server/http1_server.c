@@ -365,42 +365,12 @@ static void switch_to_h2c(h1s *h) {
 }
 
 static void dispatch(h1s *h) {
-  const ws101__route *r = h->req.route;
-  ws101_req *req = &h->req;
   if (h->h2c_pending) {
     switch_to_h2c(h);
     return;
   }
   h->active = 1;
-  if (r == NULL) {
-    static const char body[] = "Not Found\n";
-    ws101_req_respond(req, 404, "text/plain; charset=utf-8", body,
-                      sizeof(body) - 1);
-    return;
-  }
-  if (r->websocket) {
-    if (!ws101_req_is_websocket(req)) {
-      static const char body[] = "Upgrade Required: this is a WebSocket "
-                                 "endpoint\n";
-      ws101__req_respond_extra(req, 426, "Upgrade: websocket\r\n", body,
-                               sizeof(body) - 1);
-      return;
-    }
-    if (ws101_req_accept_websocket(
-            req,
-            ws101__ws_pick_subprotocol(ws101_req_ws_protocols(req),
-                                       &h->srv->opts.subprotocols),
-            r->ws_cb, r->user_data, NULL) != 0 &&
-        req->resp_state == WS101__RESP_IDLE) {
-      /* Refusals were answered already; anything else (no memory) must
-       * still complete the request. */
-      static const char body[] = "Internal Server Error\n";
-      ws101_req_respond(req, 500, "text/plain; charset=utf-8", body,
-                        sizeof(body) - 1);
-    }
-    return;
-  }
-  r->cb(req, r->user_data);
+  ws101__server_dispatch(&h->req);
 }
 
 /* h2c (RFC 7540 3.2): Upgrade lists h2c, Connection lists Upgrade and

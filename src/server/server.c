@@ -11,6 +11,8 @@
 #include "io/loop.h"
 #include "server/pubsub.h"
 #include "io/tls.h"
+#include "handles/request.h"
+#include "proto/ws_handshake.h"
 
 /* ALPN, in the server's order of preference: the first one the client also
  * offers is chosen, and tls_ready() attaches its protocol. With HTTP/2 on,
@@ -361,6 +363,40 @@ static void listener_closed(uv_handle_t *h) {
     free(l);
   srv->nlisteners_open--;
   maybe_done(srv);
+}
+
+void ws101__server_dispatch(ws101_req *req) {
+  const ws101__route *rt = req->route;
+  if (rt == NULL) {
+    static const char body[] = "Not Found\n";
+    ws101_req_respond(req, 404, "text/plain; charset=utf-8", body,
+                      sizeof(body) - 1);
+    return;
+  }
+  if (!rt->websocket) {
+    rt->cb(req, rt->user_data);
+    return;
+  }
+  if (!ws101_req_is_websocket(req)) {
+    /* HTTP/2 drops the connection-specific Upgrade header itself. */
+    static const char body[] = "Upgrade Required: this is a WebSocket "
+                               "endpoint\n";
+    ws101__req_respond_extra(req, 426, "Upgrade: websocket\r\n", body,
+                             sizeof(body) - 1);
+    return;
+  }
+  if (ws101_req_accept_websocket(
+          req,
+          ws101__ws_pick_subprotocol(ws101_req_ws_protocols(req),
+                                     &req->opts->subprotocols),
+          rt->ws_cb, rt->user_data, NULL) != 0 &&
+      req->resp_state == WS101__RESP_IDLE) {
+    /* Refusals were answered already; anything else (no memory) must
+     * still complete the request. */
+    static const char body[] = "Internal Server Error\n";
+    ws101_req_respond(req, 500, "text/plain; charset=utf-8", body,
+                      sizeof(body) - 1);
+  }
 }
 
 /* A connection this server accepted is gone (conn.c, after on_close). */

@@ -63,6 +63,12 @@ struct ws101_server {
   struct ws101__tls_ctx *tls;
 };
 
+/* Answers a routed request the same way whatever the protocol: 404
+ * without a route, 426 for a plain request to a WebSocket route, the
+ * upgrade (or 500 if it fails unanswered) on one, else the route's
+ * handler. req->route and req->opts are set by the protocol. */
+void ws101__server_dispatch(ws101_req *req);
+
 /* The route for `path` (longest match), or NULL. */
 const ws101__route *ws101__server_match(const ws101_server *srv,
                                         const char *path, size_t len);
