@@ -103,6 +103,8 @@ class Demo:
         self.stderr_chunks = []
         self._threads = []
         self.returncode = None
+        # Notified whenever a drain thread stores output (wait_stderr).
+        self._out_cv = threading.Condition()
 
     # -- start -------------------------------------------------------------
     def start(self):
@@ -162,9 +164,18 @@ class Demo:
         return self
 
     def _spawn_drain(self, stream, store, echo, initial=b""):
+        def keep(chunk):
+            with self._out_cv:
+                if store is not None:
+                    store.append(chunk)
+                else:
+                    # stdout after the listening line: kept for debugging
+                    self.stdout_lines.append(chunk.decode("utf-8", "replace"))
+                self._out_cv.notify_all()
+
         def run():
-            if initial and store is not None:
-                store.append(initial)
+            if initial:
+                keep(initial)  # read together with the "listening on" line
             fd = stream.fileno()
             while True:
                 try:
@@ -173,11 +184,7 @@ class Demo:
                     break
                 if not chunk:
                     break
-                if store is not None:
-                    store.append(chunk)
-                else:
-                    # stdout after the listening line: keep it for debugging
-                    self.stdout_lines.append(chunk.decode("utf-8", "replace"))
+                keep(chunk)
                 if echo is not None:
                     try:
                         echo.write(chunk.decode("utf-8", "replace"))
@@ -189,7 +196,22 @@ class Demo:
         self._threads.append(t)
 
     def stderr_text(self):
-        return b"".join(self.stderr_chunks).decode("utf-8", "replace")
+        with self._out_cv:
+            return b"".join(self.stderr_chunks).decode("utf-8", "replace")
+
+    def wait_stderr(self, pred, deadline):
+        """Waits until pred(stderr so far) is true or `deadline` seconds
+        pass; returns whether it became true. Wakes on new output."""
+        end = time.monotonic() + deadline
+        with self._out_cv:
+            while True:
+                text = b"".join(self.stderr_chunks).decode("utf-8", "replace")
+                if pred(text):
+                    return True
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._out_cv.wait(left)
 
     @property
     def url(self):

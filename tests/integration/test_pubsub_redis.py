@@ -93,16 +93,13 @@ def node_output(d):
 def wait_output(nodes, text, count=1, deadline=DEADLINE):
     """Waits until every node printed `text` at least `count` times."""
     end = time.monotonic() + deadline
-    while True:
-        missing = [i for i, d in enumerate(nodes)
-                   if node_output(d).count(text) < count]
-        if not missing:
-            return
-        if time.monotonic() > end:
-            raise AssertionError("nodes %s never printed %r (x%d); outputs: %r"
-                                 % (missing, text, count,
-                                    [node_output(d) for d in nodes]))
-        time.sleep(0.05)  # the drain threads append as output arrives
+    missing = [i for i, d in enumerate(nodes)
+               if not d.wait_stderr(lambda t: t.count(text) >= count,
+                                    max(0.0, end - time.monotonic()))]
+    if missing:
+        raise AssertionError("nodes %s never printed %r (x%d); outputs: %r"
+                             % (missing, text, count,
+                                [node_output(d) for d in nodes]))
 
 
 HAPROXY_CFG = """
