@@ -45,10 +45,10 @@ extern "C" {
 #define WS101_EXTERN
 #endif
 
-#define WS101_VERSION_MAJOR 0
-#define WS101_VERSION_MINOR 1
+#define WS101_VERSION_MAJOR 1
+#define WS101_VERSION_MINOR 0
 #define WS101_VERSION_PATCH 0
-/** The version as 0xMMmmpp, e.g. 0x000100 for 0.1.0. */
+/** The version as 0xMMmmpp, e.g. 0x010000 for 1.0.0. */
 #define WS101_VERSION_HEX                                                  \
   ((WS101_VERSION_MAJOR << 16) | (WS101_VERSION_MINOR << 8) |             \
    WS101_VERSION_PATCH)
