@@ -1,5 +1,6 @@
-/*
- * ws101.h - the public C API of libws101.
+/**
+ * @file ws101.h
+ * @brief The public C API of libws101 (the only header).
  *
  * libws101 serves HTTP and the protocols HTTP 101 Switching Protocols opens
  * (WebSocket, RFC 6455 + RFC 7692), as a server and as a client, on libuv.
@@ -37,6 +38,11 @@ extern "C" {
 /* Export and version                                                       */
 /* ------------------------------------------------------------------------ */
 
+/**
+ * Marks a public function: default visibility, while the library itself is
+ * built with -fvisibility=hidden and exports through the version script
+ * (every symbol at version node WS101_1.0).
+ */
 #if defined(_WIN32)
 #define WS101_EXTERN __declspec(dllexport)
 #elif defined(__GNUC__) || defined(__clang__)
@@ -45,10 +51,15 @@ extern "C" {
 #define WS101_EXTERN
 #endif
 
-#define WS101_VERSION_MAJOR 0
-#define WS101_VERSION_MINOR 1
+/** Major version of this header: the soname's number (libws101.so.1); it
+ *  changes only with an incompatible change, which we intend never to make
+ *  (see @ref versioning). */
+#define WS101_VERSION_MAJOR 1
+/** Minor version of this header: a release that adds to the API. */
+#define WS101_VERSION_MINOR 0
+/** Patch version of this header: a release that only fixes. */
 #define WS101_VERSION_PATCH 0
-/** The version as 0xMMmmpp, e.g. 0x000100 for 0.1.0. */
+/** The version as 0xMMmmpp, e.g. 0x010000 for 1.0.0. */
 #define WS101_VERSION_HEX                                                  \
   ((WS101_VERSION_MAJOR << 16) | (WS101_VERSION_MINOR << 8) |             \
    WS101_VERSION_PATCH)
@@ -66,8 +77,11 @@ WS101_EXTERN const char *ws101_version_string(void);
 /* Errors                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* XX(name, value, message). Numbers are fixed forever; new ones are added at
- * the end. */
+/**
+ * The error codes as an X-macro: XX(name, value, message) for each, giving
+ * the enumerator WS101_<name> = value and the ws101_strerror() text.
+ * Numbers are fixed forever; new ones are added at the end.
+ */
 #define WS101_ERRNO_MAP(XX)                                                 \
   XX(EINVAL, -1, "invalid argument")                                       \
   XX(ENOMEM, -2, "out of memory")                                          \
@@ -92,6 +106,8 @@ WS101_EXTERN const char *ws101_version_string(void);
   XX(ENOTSUP, -21, "not supported")                                        \
   XX(ETLS, -22, "TLS error")
 
+/** The error codes WS101_EINVAL ... WS101_ETLS of WS101_ERRNO_MAP, and
+ *  WS101_OK (0). Every failing call returns one of them. */
 enum {
 #define WS101__ERR_ENUM(name, val, msg) WS101_##name = (val),
   WS101_ERRNO_MAP(WS101__ERR_ENUM)

@@ -102,26 +102,13 @@ soname="$(readelf -d "$libdir/libws101.so.1" | sed -n 's/.*(SONAME).*\[\(.*\)\]/
 ok "SONAME $soname"
 
 step "exported symbols (nm -D --defined-only libws101.so.1)"
-# The version node WS101_1 shows up as an absolute symbol: not code.
-nm -D --defined-only "$libdir/libws101.so.1" |
-  awk '$2 != "A" { print $3 }' | sed 's/@.*//' | sort -u >"$work/exports"
-bad="$(grep -v '^ws101_' "$work/exports" || true)"
-if [ -n "$bad" ]; then
-  echo "$bad" | head -n 30 >&2
-  fail "libws101.so.1 exports $(echo "$bad" | wc -l) symbols outside ws101_*"
-fi
-grep -qx ws101_version "$work/exports" || fail "ws101_version is not exported"
-ok "$(wc -l <"$work/exports") symbols, all ws101_*"
-# Every function the public header declares and the library defines must be
-# exported (catches a missing WS101_EXTERN under -fvisibility=hidden).
-sed -n 's/^WS101_EXTERN[^(]*[ *]\(ws101_[a-z0-9_]*\)(.*/\1/p' \
-  "$prefix/include/ws101.h" | sort -u >"$work/declared"
-nm --defined-only "$libdir/libws101.a" 2>/dev/null | awk '$2 == "T" { print $3 }' |
-  sort -u >"$work/defined"
-missing="$(comm -12 "$work/declared" "$work/defined" | comm -23 - "$work/exports")"
-[ -z "$missing" ] || fail "defined but not exported: $missing"
-undefined="$(comm -23 "$work/declared" "$work/defined" | wc -l)"
-ok "every defined public function is exported ($undefined declared ones not written yet)"
+# Only ws101_* functions, each @@WS101_<major>.0, exactly those the
+# installed header declares (tests/abi/check_exports.py, also ctest
+# abi.exports on the build tree).
+python3 "$src/tests/abi/check_exports.py" "$libdir/libws101.so.1" \
+  "$prefix/include/ws101.h" "WS101_${expected_version%%.*}.0" |
+  sed 's/^/    /'
+[ "${PIPESTATUS[0]}" -eq 0 ] || fail "the installed library exports the wrong symbols"
 
 # A program using only the version API: it works whatever else is missing.
 cat >"$work/version.c" <<'EOF'
@@ -197,67 +184,64 @@ while IFS= read -r recipe; do
 done <"$work/recipes"
 grep -q -- '-static' "$work/recipes" || fail "README has no static recipe"
 
-if [ -f "$src/examples/hello_echo.c" ]; then
-  step "$cc examples/hello_echo.c \$(pkg-config --cflags --libs libws101)"
-  "$cc" "${extra[@]}" -o "$work/hello_echo" "$src/examples/hello_echo.c" \
-    "${pc_flags[@]}" || fail "examples/hello_echo.c does not build against the install"
-  # argv[1] is the port; 0 picks a free one (PORT is set too, in case).
-  echo "    starting it: hello_echo 0"
-  PORT=0 LD_LIBRARY_PATH="$libdir" "$work/hello_echo" 0 \
-    >"$work/hello.log" 2>&1 </dev/null &
-  pid=$!
-  url=""
-  for _ in $(seq 50); do
-    url="$(grep -o 'http://[^ ]*' "$work/hello.log" | head -n1 || true)"
-    [ -z "$url" ] && kill -0 "$pid" 2>/dev/null && sleep 0.1 && continue
-    break
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    if [ -n "$url" ]; then
-      body="$(python3 -c 'import sys, urllib.request
-print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode(), end="")' \
-        "$url" 2>&1)" || {
-        kill -TERM "$pid"
-        fail "GET $url failed: $body"
-      }
-      ok "GET $url -> $(printf '%q' "$body")"
-    fi
-    kill -TERM "$pid"
-    wait "$pid" || true
-    ok "started, running, stopped with SIGTERM"
-  else
-    rc=0
-    wait "$pid" || rc=$?
-    [ "$rc" -eq 0 ] || { cat "$work/hello.log" >&2; fail "hello_echo exited with $rc"; }
-    ok "ran and exited 0"
-  fi
-  sed 's/^/    | /' "$work/hello.log" | head -n 5
-else
-  step "examples/hello_echo.c not there yet: skipped"
-fi
+# The examples, built against the install as a user builds them, started
+# on a free port and asked for their page (tests/install/serve_and_get.py).
+examples=()
+[ -f "$src/examples/hello_echo.c" ] && examples+=(hello_echo)
+[ -f "$src/examples/ws101_demo.c" ] && examples+=(ws101_demo)
+[ "${#examples[@]}" -gt 0 ] || fail "no examples in $src/examples"
+# run_example NAME BINARY: the server answers GET / with its page.
+run_example() {
+  case "$1" in
+    hello_echo) LD_LIBRARY_PATH="$libdir" python3 "$here/serve_and_get.py" \
+      / hello -- "$2" 0 ;;
+    ws101_demo) LD_LIBRARY_PATH="$libdir" python3 "$here/serve_and_get.py" \
+      / '<title>' -- "$2" --host 127.0.0.1 --port 0 ;;
+  esac
+}
+for ex in "${examples[@]}"; do
+  step "$cc examples/$ex.c \$(pkg-config --cflags --libs ws101), then run it"
+  "$cc" "${extra[@]}" -o "$work/$ex" "$src/examples/$ex.c" "${pc_flags[@]}" ||
+    fail "examples/$ex.c does not build against the install with pkg-config"
+  run_example "$ex" "$work/$ex" ||
+    fail "examples/$ex.c built with pkg-config does not serve"
+done
 
-step "find_package(ws101) from a CMake project (CMAKE_PREFIX_PATH=$prefix)"
+step "find_package(ws101 1.0) from a CMake project (CMAKE_PREFIX_PATH=$prefix)"
 mkdir -p "$work/consumer"
 cp "$work/version.c" "$work/consumer/version.c"
-cat >"$work/consumer/CMakeLists.txt" <<'EOF'
+for ex in "${examples[@]}"; do cp "$src/examples/$ex.c" "$work/consumer/"; done
+cat >"$work/consumer/CMakeLists.txt" <<CMAKE
 cmake_minimum_required(VERSION 3.16)
 project(ws101_consumer LANGUAGES C)
-find_package(ws101 0.1 REQUIRED)
-message(STATUS "found ws101 ${ws101_VERSION} in ${ws101_DIR}")
+find_package(ws101 1.0 REQUIRED)
+message(STATUS "found ws101 \${ws101_VERSION} in \${ws101_DIR}")
+if(NOT ws101_VERSION VERSION_EQUAL "$expected_version")
+  message(FATAL_ERROR "find_package found ws101 \${ws101_VERSION}")
+endif()
 foreach(t ws101::ws101 ws101::ws101_static)
-  if(NOT TARGET ${t})
-    message(FATAL_ERROR "find_package(ws101) did not define ${t}")
+  if(NOT TARGET \${t})
+    message(FATAL_ERROR "find_package(ws101) did not define \${t}")
   endif()
 endforeach()
 add_executable(use_shared version.c)
 target_link_libraries(use_shared PRIVATE ws101::ws101)
 add_executable(use_static version.c)
 target_link_libraries(use_static PRIVATE ws101::ws101_static)
-EOF
-cmake -S "$work/consumer" -B "$work/consumer/build" \
-  -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" \
-  -DCMAKE_C_FLAGS="${extra[*]}" -DCMAKE_EXE_LINKER_FLAGS="${extra[*]}" \
-  >"$work/consumer.log" 2>&1 || { cat "$work/consumer.log"; fail "find_package(ws101) failed"; }
+foreach(ex ${examples[*]})
+  add_executable(\${ex} \${ex}.c)
+  target_link_libraries(\${ex} PRIVATE ws101::ws101)
+endforeach()
+CMAKE
+# cmake_consumer SOURCE_DIR BUILD_DIR LOG: configures a project against the
+# prefix with the build's compiler and sanitizer flags.
+cmake_consumer() {
+  cmake -S "$1" -B "$2" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" \
+    -DCMAKE_C_FLAGS="${extra[*]:-}" -DCMAKE_EXE_LINKER_FLAGS="${extra[*]:-}" \
+    >"$3" 2>&1
+}
+cmake_consumer "$work/consumer" "$work/consumer/build" "$work/consumer.log" ||
+  { cat "$work/consumer.log"; fail "find_package(ws101 1.0) failed"; }
 grep 'found ws101' "$work/consumer.log" | sed 's/^/    /'
 cmake --build "$work/consumer/build" >>"$work/consumer.log" 2>&1 ||
   { cat "$work/consumer.log"; fail "building against ws101::ws101 / ws101_static failed"; }
@@ -268,5 +252,29 @@ if ldd "$work/consumer/build/use_static" | grep -q libws101; then
   fail "ws101::ws101_static still loads libws101.so"
 fi
 ok "ws101::ws101 and ws101::ws101_static link and run"
+for ex in "${examples[@]}"; do
+  step "examples/$ex.c built with CMake against ws101::ws101, then run"
+  run_example "$ex" "$work/consumer/build/$ex" ||
+    fail "examples/$ex.c built with find_package does not serve"
+done
+
+# SameMajorVersion: any 1.x satisfies a request for 1.0 (above); a request
+# for another major version is refused by ws101ConfigVersion.cmake.
+for want in 2.0 0.1; do
+  step "find_package(ws101 $want) must fail against $expected_version"
+  mkdir -p "$work/want-$want"
+  printf '%s\n' 'cmake_minimum_required(VERSION 3.16)' \
+    'project(ws101_want LANGUAGES C)' "find_package(ws101 $want REQUIRED)" \
+    >"$work/want-$want/CMakeLists.txt"
+  if cmake_consumer "$work/want-$want" "$work/want-$want/build" \
+    "$work/want-$want.log"; then
+    cat "$work/want-$want.log"
+    fail "find_package(ws101 $want) accepted ws101 $expected_version"
+  fi
+  # CMake lists the config it found and did not accept (its version).
+  grep -q "ws101Config.cmake, version: $expected_version" "$work/want-$want.log" ||
+    { cat "$work/want-$want.log"; fail "find_package(ws101 $want) failed for another reason"; }
+  ok "refused: no configuration compatible with $want (found $expected_version)"
+done
 
 echo "install test: all checks passed"

@@ -63,7 +63,7 @@ static void test_errors(void) {
 
 static void test_version(void) {
   ASSERT_EQ(ws101_version(), WS101_VERSION_HEX);
-  ASSERT_STR_EQ(ws101_version_string(), "0.1.0");
+  ASSERT_STR_EQ(ws101_version_string(), "1.0.0");
 }
 
 int main(void) {
