@@ -287,18 +287,15 @@ static int send_request(wsc *w) {
   return rc;
 }
 
-static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
-  wsc *w = (wsc *)ud;
+/* Sends the upgrade request on `c`: a fresh connection (TLS is started
+ * here and reading too), or one whose TLS handshake already chose
+ * HTTP/1.1 by ALPN (fresh = 0). */
+static void begin_upgrade(wsc *w, ws101__conn *c, int fresh) {
   uint64_t elapsed, left = 0;
-  w->creq = NULL;
-  if (err != 0) {
-    wsc_fail(w, err, msg);
-    return;
-  }
   w->conn = c;
   ws101__conn_set_flow(c, (size_t)w->opts.output_buffer_limit,
                        w->opts.send_timeout_ms);
-  if (w->url.tls) {
+  if (fresh && w->url.tls) {
     /* TLS under the upgrade: the request below waits in the cork buffer
      * until the handshake is done. */
     ws101__tls_ctx *ctx = ws101__tls_client_ctx(w->loop, &w->opts);
@@ -308,7 +305,7 @@ static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
       return;
     }
   }
-  if (send_request(w) != 0 || ws101__conn_start(c) != 0) {
+  if (send_request(w) != 0 || (fresh && ws101__conn_start(c) != 0)) {
     if (w->conn != NULL) /* not already closed by a write error */
       wsc_fail(w, WS101_EIO, "cannot send the upgrade request");
     return;
@@ -321,6 +318,16 @@ static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
                : 1;
   }
   ws101__conn_set_deadline(c, left);
+}
+
+static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
+  wsc *w = (wsc *)ud;
+  w->creq = NULL;
+  if (err != 0) {
+    wsc_fail(w, err, msg);
+    return;
+  }
+  begin_upgrade(w, c, 1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -403,10 +410,27 @@ static void h2ws_on_error(void *ud, int err, const char *msg) {
   wsc_fail(w, err, msg);
 }
 
-static const ws101__h2cli_cbs h2ws_cbs = {h2ws_on_head, h2ws_on_data,
-                                          h2ws_on_done, h2ws_on_error};
+/* wss://: ALPN chose HTTP/1.1, so the HTTP/1.1 upgrade goes on the very
+ * connection that was opened for HTTP/2. */
+static int h2ws_on_fallback(void *ud, ws101__conn *c, const char *body,
+                            size_t len, int ended) {
+  wsc *w = ud;
+  (void)body, (void)len, (void)ended;
+  w->h2r = NULL;
+  if (c == NULL) {
+    if (start_h1(w) != 0) wsc_fail(w, WS101_ENOMEM, "out of memory");
+    return 0;
+  }
+  ws101__conn_set_proto(c, &hs_proto, w);
+  begin_upgrade(w, c, 0);
+  return 1;
+}
 
-static int start_h2(wsc *w, uint32_t ct) {
+static const ws101__h2cli_cbs h2ws_cbs = {h2ws_on_head, h2ws_on_data,
+                                          h2ws_on_done, h2ws_on_error,
+                                          h2ws_on_fallback};
+
+static int start_h2(wsc *w) {
   ws101__h2_field f[64];
   char offer[WS101__PMD_RESP_MAX], ua[48];
   size_t n = 0, i;
@@ -429,8 +453,8 @@ static int start_h2(wsc *w, uint32_t ct) {
     f[n].value_len = strlen(f[n].value);
     n++;
   }
-  return ws101__h2cli_request(w->loop, &w->url, "CONNECT", f, n, 1, ct,
-                              &h2ws_cbs, w, &w->h2r);
+  return ws101__h2cli_request(w->loop, &w->url, "CONNECT", f, n, 1,
+                              &w->opts, &h2ws_cbs, w, &w->h2r);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -514,7 +538,6 @@ int ws101_ws_connect(ws101_loop *loop, const char *url,
                      void *user_data, ws101_ws **out) {
   wsc *w;
   ws101__ws_init init;
-  uint64_t ct = 0;
   int rc;
   if (out != NULL) *out = NULL;
   if (loop == NULL || url == NULL || cb == NULL) return WS101_EINVAL;
@@ -561,16 +584,16 @@ int ws101_ws_connect(ws101_loop *loop, const char *url,
   w->ws->client_ops = &client_ops;
   w->started = uv_now(loop->uv);
 
-  /* HTTP/2 (prior knowledge or RFC 8441 on a shared h2 connection) is for
-   * ws:// only so far: wss:// always takes the HTTP/1.1 upgrade over TLS. */
-  if (w->opts.client_http2 && !w->url.tls) {
-    ct = w->opts.connect_timeout_ms;
-    rc = start_h2(w, (uint32_t)ct);
+  /* HTTP/2 (RFC 8441 on the origin's shared h2 connection: prior
+   * knowledge on ws://, ALPN h2 on wss://) unless the server is known to
+   * take only HTTP/1.1; no extended CONNECT falls back to the upgrade. */
+  if (w->opts.client_http2 &&
+      !(w->url.tls && ws101__h2cli_h1_only(loop, &w->url))) {
+    rc = start_h2(w);
     if (rc == WS101_ENOTSUP) rc = start_h1(w); /* known: no RFC 8441 */
   } else {
     rc = start_h1(w);
   }
-  (void)ct;
   if (rc != 0) {
     w->done = 1;
     ws101_ws_unref(w->ws);
