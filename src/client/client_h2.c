@@ -281,7 +281,9 @@ static void idle_or_busy(h2conn *hc) {
 
 static void pump(h2conn *hc) {
   ssize_t n = 0;
-  if (hc->c == NULL || hc->in_recv || hc->pumping) return;
+  /* No session yet while TLS still decides the protocol (a drain of the
+   * handshake's own output can come first). */
+  if (hc->c == NULL || hc->h == NULL || hc->in_recv || hc->pumping) return;
   if (hc->c->flags & (WS101__CONN_CLOSING | WS101__CONN_ENDING)) return;
   hc->pumping = 1;
   while (ws101__conn_buffered(hc->c) < PUMP_LIMIT) {

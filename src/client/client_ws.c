@@ -52,6 +52,7 @@ typedef struct wsc {
   const char *deferred_msg;
   /* RFC 8441 (WS101_OPT_CLIENT_HTTP2): the extended CONNECT stream. */
   ws101__h2cli_req *h2r;
+  int h2_refused; /* the server's h2 SETTINGS did not allow RFC 8441 */
 } wsc;
 
 /* Stops the connect attempt and drops the connection, if any; their close
@@ -84,9 +85,20 @@ static void wsc_detach(wsc *w) {
 /* Ends the attempt: ERROR then CLOSE(1006). The handle (and `w`) may be
  * freed on return. */
 static void wsc_fail(wsc *w, int err, const char *msg) {
+  char why[400];
   if (w->done) return;
   w->done = 1;
   wsc_detach(w);
+  if (w->h2_refused && err != WS101_ECANCELED) {
+    /* Say why HTTP/1.1 was tried at all: an HTTP/2-only server without
+     * RFC 8441 (nghttpd) cannot take a WebSocket either way. */
+    snprintf(why, sizeof why,
+             "the server speaks HTTP/2 without WebSockets over it (no "
+             "SETTINGS_ENABLE_CONNECT_PROTOCOL), and the HTTP/1.1 upgrade "
+             "failed: %s",
+             msg != NULL ? msg : ws101_strerror(err));
+    msg = why;
+  }
   ws101__ws_fail(w->ws, err, msg);
 }
 
@@ -404,6 +416,7 @@ static void h2ws_on_error(void *ud, int err, const char *msg) {
   w->h2r = NULL;
   if (err == WS101_ENOTSUP) {
     /* No RFC 8441 on this server: the HTTP/1.1 upgrade, transparently. */
+    w->h2_refused = 1;
     if (start_h1(w) != 0) wsc_fail(w, WS101_ENOMEM, "out of memory");
     return;
   }
@@ -590,7 +603,10 @@ int ws101_ws_connect(ws101_loop *loop, const char *url,
   if (w->opts.client_http2 &&
       !(w->url.tls && ws101__h2cli_h1_only(loop, &w->url))) {
     rc = start_h2(w);
-    if (rc == WS101_ENOTSUP) rc = start_h1(w); /* known: no RFC 8441 */
+    if (rc == WS101_ENOTSUP) { /* known: no RFC 8441 */
+      w->h2_refused = 1;
+      rc = start_h1(w);
+    }
   } else {
     rc = start_h1(w);
   }
