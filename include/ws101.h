@@ -981,6 +981,18 @@ WS101_EXTERN int ws101_ws_post_send(ws101_ws *ws, const char *data,
  *   WebSocket that pauses, or a streaming handler that does not read yet,
  *   stops its own sender, never the connection's other streams.
  *
+ * Each stream is its own output queue: ws101_req_write on a stream whose
+ * unsent body (held back by the stream's flow-control window or the
+ * connection's output) is at or above WS101_OPT_OUTPUT_BUFFER_LIMIT
+ * returns WS101_EBACKPRESSURE, and ws101_req_on_drain's callback fires
+ * once that stream's queue has left, as on HTTP/1.1; with
+ * WS101_BACKPRESSURE_CLOSE only that stream is reset (RST_STREAM CANCEL),
+ * not the connection. A stream whose queued body makes no progress for
+ * WS101_OPT_SEND_TIMEOUT_MS while the connection itself can still send
+ * (a peer that never sends WINDOW_UPDATE for it) is reset with CANCEL and
+ * its handler gets the abort callback; the connection and its other
+ * streams go on.
+ *
  * Response headers are sent lowercase; the connection-specific ones
  * (Connection, Upgrade, Keep-Alive, Transfer-Encoding) are dropped. Limits
  * are the HTTP/1.1 ones where they apply (WS101_OPT_MAX_HEADER_BYTES is

@@ -40,6 +40,7 @@ import demo  # noqa: E402
 DEMO_BIN = os.environ.get("WS101_DEMO_BIN") or ""
 TOOL = os.environ.get("WS101_TOOL_BIN") or ""
 SEQ = os.environ.get("WS101_FETCH_SEQ") or ""
+FLOW = os.environ.get("WS101_FLOW_SERVER") or ""
 PY = "/usr/bin/python3"
 DEADLINE = 20
 
@@ -340,6 +341,174 @@ class H2cWithBodies(unittest.TestCase):
         self.assertEqual((stats["h2_conns"], stats["h2_streams"],
                           stats["http_version"]), (1, 1, 20))
         self.assertEqual((rows[2][3], rows[3][3]), ("third", "fourth"))
+
+
+class FlowServer:
+    """h2_flow_server, with its stdout lines as events."""
+
+    def __init__(self, *args):
+        import queue
+        import threading
+        self.p = subprocess.Popen([FLOW] + [str(a) for a in args],
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL)
+        line = self.p.stdout.readline().decode()
+        assert line.startswith("listening on http://127.0.0.1:"), line
+        self.port = int(line.rsplit(":", 1)[1].strip("/\n"))
+        self.lines = queue.Queue()
+
+        def drain():
+            for l in self.p.stdout:
+                self.lines.put(l.decode().strip())
+        threading.Thread(target=drain, daemon=True).start()
+
+    def expect(self, prefix, deadline=DEADLINE):
+        import queue
+        end = time.monotonic() + deadline
+        while True:
+            try:
+                l = self.lines.get(timeout=max(0.01, end - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError("server never printed %r" % prefix)
+            if l.startswith(prefix):
+                return dict(kv.split("=", 1) for kv in l.split()[2:])
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait(timeout=10)
+        self.p.stdout.close()
+
+
+class H2Peer:
+    """A blocking python3-h2 client connection (prior knowledge) that
+    decides itself which stream windows it reopens."""
+
+    def __init__(self, port):
+        import h2.config
+        import h2.connection
+        self.ev = __import__("h2.events").events
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.conn = h2.connection.H2Connection(
+            config=h2.config.H2Configuration(client_side=True,
+                                             header_encoding="utf-8"))
+        self.conn.initiate_connection()
+        self.flush()
+        self.events = []
+        self.bodies = {}
+        self.starved = set()  # streams whose window we never reopen
+
+    def flush(self):
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def get(self, path):
+        sid = self.conn.get_next_available_stream_id()
+        self.conn.send_headers(sid, [(":method", "GET"), (":scheme", "http"),
+                                     (":authority", "127.0.0.1"),
+                                     (":path", path)], end_stream=True)
+        self.flush()
+        self.bodies[sid] = b""
+        return sid
+
+    def pump(self, until, deadline=DEADLINE):
+        end = time.monotonic() + deadline
+        while not until():
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError("timed out; last events %r" %
+                                     self.events[-4:])
+            self.sock.settimeout(left)
+            data = self.sock.recv(65536)
+            if not data:
+                raise AssertionError("connection closed")
+            for e in self.conn.receive_data(data):
+                self.events.append(e)
+                if isinstance(e, self.ev.DataReceived):
+                    self.bodies[e.stream_id] += e.data
+                    n = e.flow_controlled_length
+                    if e.stream_id in self.starved:
+                        # The connection window reopens, the stream's
+                        # never: only that stream stalls.
+                        if n:
+                            self.conn.increment_flow_control_window(n)
+                    elif n:
+                        self.conn.acknowledge_received_data(n, e.stream_id)
+            self.flush()
+
+    def ended(self, sid):
+        return any(isinstance(e, self.ev.StreamEnded) and
+                   e.stream_id == sid for e in self.events)
+
+    def reset(self, sid):
+        return [e for e in self.events if isinstance(e, self.ev.StreamReset)
+                and e.stream_id == sid]
+
+
+def expected_body(n):
+    return bytes(ord("a") + i % 26 for i in range(n))
+
+
+class ServerStreamFlow(unittest.TestCase):
+    """The server's per-stream output rules over HTTP/2, with python3-h2
+    as the client: the stall deadline (WS101_OPT_SEND_TIMEOUT_MS) and the
+    output limit (WS101_OPT_OUTPUT_BUFFER_LIMIT) with its drain."""
+
+    def setUp(self):
+        try:
+            import h2.connection  # noqa: F401
+        except ImportError:
+            self.skipTest("python3-h2 is not installed (Debian python3-h2)")
+        if not os.access(FLOW, os.X_OK):
+            self.skipTest("no h2_flow_server (WS101_FLOW_SERVER)")
+
+    def test_stalled_stream_is_reset_others_survive(self):
+        # Far more than one stream window (256 KiB), and an output limit
+        # that keeps the handler writing (waiting on its drain) meanwhile.
+        size = 512 * 1024
+        srv = FlowServer(400, 64 * 1024, size)
+        try:
+            c = H2Peer(srv.port)
+            stalled = c.get("/big?stalled")
+            c.starved.add(stalled)
+            # The stalled stream fills its window and waits; meanwhile a
+            # second stream of the same size flows to its end.
+            ok = c.get("/big?flowing")
+            c.pump(lambda: c.ended(ok))
+            self.assertEqual(c.bodies[ok], expected_body(size))
+            self.assertEqual(srv.expect("done flowing")["bytes"], str(size))
+            # The stalled one is reset (CANCEL) and its handler aborted.
+            c.pump(lambda: c.reset(stalled))
+            self.assertEqual(c.reset(stalled)[0].error_code, 8)
+            got = int(srv.expect("abort stalled")["bytes"])
+            self.assertLess(got, size)
+            self.assertFalse(c.ended(stalled))
+            # The connection is still fine for new streams.
+            h = c.get("/hello")
+            c.pump(lambda: c.ended(h))
+            self.assertEqual(c.bodies[h], b"hello")
+            c.sock.close()
+        finally:
+            srv.stop()
+
+    def test_stream_writes_honour_the_output_limit(self):
+        size, limit = 1 << 20, 64 * 1024
+        srv = FlowServer(60000, limit, size)
+        try:
+            c = H2Peer(srv.port)
+            sid = c.get("/big?bp")
+            c.pump(lambda: c.ended(sid))
+            self.assertEqual(c.bodies[sid], expected_body(size))
+            done = srv.expect("done bp")
+            # Writes were refused with WS101_EBACKPRESSURE and resumed
+            # from the drain callback; the stream's queue never went past
+            # the limit by more than one write (16 KiB).
+            self.assertGreater(int(done["refused"]), 0, done)
+            self.assertEqual(done["refused"], done["drains"])
+            self.assertLessEqual(int(done["maxq"]), limit + 16 * 1024)
+            c.sock.close()
+        finally:
+            srv.stop()
 
 
 if __name__ == "__main__":
