@@ -63,10 +63,10 @@ static void on_drain(ws101_req *req, void *ud) {
 
 static void on_abort(ws101_req *req, void *ud) {
   big *b = ud;
-  (void)req;
   printf("abort %s bytes=%zu\n", b->id, b->sent);
   fflush(stdout);
   free(b);
+  ws101_req_end(req); /* an aborted request is still ours to end */
 }
 
 static void h_big(ws101_req *req, void *ud) {

@@ -21,8 +21,9 @@ static struct {
 } T;
 
 static void on_abort(ws101_req *req, void *ud) {
-  (void)req, (void)ud;
+  (void)ud;
   T.aborted++;
+  ws101_req_end(req); /* the request stays ours until ended */
 }
 
 static void h_flood(ws101_req *req, void *ud) {
