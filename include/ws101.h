@@ -385,13 +385,23 @@ typedef enum ws101_opt {
   /** Receive window of a whole HTTP/2 connection in bytes,
    *  65535..2^31-1. [1048576] */
   WS101_OPT_H2_CONN_WINDOW = 84,
-  /** Client on http:// and ws://: 0 is HTTP/1.1 (keep-alive, 101 for
-   *  WebSockets); 1 speaks HTTP/2 by prior knowledge; 2 offers h2c
-   *  (`Upgrade: h2c` on a bodiless request: a 101 continues in HTTP/2,
-   *  any other answer is used as the HTTP/1.1 response it is). Over
-   *  HTTP/2 every fetch to an origin is a stream on one shared connection,
-   *  and ws101_ws_connect uses RFC 8441 when the server's SETTINGS allow
-   *  it, else the HTTP/1.1 upgrade. [0] */
+  /** Client HTTP/2. 0 is HTTP/1.1 (keep-alive, 101 for WebSockets).
+   *  On http:// and ws://, 1 speaks HTTP/2 by prior knowledge and 2 offers
+   *  h2c: `Upgrade: h2c` goes on bodiless requests only (a 101 continues
+   *  in HTTP/2, any other answer is used as the HTTP/1.1 response it is);
+   *  a request with a body is sent in HTTP/1.1 without the offer, and the
+   *  next bodiless request to that origin (often on the same keep-alive
+   *  connection) makes it. On https:// and wss://, 1 and 2 both offer ALPN
+   *  "h2" then "http/1.1": requests wait for the handshake, and if the
+   *  server picks HTTP/1.1 they are sent in HTTP/1.1 (the first on that
+   *  connection) and the origin is remembered for the loop's life, so later
+   *  requests go to HTTP/1.1 at once. Over HTTP/2 every fetch to an origin
+   *  is a stream on one shared connection (ws101_fetch_http_version says
+   *  20), and ws101_ws_connect uses RFC 8441 when the server's SETTINGS
+   *  allow it (ws101_ws_response_status is then 200), else the HTTP/1.1
+   *  upgrade on a new connection (status 101); a server that speaks only
+   *  HTTP/2 and does not allow RFC 8441 then fails the attempt with
+   *  WS101_EHANDSHAKE. [0] */
   WS101_OPT_CLIENT_HTTP2 = 85,
   /* --- TLS (see the "TLS" section) --- */
   /** Client: 1 skips verifying the server's certificate chain and host
@@ -987,6 +997,18 @@ WS101_EXTERN int ws101_ws_post_send(ws101_ws *ws, const char *data,
  *   WebSocket that pauses, or a streaming handler that does not read yet,
  *   stops its own sender, never the connection's other streams.
  *
+ * Each stream is its own output queue: ws101_req_write on a stream whose
+ * unsent body (held back by the stream's flow-control window or the
+ * connection's output) is at or above WS101_OPT_OUTPUT_BUFFER_LIMIT
+ * returns WS101_EBACKPRESSURE, and ws101_req_on_drain's callback fires
+ * once that stream's queue has left, as on HTTP/1.1; with
+ * WS101_BACKPRESSURE_CLOSE only that stream is reset (RST_STREAM CANCEL),
+ * not the connection. A stream whose queued body makes no progress for
+ * WS101_OPT_SEND_TIMEOUT_MS while the connection itself can still send
+ * (a peer that never sends WINDOW_UPDATE for it) is reset with CANCEL and
+ * its handler gets the abort callback; the connection and its other
+ * streams go on.
+ *
  * Response headers are sent lowercase; the connection-specific ones
  * (Connection, Upgrade, Keep-Alive, Transfer-Encoding) are dropped. Limits
  * are the HTTP/1.1 ones where they apply (WS101_OPT_MAX_HEADER_BYTES is
@@ -1301,6 +1323,10 @@ WS101_EXTERN int ws101_fetch_end(ws101_fetch *f);
 WS101_EXTERN int ws101_fetch_cancel(ws101_fetch *f);
 /** Returns the response status, or 0 before WS101_FETCH_RESPONSE. */
 WS101_EXTERN int ws101_fetch_status(const ws101_fetch *f);
+/** Returns the HTTP version the response came in: 10 or 11 (HTTP/1.x),
+ *  20 (HTTP/2: prior knowledge, an accepted h2c upgrade, or ALPN h2 on
+ *  https://), or 0 before WS101_FETCH_RESPONSE or if f is NULL. */
+WS101_EXTERN int ws101_fetch_http_version(const ws101_fetch *f);
 /** Returns a response header (case-insensitive) or NULL; valid until the
  *  last event. */
 WS101_EXTERN const char *ws101_fetch_header(const ws101_fetch *f,

@@ -11,8 +11,11 @@ const char cli_get_usage[] =
     "body to stdout.\n"
     "\n"
     "  -H, --header 'Name: value'  add a request header (repeatable)\n"
-    "      --http2                 offer an h2c upgrade (HTTP/1.1 if refused)\n"
-    "      --http2-prior-knowledge speak HTTP/2 from the first byte\n"
+    "      --http2                 HTTP/2 if the server agrees: an h2c upgrade\n"
+    "                              offer on http://, ALPN h2 on https://\n"
+    "                              (HTTP/1.1 if refused)\n"
+    "      --http2-prior-knowledge speak HTTP/2 from the first byte (http://;\n"
+    "                              on https:// the same as --http2)\n"
     "  -v, --verbose               print the status and headers on stderr\n"
     "      --cafile FILE           https://: trust the CAs in FILE instead of\n"
     "                              the system store\n"
@@ -45,10 +48,15 @@ static void on_fetch(ws101_fetch *f, int event, const char *data, size_t len,
                      int arg, void *ud) {
   get_state *g = ud;
   size_t i;
+  int v;
   switch (event) {
     case WS101_FETCH_RESPONSE:
       if (!g->verbose) break;
-      fprintf(stderr, "* HTTP %d\n", ws101_fetch_status(f));
+      v = ws101_fetch_http_version(f);
+      if (v == 20)
+        fprintf(stderr, "* HTTP/2 %d\n", ws101_fetch_status(f));
+      else
+        fprintf(stderr, "* HTTP/1.%d %d\n", v % 10, ws101_fetch_status(f));
       for (i = 0; i < ws101_fetch_header_count(f); i++)
         fprintf(stderr, "* %s: %s\n", ws101_fetch_header_name(f, i),
                 ws101_fetch_header_value(f, i));

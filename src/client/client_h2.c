@@ -1,8 +1,15 @@
-/* client_h2.c - HTTP/2 client connections by prior knowledge: one per
- * origin (per loop), shared by every exchange to it as concurrent streams
- * (nghttp2 queues what exceeds the server's MAX_CONCURRENT_STREAMS). An
- * idle connection stays for WS101_OPT_IDLE_TIMEOUT_MS without keeping the
- * loop alive; a GOAWAY retires it for new requests. */
+/* client_h2.c - HTTP/2 client connections: one per origin (per loop),
+ * shared by every exchange to it as concurrent streams (nghttp2 queues
+ * what exceeds the server's MAX_CONCURRENT_STREAMS). An idle connection
+ * stays for WS101_OPT_IDLE_TIMEOUT_MS without keeping the loop alive; a
+ * GOAWAY retires it for new requests.
+ *
+ * http:// speaks HTTP/2 from the first byte (prior knowledge) or arrives
+ * here upgraded (h2c, ws101__h2cli_adopt). https:// offers ALPN "h2" and
+ * "http/1.1": requests wait for the handshake, and when the server picks
+ * HTTP/1.1 they all fall back (on_fallback): the first one gets the
+ * connection, the origin is remembered as HTTP/1.1-only so later
+ * requests go straight to the HTTP/1.1 client. */
 #include "client/client_h2.h"
 
 #include <stdio.h>
@@ -12,9 +19,13 @@
 #include "io/client_connect.h"
 #include "io/conn.h"
 #include "io/loop.h"
+#include "io/tls.h"
 
 #define PUMP_LIMIT (256 * 1024)
 #define IDLE_MS 60000
+/* Origins whose server answered ALPN with HTTP/1.1, remembered per loop
+ * (the oldest is forgotten first). */
+#define H1_MEMO 16
 
 typedef struct h2conn h2conn;
 
@@ -41,16 +52,28 @@ struct h2conn {
   ws101_loop *loop;
   ws101__conn *c;      /* NULL until connected and after close */
   ws101__connect *creq;
-  ws101__h2 *h;
+  ws101__h2 *h;        /* NULL until the transport is ready */
   ws101__h2cli_req *reqs;
   int in_recv, pumping, retired;
+  /* https://: the loop's client context (borrowed), and what TLS needs:
+   * the host to verify and the session-cache origin. */
+  ws101__tls_ctx *tls;
+  char *host, *url_origin;
   h2conn *prev, *next;
   char origin[];
 };
 
 typedef struct h2pool {
   h2conn *conns;
+  char *h1_only[H1_MEMO]; /* pool keys, a ring */
+  unsigned h1_next;
 } h2pool;
+
+static void hc_free(h2conn *hc) {
+  free(hc->host);
+  free(hc->url_origin);
+  free(hc);
+}
 
 static void pump(h2conn *hc);
 static const ws101__proto h2_client_proto;
@@ -258,7 +281,9 @@ static void idle_or_busy(h2conn *hc) {
 
 static void pump(h2conn *hc) {
   ssize_t n = 0;
-  if (hc->c == NULL || hc->in_recv || hc->pumping) return;
+  /* No session yet while TLS still decides the protocol (a drain of the
+   * handshake's own output can come first). */
+  if (hc->c == NULL || hc->h == NULL || hc->in_recv || hc->pumping) return;
   if (hc->c->flags & (WS101__CONN_CLOSING | WS101__CONN_ENDING)) return;
   hc->pumping = 1;
   while (ws101__conn_buffered(hc->c) < PUMP_LIMIT) {
@@ -328,57 +353,123 @@ static void c_on_timeout(ws101__conn *c) {
 
 static void c_on_close(ws101__conn *c, int err) {
   h2conn *hc = c->proto_data;
-  (void)err;
+  const char *why = "connection lost";
+  char msg[256];
   hc->c = NULL;
   hc_unlink(hc);
+  if (err == WS101_ETLS) {
+    const char *t = ws101__conn_tls_error(c);
+    snprintf(msg, sizeof msg, "%s", *t ? t : ws101_tls_last_error());
+    why = msg;
+  } else {
+    err = WS101_ECONNRESET;
+  }
   /* Streams still open lose their connection. */
   while (hc->reqs != NULL) {
     ws101__h2cli_req *r = hc->reqs;
     if (r->st != NULL) r->st->user = NULL;
     r->st = NULL;
-    req_fail(r, WS101_ECONNRESET, "connection lost");
+    req_fail(r, err, why);
   }
   ws101__h2_free(hc->h);
-  free(hc);
+  hc_free(hc);
 }
 
 static const ws101__proto h2_client_proto = {
     "h2-client", c_on_read, c_on_read_end, c_on_drain, c_on_timeout, NULL,
     c_on_close};
 
-static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
-  h2conn *hc = ud;
-  ws101__h2cli_req *r, *next;
+/* The transport is ready for HTTP/2: our preface and SETTINGS, then the
+ * requests that waited (extended CONNECTs wait on for the server's). */
+static int start_session(h2conn *hc) {
   ws101__h2_settings set;
-  hc->creq = NULL;
-  if (err != 0) {
-    hc_unlink(hc);
-    fail_all(hc, err, msg);
-    free(hc);
-    return;
-  }
-  hc->c = c;
   ws101__h2_settings_defaults(&set);
   if (ws101__h2_new(&hc->h, 0, &set, &sess_cbs, hc) != 0) {
     hc->retired = 1;
     fail_all(hc, WS101_ENOMEM, "out of memory starting HTTP/2");
-    ws101__conn_close(c, WS101_ENOMEM);
+    ws101__conn_close(hc->c, WS101_ENOMEM);
+    return WS101_ENOMEM;
+  }
+  submit_pending(hc);
+  return 0;
+}
+
+static void remember_h1(h2pool *p, const char *key);
+
+/* ALPN chose HTTP/1.1 (or nothing): every waiting request goes back to
+ * its owner as HTTP/1.1, the first with this connection. */
+static void fall_back(h2conn *hc, ws101__conn *c) {
+  h2pool *p = pool_of(hc->loop);
+  if (p != NULL) remember_h1(p, hc->origin);
+  hc->retired = 1;
+  hc_unlink(hc);
+  hc->c = NULL;
+  while (hc->reqs != NULL) {
+    ws101__h2cli_req *r = hc->reqs;
+    ws101__h2cli_cbs cbs = r->cbs;
+    void *ud = r->ud;
+    ws101__buf body = r->out;
+    size_t off = r->off;
+    int ended = r->ended;
+    req_unlink(r);
+    memset(&r->out, 0, sizeof(r->out));
+    req_free(r);
+    /* The owner takes the connection (1) or opens its own (0). */
+    if (cbs.on_fallback(ud, c,
+                        body.data + off, body.len - off, ended) == 1)
+      c = NULL;
+    ws101__buf_free(&body);
+  }
+  if (c != NULL) {
+    ws101__conn_set_proto(c, &ws101__client_detached_proto, NULL);
+    ws101__conn_end(c, 1000);
+  }
+  hc_free(hc);
+}
+
+static void on_tls_ready(ws101__conn *c) {
+  h2conn *hc = c->proto_data;
+  const char *alpn = ws101__conn_alpn(c);
+  if (alpn != NULL && strcmp(alpn, "h2") == 0) {
+    if (start_session(hc) == 0) pump(hc);
     return;
   }
-  (void)r;
-  (void)next;
-  submit_pending(hc);
+  fall_back(hc, c);
+}
+
+static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
+  h2conn *hc = ud;
+  hc->creq = NULL;
+  if (err != 0) {
+    hc_unlink(hc);
+    fail_all(hc, err, msg);
+    hc_free(hc);
+    return;
+  }
+  hc->c = c;
+  if (hc->tls != NULL) {
+    /* The session starts once ALPN has said h2 (on_tls_ready). */
+    if (ws101__conn_tls_client_h2(c, hc->tls, hc->host, hc->url_origin,
+                                  on_tls_ready) != 0) {
+      hc->retired = 1;
+      ws101__conn_close(c, WS101_ETLS); /* c_on_close fails the requests */
+      return;
+    }
+  } else if (start_session(hc) != 0) {
+    return;
+  }
   if (ws101__conn_start(c) != 0) {
     ws101__conn_close(c, WS101_EIO);
     return;
   }
-  pump(hc);
+  if (hc->h != NULL) pump(hc);
 }
 
 /* ---- the pool ---------------------------------------------------------------- */
 
 static void pool_free(void *ptr) {
   h2pool *p = ptr;
+  unsigned i;
   /* ws101_loop_free closes every connection (on_close fails their
    * streams); connections still connecting are canceled here. */
   while (p->conns != NULL) {
@@ -389,11 +480,12 @@ static void pool_free(void *ptr) {
       ws101__connect_cancel(hc->creq);
       hc->creq = NULL;
       fail_all(hc, WS101_ECANCELED, "the loop is being freed");
-      free(hc);
+      hc_free(hc);
     } else if (hc->c != NULL) {
       hc->loop = NULL; /* the pool is gone: nothing to unlink from */
     }
   }
+  for (i = 0; i < H1_MEMO; i++) free(p->h1_only[i]);
   free(p);
 }
 
@@ -409,18 +501,33 @@ static h2pool *pool_of(ws101_loop *loop) {
   return cl->h2_pool;
 }
 
+static void origin_key(const ws101__url *url, char *key, size_t cap) {
+  /* Host, port and TLS, so ws:// and http:// to one server share the
+   * connection. */
+  snprintf(key, cap, "%s:%u:%d", url->host, (unsigned)url->port, url->tls);
+}
+
+static void remember_h1(h2pool *p, const char *key) {
+  unsigned i;
+  char *k;
+  for (i = 0; i < H1_MEMO; i++)
+    if (p->h1_only[i] != NULL && strcmp(p->h1_only[i], key) == 0) return;
+  k = strdup(key);
+  if (k == NULL) return; /* only a memo: the next request asks again */
+  free(p->h1_only[p->h1_next]);
+  p->h1_only[p->h1_next] = k;
+  p->h1_next = (p->h1_next + 1) % H1_MEMO;
+}
+
 static h2conn *conn_for(ws101_loop *loop, const ws101__url *url,
-                        uint32_t connect_timeout_ms, int *err) {
+                        const struct ws101_options *o, int *err) {
   h2pool *p = pool_of(loop);
   h2conn *hc;
   size_t olen;
+  char key[300];
   *err = WS101_ENOMEM;
   if (p == NULL) return NULL;
-  /* Keyed by host, port and TLS, so ws:// and http:// to one server
-   * share the connection. */
-  char key[300];
-  snprintf(key, sizeof key, "%s:%u:%d", url->host, (unsigned)url->port,
-           url->tls);
+  origin_key(url, key, sizeof key);
   for (hc = p->conns; hc != NULL; hc = hc->next)
     if (!hc->retired && strcmp(hc->origin, key) == 0) return hc;
   olen = strlen(key);
@@ -428,11 +535,23 @@ static h2conn *conn_for(ws101_loop *loop, const ws101__url *url,
   if (hc == NULL) return NULL;
   memcpy(hc->origin, key, olen + 1);
   hc->loop = loop;
-  *err = ws101__connect_start(loop, url->host, url->port, connect_timeout_ms,
-                              &h2_client_proto, hc, on_connected, hc,
-                              &hc->creq);
+  if (url->tls) {
+    /* Resolved now: the options belong to the request, which may be gone
+     * by the time the connection is up; the context lives with the loop. */
+    hc->tls = ws101__tls_client_ctx(loop, o);
+    hc->host = strdup(url->host);
+    hc->url_origin = strdup(url->origin);
+    if (hc->tls == NULL) *err = WS101_ETLS;
+    if (hc->tls == NULL || hc->host == NULL || hc->url_origin == NULL) {
+      hc_free(hc);
+      return NULL;
+    }
+  }
+  *err = ws101__connect_start(loop, url->host, url->port,
+                              o->connect_timeout_ms, &h2_client_proto, hc,
+                              on_connected, hc, &hc->creq);
   if (*err != 0) {
-    free(hc);
+    hc_free(hc);
     return NULL;
   }
   hc->next = p->conns;
@@ -455,7 +574,8 @@ static int add_field(ws101__buf *b, const char *n, size_t nl, const char *v,
 
 int ws101__h2cli_request(ws101_loop *loop, const ws101__url *url,
                          const char *method, const ws101__h2_field *fields,
-                         size_t n, int has_body, uint32_t connect_timeout_ms,
+                         size_t n, int has_body,
+                         const struct ws101_options *o,
                          const ws101__h2cli_cbs *cbs, void *ud,
                          ws101__h2cli_req **out) {
   ws101__h2cli_req *r;
@@ -484,7 +604,7 @@ int ws101__h2cli_request(ws101_loop *loop, const ws101__url *url,
     req_free(r);
     return WS101_ENOMEM;
   }
-  hc = conn_for(loop, url, connect_timeout_ms, &rc);
+  hc = conn_for(loop, url, o, &rc);
   if (hc == NULL) {
     req_free(r);
     return rc;
@@ -664,9 +784,19 @@ int ws101__h2cli_has(ws101_loop *loop, const ws101__url *url) {
   h2conn *hc;
   char key[300];
   if (p == NULL) return 0;
-  snprintf(key, sizeof key, "%s:%u:%d", url->host, (unsigned)url->port,
-           url->tls);
+  origin_key(url, key, sizeof key);
   for (hc = p->conns; hc != NULL; hc = hc->next)
     if (!hc->retired && strcmp(hc->origin, key) == 0) return 1;
+  return 0;
+}
+
+int ws101__h2cli_h1_only(ws101_loop *loop, const ws101__url *url) {
+  h2pool *p = pool_of(loop);
+  char key[300];
+  unsigned i;
+  if (p == NULL) return 0;
+  origin_key(url, key, sizeof key);
+  for (i = 0; i < H1_MEMO; i++)
+    if (p->h1_only[i] != NULL && strcmp(p->h1_only[i], key) == 0) return 1;
   return 0;
 }

@@ -1,5 +1,6 @@
-/* client_h2.h - HTTP/2 client connections (prior knowledge): one per
- * origin and loop, every exchange to that origin a stream on it.
+/* client_h2.h - HTTP/2 client connections (prior knowledge, h2c, ALPN h2
+ * over TLS): one per origin and loop, every exchange to that origin a
+ * stream on it.
  *
  * client_http.c keeps the ws101_fetch API and hands a fetch here when
  * WS101_OPT_CLIENT_HTTP2 asks for HTTP/2; this file owns the connection,
@@ -8,10 +9,12 @@
 #ifndef WS101_CLIENT_H2_H
 #define WS101_CLIENT_H2_H
 
+#include "core/options.h"
 #include "proto/h2_session.h"
 #include "proto/url.h"
 #include "ws101.h"
 
+struct ws101__conn;
 typedef struct ws101__h2cli_req ws101__h2cli_req;
 
 typedef struct ws101__h2cli_cbs {
@@ -23,16 +26,27 @@ typedef struct ws101__h2cli_cbs {
   void (*on_done)(void *ud);
   /* The exchange failed; the request handle is gone after this. */
   void (*on_error)(void *ud, int err, const char *msg);
+  /* https:// only: the server chose HTTP/1.1 by ALPN before the request
+   * was sent. `body` holds the request body given so far (valid during
+   * the call), `ended` whether ws101__h2cli_end was called. `c`, when not
+   * NULL, is the connected TLS connection, already reading: return 1 to
+   * take it (set its protocol), 0 to leave it (then open your own). The
+   * request handle is gone when this is called. */
+  int (*on_fallback)(void *ud, struct ws101__conn *c, const char *body,
+                     size_t len, int ended);
 } ws101__h2cli_cbs;
 
 /* Starts `method` to `url` with extra `fields` (lowercase names, no
  * pseudo-headers) on the origin's HTTP/2 connection, opening it if there
- * is none. The body is what ws101__h2cli_write gives, ended by
- * ws101__h2cli_end (`has_body` 0: none, the HEADERS end the stream).
- * Returns 0 (*out set; every outcome is then a callback) or an error. */
+ * is none (with the connect timeout and, for https://, the trust settings
+ * of `o`, read during this call only). The body is what
+ * ws101__h2cli_write gives, ended by ws101__h2cli_end (`has_body` 0:
+ * none, the HEADERS end the stream). Returns 0 (*out set; every outcome
+ * is then a callback) or an error (WS101_ETLS: no client TLS context). */
 int ws101__h2cli_request(ws101_loop *loop, const ws101__url *url,
                          const char *method, const ws101__h2_field *fields,
-                         size_t n, int has_body, uint32_t connect_timeout_ms,
+                         size_t n, int has_body,
+                         const struct ws101_options *o,
                          const ws101__h2cli_cbs *cbs, void *ud,
                          ws101__h2cli_req **out);
 /* Queues body bytes (copied); 0, WS101_ENOMEM or WS101_ECLOSED. */
@@ -58,6 +72,9 @@ int ws101__h2cli_adopt(ws101_loop *loop, const ws101__url *url,
                        ws101__h2cli_req **out, char *rest, size_t n);
 /* 1 when an HTTP/2 connection to url's origin is open (reuse it). */
 int ws101__h2cli_has(ws101_loop *loop, const ws101__url *url);
+/* 1 when url's server answered ALPN with HTTP/1.1 earlier on this loop:
+ * go to HTTP/1.1 directly. */
+int ws101__h2cli_h1_only(ws101_loop *loop, const ws101__url *url);
 /* Abandons the exchange (RST_STREAM CANCEL); no callback follows. */
 void ws101__h2cli_cancel(ws101__h2cli_req *r);
 

@@ -82,6 +82,7 @@ struct ws101_fetch {
   /* HTTP/2 (WS101_OPT_CLIENT_HTTP2): the stream, instead of hc. */
   ws101__h2cli_req *h2r;
   int h2c_offered; /* the request carries Upgrade: h2c */
+  int h2_streamed; /* started by ws101_fetch_write (for an ALPN fallback) */
   int want_drain;   /* upload output had to wait: WS101_FETCH_DRAIN owed */
 };
 
@@ -741,7 +742,11 @@ static int expects_body(const char *m) {
 /* ---- HTTP/2 (client_h2.c carries it; events come back here) ---------- */
 
 static int use_h2(const ws101_fetch *f) {
-  if (f->url.tls) return 0;
+  /* https:// offers ALPN h2 (both modes) unless the server already
+   * answered HTTP/1.1 on this loop. */
+  if (f->url.tls)
+    return f->opts.client_http2 != 0 &&
+           !ws101__h2cli_h1_only(f->loop, &f->url);
   /* h2c mode goes straight to an HTTP/2 connection once one exists. */
   return f->opts.client_http2 == 1 ||
          (f->opts.client_http2 == 2 && ws101__h2cli_has(f->loop, &f->url));
@@ -814,8 +819,58 @@ static void h2_on_error(void *ud, int err, const char *msg) {
   fetch_fail(f, err, msg);
 }
 
+
+/* ALPN said HTTP/1.1: the request was never sent, so it is built again
+ * as HTTP/1.1 (f->hdrs was kept for this) with the body given so far,
+ * and goes on `c` when offered, else on a connection of its own. */
+static int h2_on_fallback(void *ud, ws101__conn *c, const char *body,
+                          size_t len, int ended) {
+  ws101_fetch *f = ud;
+  size_t olen = strlen(f->url.origin);
+  hconn *hc;
+  int rc;
+  f->h2r = NULL;
+  ws101__buf_free(&f->out);
+  if (!f->h2_streamed) {
+    rc = build_head(f, 0, len, len > 0 || expects_body(f->method));
+    if (rc == 0 && len > 0 && ws101__buf_append(&f->out, body, len) != 0)
+      rc = WS101_ENOMEM;
+  } else {
+    char size_line[24];
+    f->chunked = !f->user_cl;
+    rc = build_head(f, f->chunked, 0, 1);
+    if (rc == 0 && f->chunked && len > 0) {
+      snprintf(size_line, sizeof(size_line), "%zx\r\n", len);
+      rc = append_str(&f->out, size_line);
+    }
+    if (rc == 0 && len > 0 && ws101__buf_append(&f->out, body, len) != 0)
+      rc = WS101_ENOMEM;
+    if (rc == 0 && f->chunked && len > 0) rc = append_str(&f->out, "\r\n");
+    if (rc == 0 && f->chunked && ended) rc = append_str(&f->out, "0\r\n\r\n");
+  }
+  if (rc != 0) {
+    fetch_fail(f, WS101_ENOMEM, "out of memory falling back to HTTP/1.1");
+    return 0;
+  }
+  if (c == NULL) {
+    if (start_connect(f) != 0)
+      fetch_fail(f, WS101_ENOMEM, "out of memory connecting");
+    return 0;
+  }
+  hc = (hconn *)calloc(1, sizeof(*hc) + olen + 1);
+  if (hc == NULL) {
+    fetch_fail(f, WS101_ENOMEM, "out of memory falling back to HTTP/1.1");
+    return 0;
+  }
+  memcpy(hc->origin, f->url.origin, olen + 1);
+  hc->c = c;
+  ws101__conn_set_proto(c, &h1_client_proto, hc);
+  connection_ready(f, hc);
+  return 1;
+}
+
 static const ws101__h2cli_cbs h2_cbs = {h2_on_head, h2_on_data, h2_on_done,
-                                        h2_on_error};
+                                        h2_on_error, h2_on_fallback};
 
 /* Opens the stream: the caller's and the options' headers as HTTP/2
  * fields (lowercase; Host becomes :authority, hop-by-hop ones go). */
@@ -872,9 +927,9 @@ static int h2_start(ws101_fetch *f, int has_body, uint64_t body_len) {
     n++;
   }
   rc = ws101__h2cli_request(f->loop, &f->url, f->method, fl, n, has_body,
-                            f->opts.connect_timeout_ms, &h2_cbs, f, &f->h2r);
+                            &f->opts, &h2_cbs, f, &f->h2r);
   ws101__buf_free(&names);
-  ws101__buf_free(&f->hdrs);
+  /* f->hdrs stays: over TLS, ALPN may still send us back to HTTP/1.1. */
   return rc;
 }
 
@@ -934,6 +989,7 @@ int ws101_fetch_write(ws101_fetch *f, const char *data, size_t len) {
     rc = h2_start(f, 1, f->user_cl ? f->user_cl_value : UINT64_MAX);
     if (rc != 0) return rc;
     f->state = F_STREAMING;
+    f->h2_streamed = 1;
   }
   if (f->h2r != NULL) {
     if (len == 0) return 0;
@@ -1095,6 +1151,10 @@ int ws101_fetch_new(ws101_loop *loop, const char *method, const char *url,
 
 int ws101_fetch_status(const ws101_fetch *f) {
   return f != NULL && f->have_head ? f->head.status : 0;
+}
+
+int ws101_fetch_http_version(const ws101_fetch *f) {
+  return f != NULL && f->have_head ? f->head.version : 0;
 }
 
 const char *ws101_fetch_header(const ws101_fetch *f, const char *name) {

@@ -52,6 +52,7 @@ typedef struct wsc {
   const char *deferred_msg;
   /* RFC 8441 (WS101_OPT_CLIENT_HTTP2): the extended CONNECT stream. */
   ws101__h2cli_req *h2r;
+  int h2_refused; /* the server's h2 SETTINGS did not allow RFC 8441 */
 } wsc;
 
 /* Stops the connect attempt and drops the connection, if any; their close
@@ -84,9 +85,20 @@ static void wsc_detach(wsc *w) {
 /* Ends the attempt: ERROR then CLOSE(1006). The handle (and `w`) may be
  * freed on return. */
 static void wsc_fail(wsc *w, int err, const char *msg) {
+  char why[400];
   if (w->done) return;
   w->done = 1;
   wsc_detach(w);
+  if (w->h2_refused && err != WS101_ECANCELED) {
+    /* Say why HTTP/1.1 was tried at all: an HTTP/2-only server without
+     * RFC 8441 (nghttpd) cannot take a WebSocket either way. */
+    snprintf(why, sizeof why,
+             "the server speaks HTTP/2 without WebSockets over it (no "
+             "SETTINGS_ENABLE_CONNECT_PROTOCOL), and the HTTP/1.1 upgrade "
+             "failed: %s",
+             msg != NULL ? msg : ws101_strerror(err));
+    msg = why;
+  }
   ws101__ws_fail(w->ws, err, msg);
 }
 
@@ -287,18 +299,15 @@ static int send_request(wsc *w) {
   return rc;
 }
 
-static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
-  wsc *w = (wsc *)ud;
+/* Sends the upgrade request on `c`: a fresh connection (TLS is started
+ * here and reading too), or one whose TLS handshake already chose
+ * HTTP/1.1 by ALPN (fresh = 0). */
+static void begin_upgrade(wsc *w, ws101__conn *c, int fresh) {
   uint64_t elapsed, left = 0;
-  w->creq = NULL;
-  if (err != 0) {
-    wsc_fail(w, err, msg);
-    return;
-  }
   w->conn = c;
   ws101__conn_set_flow(c, (size_t)w->opts.output_buffer_limit,
                        w->opts.send_timeout_ms);
-  if (w->url.tls) {
+  if (fresh && w->url.tls) {
     /* TLS under the upgrade: the request below waits in the cork buffer
      * until the handshake is done. */
     ws101__tls_ctx *ctx = ws101__tls_client_ctx(w->loop, &w->opts);
@@ -308,7 +317,7 @@ static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
       return;
     }
   }
-  if (send_request(w) != 0 || ws101__conn_start(c) != 0) {
+  if (send_request(w) != 0 || (fresh && ws101__conn_start(c) != 0)) {
     if (w->conn != NULL) /* not already closed by a write error */
       wsc_fail(w, WS101_EIO, "cannot send the upgrade request");
     return;
@@ -321,6 +330,16 @@ static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
                : 1;
   }
   ws101__conn_set_deadline(c, left);
+}
+
+static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
+  wsc *w = (wsc *)ud;
+  w->creq = NULL;
+  if (err != 0) {
+    wsc_fail(w, err, msg);
+    return;
+  }
+  begin_upgrade(w, c, 1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -397,16 +416,34 @@ static void h2ws_on_error(void *ud, int err, const char *msg) {
   w->h2r = NULL;
   if (err == WS101_ENOTSUP) {
     /* No RFC 8441 on this server: the HTTP/1.1 upgrade, transparently. */
+    w->h2_refused = 1;
     if (start_h1(w) != 0) wsc_fail(w, WS101_ENOMEM, "out of memory");
     return;
   }
   wsc_fail(w, err, msg);
 }
 
-static const ws101__h2cli_cbs h2ws_cbs = {h2ws_on_head, h2ws_on_data,
-                                          h2ws_on_done, h2ws_on_error};
+/* wss://: ALPN chose HTTP/1.1, so the HTTP/1.1 upgrade goes on the very
+ * connection that was opened for HTTP/2. */
+static int h2ws_on_fallback(void *ud, ws101__conn *c, const char *body,
+                            size_t len, int ended) {
+  wsc *w = ud;
+  (void)body, (void)len, (void)ended;
+  w->h2r = NULL;
+  if (c == NULL) {
+    if (start_h1(w) != 0) wsc_fail(w, WS101_ENOMEM, "out of memory");
+    return 0;
+  }
+  ws101__conn_set_proto(c, &hs_proto, w);
+  begin_upgrade(w, c, 0);
+  return 1;
+}
 
-static int start_h2(wsc *w, uint32_t ct) {
+static const ws101__h2cli_cbs h2ws_cbs = {h2ws_on_head, h2ws_on_data,
+                                          h2ws_on_done, h2ws_on_error,
+                                          h2ws_on_fallback};
+
+static int start_h2(wsc *w) {
   ws101__h2_field f[64];
   char offer[WS101__PMD_RESP_MAX], ua[48];
   size_t n = 0, i;
@@ -429,8 +466,8 @@ static int start_h2(wsc *w, uint32_t ct) {
     f[n].value_len = strlen(f[n].value);
     n++;
   }
-  return ws101__h2cli_request(w->loop, &w->url, "CONNECT", f, n, 1, ct,
-                              &h2ws_cbs, w, &w->h2r);
+  return ws101__h2cli_request(w->loop, &w->url, "CONNECT", f, n, 1,
+                              &w->opts, &h2ws_cbs, w, &w->h2r);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -514,7 +551,6 @@ int ws101_ws_connect(ws101_loop *loop, const char *url,
                      void *user_data, ws101_ws **out) {
   wsc *w;
   ws101__ws_init init;
-  uint64_t ct = 0;
   int rc;
   if (out != NULL) *out = NULL;
   if (loop == NULL || url == NULL || cb == NULL) return WS101_EINVAL;
@@ -561,16 +597,19 @@ int ws101_ws_connect(ws101_loop *loop, const char *url,
   w->ws->client_ops = &client_ops;
   w->started = uv_now(loop->uv);
 
-  /* HTTP/2 (prior knowledge or RFC 8441 on a shared h2 connection) is for
-   * ws:// only so far: wss:// always takes the HTTP/1.1 upgrade over TLS. */
-  if (w->opts.client_http2 && !w->url.tls) {
-    ct = w->opts.connect_timeout_ms;
-    rc = start_h2(w, (uint32_t)ct);
-    if (rc == WS101_ENOTSUP) rc = start_h1(w); /* known: no RFC 8441 */
+  /* HTTP/2 (RFC 8441 on the origin's shared h2 connection: prior
+   * knowledge on ws://, ALPN h2 on wss://) unless the server is known to
+   * take only HTTP/1.1; no extended CONNECT falls back to the upgrade. */
+  if (w->opts.client_http2 &&
+      !(w->url.tls && ws101__h2cli_h1_only(loop, &w->url))) {
+    rc = start_h2(w);
+    if (rc == WS101_ENOTSUP) { /* known: no RFC 8441 */
+      w->h2_refused = 1;
+      rc = start_h1(w);
+    }
   } else {
     rc = start_h1(w);
   }
-  (void)ct;
   if (rc != 0) {
     w->done = 1;
     ws101_ws_unref(w->ws);

@@ -289,6 +289,14 @@ int ws101__conn_tls_server(ws101__conn *c, struct ws101__tls_ctx *ctx,
  * WS101_ETLS. */
 int ws101__conn_tls_client(ws101__conn *c, struct ws101__tls_ctx *ctx,
                            const char *host, const char *origin);
+/* The same, offering ALPN "h2" before "http/1.1" (WS101_OPT_CLIENT_HTTP2
+ * on https:// and wss://): `on_ready` runs once the handshake is done and
+ * before the first byte reaches proto->on_read, so the caller reads
+ * ws101__conn_alpn() there and picks HTTP/2 or HTTP/1.1 for the
+ * connection. `on_ready` must not be NULL. */
+int ws101__conn_tls_client_h2(ws101__conn *c, struct ws101__tls_ctx *ctx,
+                              const char *host, const char *origin,
+                              ws101__conn_tls_ready_cb on_ready);
 
 /* The protocol ALPN selected ("http/1.1", "h2"), or NULL (plain TCP, or
  * the peer sent no ALPN). */

@@ -624,6 +624,15 @@ static void handshake(ws101__conn *c);
 
 int ws101__conn_tls_client(ws101__conn *c, ws101__tls_ctx *ctx,
                            const char *host, const char *origin) {
+  return ws101__conn_tls_client_h2(c, ctx, host, origin, NULL);
+}
+
+int ws101__conn_tls_client_h2(ws101__conn *c, ws101__tls_ctx *ctx,
+                              const char *host, const char *origin,
+                              ws101__conn_tls_ready_cb on_ready) {
+  /* h2 first: a server that speaks both should pick it (RFC 9113 3.2);
+   * "http/1.1" keeps servers that only speak it on the same connection. */
+  static const unsigned char h2_alpn[] = "\x02h2\x08http/1.1";
   ws101__tls *t;
   client_session *s;
   int rc = attach(c, ctx), ip;
@@ -631,6 +640,12 @@ int ws101__conn_tls_client(ws101__conn *c, ws101__tls_ctx *ctx,
   t = c->tls;
   t->origin = strdup(origin);
   if (t->origin == NULL) return WS101_ENOMEM;
+  t->on_ready = on_ready;
+  /* Per connection, over the context's "http/1.1"-only list (note that
+   * SSL_set_alpn_protos returns 0 on success). */
+  if (on_ready != NULL &&
+      SSL_set_alpn_protos(t->ssl, h2_alpn, sizeof(h2_alpn) - 1) != 0)
+    return ws101__tls_error("cannot offer ALPN h2");
   SSL_set_connect_state(t->ssl);
   ip = is_ip_literal(host);
   /* SNI carries DNS names only (RFC 6066 3); IP literals are verified

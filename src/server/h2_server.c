@@ -46,6 +46,12 @@ typedef struct h2r {
   int stream_route;
   int discard;           /* the request body is no longer wanted */
   ws101__conn *vc;       /* RFC 8441: the WebSocket's stream transport */
+  /* Response bytes wait in `out` (h2_stall.c below): since when without
+   * a byte framed, for the stall deadline; and the drain owed once it
+   * empties (WS101_OPT_OUTPUT_BUFFER_LIMIT). */
+  int pending;
+  int drain_due;
+  uint64_t pend_since;
   struct h2r *prev, *next;
 } h2r;
 
@@ -64,10 +70,20 @@ struct h2c {
   int in_recv;         /* inside ws101__h2_recv: pump later */
   int pumping;
   int shutting;        /* server closing: GOAWAY sent */
+  int npending;        /* streams with response bytes waiting in `out` */
+  int ndrains;         /* streams whose drain callback is due */
+  int stall_armed;     /* the connection deadline is the stall check */
 };
 
 static const ws101__req_ops h2_ops;
 static void pump(h2c *c);
+/* Output accounting, the stall deadline and drains (after h2_ops). */
+static void out_queued(h2r *r);
+static void out_framed(h2r *r, size_t n);
+static void out_forget(h2r *r);
+static uint64_t stall_tick(const h2c *c);
+static void run_drains(h2c *c);
+static void stall_check(h2c *c);
 /* RFC 8441 streams (end of file). */
 static void ws_data(ws101__conn *vc, const char *data, size_t len);
 static void ws_eof(ws101__conn *vc);
@@ -91,6 +107,7 @@ static void r_unlink(h2r *r) {
 
 static void r_free(h2r *r) {
   h2c *c = r->c;
+  out_forget(r);
   r_unlink(r);
   if (c != NULL && c->nspare < SPARE_MAX && r->vc == NULL) {
     r->next = c->spare;
@@ -217,6 +234,7 @@ static int h2_send_body(ws101_req *req, const char *data, size_t len) {
   h2r *r = req->proto;
   if (r->c == NULL || r->st == NULL) return WS101_ECLOSED;
   if (ws101__buf_append(&r->out, data, len) != 0) return WS101_ENOMEM;
+  out_queued(r);
   ws101__h2_resume(r->c->h, r->st);
   pump(r->c);
   return 0;
@@ -266,12 +284,29 @@ static int h2_read_body(ws101_req *req) {
   return 0;
 }
 
-/* No queued/drop yet: ws101_req_write on a stream is not refused by
- * WS101_OPT_OUTPUT_BUFFER_LIMIT (the session's connection still stops
- * reading past it, conn_flow.c). */
+/* WS101_OPT_OUTPUT_BUFFER_LIMIT per stream: the bytes a stream has
+ * not framed yet (its flow-control window, or the connection's output
+ * limit, holds them); they wait on the peer while any remain. */
+static size_t h2_queued(const ws101_req *req, int *waiting) {
+  const h2r *r = req->proto;
+  size_t n = r->out.len - r->out_off;
+  *waiting = n > 0;
+  return n;
+}
+
+/* WS101_BACKPRESSURE_CLOSE: only this stream goes (RST_STREAM CANCEL;
+ * the abort callback follows from on_close), never the connection. */
+static void h2_drop(ws101_req *req, int err) {
+  h2r *r = req->proto;
+  (void)err;
+  if (r->c == NULL || r->st == NULL) return;
+  ws101__h2_reset(r->c->h, r->st, 0x8 /* CANCEL */);
+  pump(r->c);
+}
+
 static const ws101__req_ops h2_ops = {h2_send_head, h2_send_body, h2_finish,
                                       accept_ws,    h2_peer,      h2_read_body,
-                                      NULL,         NULL};
+                                      h2_queued,    h2_drop};
 
 /* ---- session events ------------------------------------------------------ */
 
@@ -398,6 +433,7 @@ static void on_close(void *ud, ws101__h2_stream *st, uint32_t err) {
     /* The application still holds the request: freed when it completes
      * it (h2_finish). */
     r->req.aborted = 1;
+    out_forget(r);
     r_unlink(r);
     r->c = NULL;
     if (r->req.abort_cb != NULL) r->req.abort_cb(&r->req, r->req.abort_user);
@@ -420,6 +456,7 @@ static ssize_t read_body(void *ud, ws101__h2_stream *st, char *buf,
   if (n > max) n = max;
   if (n > 0) memcpy(buf, r->out.data + r->out_off, n);
   r->out_off += n;
+  if (n > 0) out_framed(r, n);
   if (r->out_off == r->out.len) {
     r->out_off = 0;
     ws101__buf_reset(&r->out, 64 * 1024);
@@ -457,10 +494,19 @@ static void pump(h2c *c) {
     ws101__conn_end(c->conn, 2000);
     return;
   }
-  /* An idle HTTP/2 connection is closed like an idle keep-alive one. */
-  ws101__conn_set_deadline(c->conn, ws101__h2_nstreams(c->h) == 0
-                                        ? c->srv->opts.idle_timeout_ms
-                                        : 0);
+  /* An idle HTTP/2 connection is closed like an idle keep-alive one; a
+   * busy one with response bytes waiting checks its streams for stalls
+   * (armed once, so other streams' traffic does not push it back). */
+  if (ws101__h2_nstreams(c->h) == 0 || c->npending == 0) {
+    c->stall_armed = 0;
+    ws101__conn_set_deadline(c->conn, ws101__h2_nstreams(c->h) == 0
+                                          ? c->srv->opts.idle_timeout_ms
+                                          : 0);
+  } else if (!c->stall_armed) {
+    c->stall_armed = 1;
+    ws101__conn_set_deadline(c->conn, stall_tick(c));
+  }
+  if (c->ndrains > 0) run_drains(c);
 }
 
 static void h2_on_read(ws101__conn *conn, char *data, size_t len) {
@@ -486,6 +532,12 @@ static void h2_on_drain(ws101__conn *conn) { pump(conn->proto_data); }
 
 static void h2_on_timeout(ws101__conn *conn) {
   h2c *c = conn->proto_data;
+  if (c->stall_armed) {
+    c->stall_armed = 0; /* pump re-arms it while bytes still wait */
+    stall_check(c); /* the deadline was the stall check's, not idleness */
+    pump(c);
+    return;
+  }
   ws101__h2_goaway(c->h);
   c->shutting = 1;
   pump(c);
@@ -611,6 +663,93 @@ int ws101__h2_server_upgrade(ws101__conn *conn, ws101_server *srv,
   else
     pump(c);
   return 0;
+}
+
+/* ---- output accounting: stall deadline and drains ------------------------
+ *
+ * A stream whose peer never opens its window (no WINDOW_UPDATE) keeps its
+ * response in `out` forever while the connection stays busy with other
+ * streams, so neither the idle timeout nor the transport's send timeout
+ * (conn_flow.c: the socket is still writable) ever fires. Each stream
+ * with bytes waiting therefore carries the time of its last progress;
+ * while any such stream exists the connection deadline is a periodic
+ * check, and a stream without a framed byte for WS101_OPT_SEND_TIMEOUT_MS
+ * is reset (RST_STREAM CANCEL, then the handler's abort callback). When
+ * the transport itself is full, the connection's own send timeout is the
+ * one that applies, so streams are not blamed for it. */
+
+static uint64_t now_ms(const h2c *c) { return uv_now(c->srv->loop->uv); }
+
+static void out_queued(h2r *r) {
+  if (r->pending || r->out.len == r->out_off) return;
+  r->pending = 1;
+  r->pend_since = now_ms(r->c);
+  r->c->npending++;
+}
+
+static void out_framed(h2r *r, size_t n) {
+  (void)n;
+  if (!r->pending) return;
+  r->pend_since = now_ms(r->c);
+  if (r->out_off < r->out.len) return;
+  r->pending = 0;
+  r->c->npending--;
+  /* A drain is owed only to a writer that was told to wait. */
+  if (r->req.want_drain && !r->drain_due) {
+    r->drain_due = 1;
+    r->c->ndrains++;
+  }
+}
+
+static void out_forget(h2r *r) {
+  if (r->c == NULL) return;
+  if (r->pending) r->c->npending--;
+  if (r->drain_due) r->c->ndrains--;
+  r->pending = r->drain_due = 0;
+}
+
+/* How often the stall check runs: a quarter of the timeout, within the
+ * loop's 100 ms deadline sweep and a second. */
+static uint64_t stall_tick(const h2c *c) {
+  uint64_t t = c->srv->opts.send_timeout_ms / 4;
+  if (c->srv->opts.send_timeout_ms == 0) return 0;
+  return t < WS101__SWEEP_MS ? WS101__SWEEP_MS : t > 1000 ? 1000 : t;
+}
+
+static void stall_check(h2c *c) {
+  uint64_t now = now_ms(c), limit = c->srv->opts.send_timeout_ms;
+  int transport_full = ws101__conn_buffered(c->conn) >= PUMP_LIMIT;
+  h2r *r;
+  if (limit == 0) return;
+  for (r = c->reqs; r != NULL; r = r->next) {
+    if (!r->pending || r->st == NULL) continue;
+    if (transport_full) {
+      r->pend_since = now;
+      continue;
+    }
+    if (now - r->pend_since < limit) continue;
+    out_forget(r);
+    ws101__h2_reset(c->h, r->st, 0x8 /* CANCEL */);
+  }
+}
+
+/* Called after a pump framed the last waiting bytes of some streams:
+ * their drain callbacks run here, outside nghttp2's send, where they may
+ * write again (and pump). */
+static void run_drains(h2c *c) {
+  /* From the head each time: a callback may write, pump and close (and
+   * free) any other stream of the list. */
+  while (c->ndrains > 0 && c->conn != NULL) {
+    h2r *r = c->reqs;
+    while (r != NULL && !r->drain_due) r = r->next;
+    if (r == NULL) {
+      c->ndrains = 0;
+      return;
+    }
+    r->drain_due = 0;
+    c->ndrains--;
+    ws101__req_drained(&r->req);
+  }
 }
 
 /* ---- RFC 8441: a WebSocket on a stream ----------------------------------- */
