@@ -303,6 +303,7 @@ int ws101_loop_free(ws101_loop *loop) {
   if (loop->tls_clients_free != NULL && loop->tls_clients != NULL)
     loop->tls_clients_free(loop->tls_clients);
   free(loop->tls_plain);
+  free(loop->texp);
   uv_mutex_destroy(&loop->post_mu);
   free(loop->rbuf);
   free(loop);

@@ -47,6 +47,9 @@ struct ws101_loop {
   /* Deadlines. */
   uv_timer_t sweep;
   struct ws101__conn *timed;
+  /* The sweep's list of expired connections (kept between sweeps). */
+  struct ws101__conn **texp;
+  size_t texp_cap;
   /* All connections, for shutdown. */
   struct ws101__conn *conns;
   size_t nconns;

@@ -12,6 +12,7 @@
 #include "server/pubsub.h"
 #include "io/tls.h"
 #include "handles/request.h"
+#include "handles/ws.h"
 #include "proto/ws_handshake.h"
 
 /* ALPN, in the server's order of preference: the first one the client also
@@ -159,6 +160,13 @@ static void drop_one(ws101__listener *l) {
   uv_close((uv_handle_t *)&l->drop, drop_closed);
 }
 
+static int has_ws_route(const ws101_server *srv) {
+  size_t i;
+  for (i = 0; i < srv->nroutes; i++)
+    if (srv->routes[i].websocket) return 1;
+  return 0;
+}
+
 static void try_accept(ws101__listener *l) {
   ws101_server *srv = l->server;
   ws101__conn *c;
@@ -171,7 +179,12 @@ static void try_accept(ws101__listener *l) {
     l->waiting = 1;
     return;
   }
-  c = ws101__conn_new(srv->loop, &ws101__h1_server_proto, NULL);
+  /* With WebSocket routes, each connection comes with room for the handle
+   * an upgrade creates: one allocation per WebSocket, none freed after the
+   * 101 to leave a hole in the heap. (A handler upgrading on a plain route
+   * with ws101_req_accept_websocket gets a handle of its own instead.) */
+  c = ws101__conn_new_room(srv->loop, &ws101__h1_server_proto, NULL,
+                           has_ws_route(srv) ? WS101__WS_ROOM : 0);
   if (c == NULL) {
     drop_one(l);
     return;
