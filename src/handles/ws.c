@@ -15,6 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A handle may live in a connection's room (ws101__ws_new). */
+_Static_assert(_Alignof(ws101_ws) <= WS101__CONN_ROOM_ALIGN,
+               "ws101_ws needs more alignment than a connection's room has");
+
 /* The single connection deadline is multiplexed between these. */
 enum { T_NONE = 0, T_PING, T_PONG, T_CLOSE };
 
@@ -342,8 +346,8 @@ static void ws_on_shutdown(ws101__conn *c) {
 }
 
 static void destroy(ws101_ws *ws) {
-  if (ws->client_ops != NULL && ws->client_ops->free != NULL)
-    ws->client_ops->free(ws);
+  if (ws101__ws_client_hooks(ws) != NULL && ws->rare->client_ops->free != NULL)
+    ws->rare->client_ops->free(ws);
   ws101__wse_free(&ws->eng);
   if (ws->rare != NULL) {
     if (ws->rare->reason_owned) free(ws->rare->reason);
@@ -436,9 +440,15 @@ ws101_ws *ws101__ws_new(const ws101__ws_init *init) {
     ws = calloc(1, sizeof(*ws));
     if (ws == NULL) return NULL;
   }
-  if (set_strs(ws, init->path ? init->path : "",
+  if (init->client != NULL && rare(ws) != NULL) {
+    ws->rare->client = init->client;
+    ws->rare->client_ops = init->client_ops;
+  }
+  if ((init->client != NULL && ws->rare == NULL) ||
+      set_strs(ws, init->path ? init->path : "",
                init->subprotocol ? init->subprotocol : "",
                init->extensions ? init->extensions : "") != 0) {
+    free(ws->rare);
     if (ws->embedded)
       ws101__conn_room_release(ws);
     else
@@ -699,9 +709,9 @@ int ws101_ws_close(ws101_ws *ws, int code, const char *reason) {
     return WS101_EINVAL;
   if (rlen > 123 || !ws101__utf8_valid(reason ? reason : "", rlen))
     return WS101_EINVAL;
-  if (ws->conn == NULL && !ws->finished && ws->client_ops != NULL &&
-      ws->client_ops->close != NULL)
-    return ws->client_ops->close(ws, code, reason);
+  if (ws->conn == NULL && !ws->finished && ws101__ws_client_hooks(ws) != NULL &&
+      ws->rare->client_ops->close != NULL)
+    return ws->rare->client_ops->close(ws, code, reason);
   if (!writable(ws)) return WS101_ECLOSED;
   start_close(ws, (unsigned)code, reason, rlen);
   return 0;
@@ -866,10 +876,11 @@ static void post_cb(ws101_loop *loop, void *arg) {
       static const char other[] = "posted send failed";
       if (rc == WS101_EBACKPRESSURE) start_close(ws, 1008, bp, sizeof bp - 1);
       else start_close(ws, 1011, other, sizeof other - 1);
-    } else if (rc != 0 && ws->conn == NULL && ws->client_ops != NULL &&
-               ws->client_ops->close != NULL) {
+    } else if (rc != 0 && ws->conn == NULL &&
+               ws101__ws_client_hooks(ws) != NULL &&
+               ws->rare->client_ops->close != NULL) {
       /* A client still connecting: the attempt ends with ERROR, CLOSE. */
-      ws->client_ops->close(ws, 1011, "send posted before open");
+      ws->rare->client_ops->close(ws, 1011, "send posted before open");
     }
   }
   ws101_ws_unref(ws);

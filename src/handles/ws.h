@@ -32,6 +32,9 @@ typedef struct ws101__ws_init {
   /* Optional: the connection the handle will be attached to. If its room
    * (io/conn.h) is free and big enough, the handle lives there. */
   ws101__conn *room;
+  /* Clients: the helper's state and hooks (kept in ws->rare). */
+  void *client;
+  const struct ws101__ws_client_ops *client_ops;
 } ws101__ws_init;
 
 /* Hooks of the client helper, which keeps its own state in ws->client. */
@@ -47,6 +50,8 @@ typedef struct ws101__ws_client_ops {
  * input stashed while reading is paused, the TLS client's certificate
  * subject. Allocated on first use, so an idle plain connection has none. */
 typedef struct ws101__ws_rare {
+  void *client;      /* the client helper's state */
+  const ws101__ws_client_ops *client_ops;
   char *reason;      /* reason of the CLOSE event */
   char *pend;        /* input left unread by ws101_ws_pause */
   size_t pend_len;
@@ -71,8 +76,6 @@ struct ws101_ws {
   ws101_ws_cb cb;
   void *cb_data;
   void *user_data;   /* ws101_ws_set_user_data */
-  void *client;      /* the client helper's state */
-  const ws101__ws_client_ops *client_ops;
   char *strs;        /* path, subprotocol, extensions, remote addr */
   ws101__ws_rare *rare; /* NULL until needed */
   atomic_uint refs;
@@ -95,6 +98,15 @@ struct ws101_ws {
 };
 
 ws101_ws *ws101__ws_new(const ws101__ws_init *init);
+
+/* The client helper's state (init.client), or NULL. */
+static inline void *ws101__ws_client(const ws101_ws *ws) {
+  return ws->rare != NULL ? ws->rare->client : NULL;
+}
+static inline const ws101__ws_client_ops *
+ws101__ws_client_hooks(const ws101_ws *ws) {
+  return ws->rare != NULL ? ws->rare->client_ops : NULL;
+}
 
 /* Before attach only (a client learns these from the 101): replaces the
  * subprotocol and extensions the handle reports (NULL = "") and restarts

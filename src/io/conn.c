@@ -93,24 +93,33 @@ size_t ws101__conn_room_memory(const void *room) {
   return ws101__malloc_chunk(WS101__CONN_ROOM_OFF + c->room);
 }
 
-static void link_conn(ws101__conn *c) {
-  ws101_loop *loop = c->loop;
-  c->prev = NULL;
-  c->next = loop->conns;
-  if (loop->conns != NULL) loop->conns->prev = c;
-  loop->conns = c;
-  loop->nconns++;
+/* A connection's handle carries this address in its data field: that is
+ * how a walk over the libuv loop's handles (which an application may
+ * share with handles of its own) recognises ours. The callbacks find the
+ * connection from the handle itself, its first member. Using libuv's own
+ * handle queue as the list of connections saves two links per
+ * connection. */
+static const char conn_tag;
+
+typedef struct walk_arg {
+  ws101_loop *loop;
+  void (*fn)(ws101__conn *c, void *arg);
+  void *arg;
+} walk_arg;
+
+static void walk_cb(uv_handle_t *h, void *arg) {
+  walk_arg *w = arg;
+  ws101__conn *c = (ws101__conn *)(void *)h;
+  if (h->data == &conn_tag && c->loop == w->loop) w->fn(c, w->arg);
 }
 
-static void unlink_conn(ws101__conn *c) {
-  ws101_loop *loop = c->loop;
-  if (c->prev != NULL)
-    c->prev->next = c->next;
-  else
-    loop->conns = c->next;
-  if (c->next != NULL) c->next->prev = c->prev;
-  c->prev = c->next = NULL;
-  loop->nconns--;
+void ws101__conn_foreach(ws101_loop *loop,
+                         void (*fn)(ws101__conn *c, void *arg), void *arg) {
+  walk_arg w;
+  w.loop = loop;
+  w.fn = fn;
+  w.arg = arg;
+  uv_walk(loop->uv, walk_cb, &w);
 }
 
 /* A connection is on the deadline list while either of its deadlines (the
@@ -163,11 +172,11 @@ ws101__conn *ws101__conn_new_room(ws101_loop *loop, const ws101__proto *proto,
     free(c);
     return NULL;
   }
-  c->tcp.data = c;
+  c->tcp.data = (void *)&conn_tag;
   c->loop = loop;
   c->proto = proto;
   c->proto_data = proto_data;
-  link_conn(c);
+  loop->nconns++;
   return c;
 }
 
@@ -191,7 +200,7 @@ void ws101__conn_room_release(void *room) {
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  ws101__conn *c = h->data;
+  ws101__conn *c = (ws101__conn *)(void *)h;
   (void)suggested;
   /* libuv reads and dispatches one stream at a time, so one buffer per
    * loop serves every connection. */
@@ -217,7 +226,7 @@ void ws101__conn_peer_ended(ws101__conn *c, int err) {
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  ws101__conn *c = s->data;
+  ws101__conn *c = (ws101__conn *)(void *)s;
   int err;
   if (nread > 0) {
     if (c->flags & WS101__CONN_ENDING) return; /* discard after our end */
@@ -698,7 +707,7 @@ void ws101__conn_end(ws101__conn *c, uint64_t linger_ms) {
 }
 
 static void close_cb(uv_handle_t *h) {
-  ws101__conn *c = h->data;
+  ws101__conn *c = (ws101__conn *)(void *)h;
   void *owner = c->owner;
   void (*owner_closed)(void *) = c->owner_closed;
   ws101_loop *loop = c->loop;
@@ -707,7 +716,7 @@ static void close_cb(uv_handle_t *h) {
     while (*pp != NULL && *pp != c) pp = &(*pp)->next_dirty;
     if (*pp == c) *pp = c->next_dirty;
   }
-  unlink_conn(c);
+  loop->nconns--;
   if (c->proto != NULL && c->proto->on_close != NULL)
     c->proto->on_close(c, c->close_err);
   out_release(loop, &c->out);

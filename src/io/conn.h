@@ -106,10 +106,10 @@ struct ws101__conn {
   /* Output flow control (conn_flow.c): the limit above which reading
    * stops; the send timeout is send_timeout_ms below. */
   size_t out_limit;          /* 0 = none */
-  /* Intrusive links: the loop's list of all connections, its flush list
-   * and its list of connections with a deadline (the sweep collects the
-   * expired ones in a per-loop array). */
-  ws101__conn *prev, *next;
+  /* Intrusive links: the loop's flush list and its list of connections
+   * with a deadline (the sweep collects the expired ones in a per-loop
+   * array). The list of all connections is libuv's handle queue
+   * (ws101__conn_foreach). */
   ws101__conn *next_dirty;
   ws101__conn *tprev, *tnext;
   /* Who accepted it (a ws101_server), or NULL (client connections). When
@@ -135,10 +135,13 @@ struct ws101__conn {
   _Atomic uint16_t room_refs;
 };
 
-/* Where the room starts: after the struct, aligned for any type. */
+/* Where the room starts: right after the struct, 8-byte aligned, which
+ * is enough for what lives there (structs of pointers and integers of at
+ * most 64 bits); max_align_t's 16 would waste 8 bytes per connection. */
+#define WS101__CONN_ROOM_ALIGN 8
 #define WS101__CONN_ROOM_OFF                                                  \
-  ((sizeof(ws101__conn) + _Alignof(max_align_t) - 1) &                        \
-   ~(_Alignof(max_align_t) - 1))
+  ((sizeof(ws101__conn) + WS101__CONN_ROOM_ALIGN - 1) &                       \
+   ~(size_t)(WS101__CONN_ROOM_ALIGN - 1))
 
 /* Allocates a connection for an accepted or outgoing TCP stream on `loop`
  * (uv_tcp_init is done here) and links it into the loop. The caller then
@@ -153,7 +156,7 @@ ws101__conn *ws101__conn_new(ws101_loop *loop, const ws101__proto *proto,
 ws101__conn *ws101__conn_new_room(ws101_loop *loop, const ws101__proto *proto,
                                   void *proto_data, size_t room);
 
-/* Hands the room (at least `n` bytes, max_align_t-aligned) to the caller,
+/* Hands the room (at least `n` bytes, 8-byte aligned) to the caller,
  * or returns NULL if there is none, too small, or it is already taken.
  * The memory then stays until ws101__conn_room_release, even after the
  * connection closed: the block is freed by whichever of the two ends
@@ -171,6 +174,12 @@ size_t ws101__conn_room_memory(const void *room);
 /* The size of the malloc chunk behind a request of `n` bytes (glibc:
  * 8 bytes of header, 16-byte granules, 32 bytes at least). */
 size_t ws101__malloc_chunk(size_t n);
+
+/* Calls fn for every connection of `loop` (closing ones included, until
+ * their close callback), in no particular order. fn may close connections (closing is deferred);
+ * connections created meanwhile are not visited. */
+void ws101__conn_foreach(ws101_loop *loop,
+                         void (*fn)(ws101__conn *c, void *arg), void *arg);
 
 /* Starts reading (after accept/connect). Returns 0 or a WS101_E* code. */
 int ws101__conn_start(ws101__conn *c);

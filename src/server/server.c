@@ -431,10 +431,17 @@ static void deferred_done(uv_timer_t *t) {
   maybe_done(srv);
 }
 
+static void shutdown_conn(ws101__conn *c, void *arg) {
+  if (c->owner != arg || (c->flags & WS101__CONN_CLOSING)) return;
+  if (c->proto != NULL && c->proto->on_shutdown != NULL)
+    c->proto->on_shutdown(c);
+  else
+    ws101__conn_close(c, 0);
+}
+
 int ws101_server_close(ws101_server *server, ws101_server_close_cb cb,
                        void *user_data) {
   ws101__listener *l, *next;
-  ws101__conn *c, *cnext;
   if (server == NULL) return WS101_EINVAL;
   if (server->closing) return WS101_ECLOSED;
   server->closing = 1;
@@ -445,14 +452,7 @@ int ws101_server_close(ws101_server *server, ws101_server_close_cb cb,
     uv_close((uv_handle_t *)&l->tcp, listener_closed);
   }
   server->listeners = NULL;
-  for (c = server->loop->conns; c != NULL; c = cnext) {
-    cnext = c->next;
-    if (c->owner != server || (c->flags & WS101__CONN_CLOSING)) continue;
-    if (c->proto != NULL && c->proto->on_shutdown != NULL)
-      c->proto->on_shutdown(c);
-    else
-      ws101__conn_close(c, 0);
-  }
+  ws101__conn_foreach(server->loop, shutdown_conn, server);
   /* With no listener and no connection left, finish on the next iteration
    * so the callback never runs inside this call. */
   if (server->nlisteners_open == 0 && server->nconns == 0) {
