@@ -401,6 +401,19 @@ const ws101__proto ws101__ws_proto = {
  * address that attach fills in: one allocation for every string a handle
  * reports. The old block is freed only once the new one is built, so
  * `path` may point into it. Returns 0 or WS101_ENOMEM (ws unchanged). */
+/* The i-th string of ws->strs (0 path, 1 subprotocol, 2 extensions, 3
+ * remote address). Found by walking rather than kept as offsets: the
+ * accessors are rare, the bytes are in every handle. */
+static const char *str_at(const ws101_ws *ws, int i) {
+  const char *p = ws->strs;
+  for (; i > 0; i--) p += strlen(p) + 1;
+  return p;
+}
+
+static size_t addr_off(const ws101_ws *ws) {
+  return (size_t)(str_at(ws, 3) - ws->strs);
+}
+
 static int set_strs(ws101_ws *ws, const char *path, const char *sub,
                     const char *ext) {
   size_t lp = strlen(path), ls = strlen(sub), lx = strlen(ext);
@@ -419,9 +432,6 @@ static int set_strs(ws101_ws *ws, const char *path, const char *sub,
   if (ws->strs != (char *)(ws + 1)) free(ws->strs);
   if (s != (char *)(ws + 1)) ws->strs_cap = 0; /* strs is a heap block */
   ws->strs = s;
-  ws->sub_off = (uint32_t)(lp + 1);
-  ws->ext_off = (uint32_t)(lp + 1 + ls + 1);
-  ws->addr_off = (uint32_t)(lp + ls + lx + 3);
   return 0;
 }
 
@@ -487,7 +497,7 @@ void ws101__ws_attach(ws101_ws *ws, ws101__conn *c, char *leftover,
   const struct ws101_options *o = ws->eng.opts;
   char addr[64];
   char *strs;
-  size_t alen;
+  size_t alen, aoff;
   ws->conn = c;
   ws->loop = c->loop;
   /* Directions without context takeover can share the loop's streams
@@ -503,19 +513,20 @@ void ws101__ws_attach(ws101_ws *ws, ws101__conn *c, char *leftover,
   }
   ws101__conn_peer(c, addr, sizeof addr);
   alen = strlen(addr);
-  if (ws->strs_cap >= ws->addr_off + alen + 1) {
-    memcpy(ws->strs + ws->addr_off, addr, alen + 1);
+  aoff = addr_off(ws);
+  if (ws->strs_cap >= aoff + alen + 1) {
+    memcpy(ws->strs + aoff, addr, alen + 1);
   } else {
     if (ws->strs_cap != 0) { /* outgrows the inline bytes: move out */
-      strs = malloc(ws->addr_off + alen + 1);
-      if (strs != NULL) memcpy(strs, ws->strs, ws->addr_off);
+      strs = malloc(aoff + alen + 1);
+      if (strs != NULL) memcpy(strs, ws->strs, aoff);
     } else {
-      strs = realloc(ws->strs, ws->addr_off + alen + 1);
+      strs = realloc(ws->strs, aoff + alen + 1);
     }
     if (strs != NULL) {
       ws->strs = strs;
       ws->strs_cap = 0;
-      memcpy(strs + ws->addr_off, addr, alen + 1);
+      memcpy(strs + aoff, addr, alen + 1);
     }
   }
   if (ws101__conn_tls_peer_subject(c) != NULL && !ws->eng.is_client &&
@@ -799,17 +810,17 @@ void *ws101_ws_get_user_data(const ws101_ws *ws) {
 }
 
 const char *ws101_ws_subprotocol(const ws101_ws *ws) {
-  return ws->strs + ws->sub_off;
+  return str_at(ws, 1);
 }
 
 const char *ws101_ws_extensions(const ws101_ws *ws) {
-  return ws->strs + ws->ext_off;
+  return str_at(ws, 2);
 }
 
 const char *ws101_ws_path(const ws101_ws *ws) { return ws->strs; }
 
 const char *ws101_ws_remote_addr(const ws101_ws *ws) {
-  return ws->strs + ws->addr_off;
+  return str_at(ws, 3);
 }
 
 ws101_loop *ws101_ws_loop(const ws101_ws *ws) { return ws->loop; }
@@ -826,8 +837,7 @@ size_t ws101_ws_memory(const ws101_ws *ws) {
   n = ws101__wse_memory(&ws->eng);
   if (!ws->embedded) n += ws101__malloc_chunk(sizeof(*ws));
   if (ws->strs_cap == 0)
-    n += ws101__malloc_chunk(ws->addr_off + strlen(ws->strs + ws->addr_off) +
-                             1);
+    n += ws101__malloc_chunk(addr_off(ws) + strlen(str_at(ws, 3)) + 1);
   if (ws->rare != NULL) {
     n += ws101__malloc_chunk(sizeof(*ws->rare));
     if (ws->rare->pend != NULL) n += ws101__malloc_chunk(ws->rare->pend_len);

@@ -63,7 +63,7 @@ typedef struct ws101__ws_rare {
  * handle keeps inside its own allocation when it lives in a connection's
  * room; longer ones get a block of their own. Chosen so that a server
  * connection with its room ends on a malloc chunk boundary. */
-#define WS101__WS_INLINE_STRS 40
+#define WS101__WS_INLINE_STRS 48
 /* The room a server connection reserves for its WebSocket (io/conn.h). */
 #define WS101__WS_ROOM (sizeof(struct ws101_ws) + WS101__WS_INLINE_STRS)
 
@@ -80,7 +80,6 @@ struct ws101_ws {
   ws101__ws_rare *rare; /* NULL until needed */
   atomic_uint refs;
   uint32_t last_rx;  /* uv_now() of the last read (truncated), keep-alive */
-  uint32_t sub_off, ext_off, addr_off; /* offsets into strs */
   uint16_t close_code; /* for the CLOSE event; 1006 until known */
   uint8_t timer;     /* which deadline is armed (ws.c) */
   uint8_t send_frag; /* fragmented send open: TEXT/BINARY, or 0 */

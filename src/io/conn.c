@@ -708,8 +708,7 @@ void ws101__conn_end(ws101__conn *c, uint64_t linger_ms) {
 
 static void close_cb(uv_handle_t *h) {
   ws101__conn *c = (ws101__conn *)(void *)h;
-  void *owner = c->owner;
-  void (*owner_closed)(void *) = c->owner_closed;
+  ws101__conn_owner *owner = c->owner;
   ws101_loop *loop = c->loop;
   if (c->flags & WS101__CONN_DIRTY) {
     ws101__conn **pp = &loop->dirty;
@@ -733,7 +732,7 @@ static void close_cb(uv_handle_t *h) {
     room_unref(c);
   else
     free(c);
-  if (owner_closed != NULL) owner_closed(owner);
+  if (owner != NULL && owner->closed != NULL) owner->closed(owner);
 }
 
 void ws101__conn_close(ws101__conn *c, int err) {

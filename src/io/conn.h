@@ -91,6 +91,13 @@ typedef struct ws101__conn_x {
   size_t send_mark;       /* libuv write queue size at the last check */
 } ws101__conn_x;
 
+/* Who accepted a connection (a server embeds one): told when each of its
+ * connections is gone, after proto->on_close. That is how a closing server
+ * learns its last connection left, without io/ knowing what a server is. */
+typedef struct ws101__conn_owner {
+  void (*closed)(struct ws101__conn_owner *self);
+} ws101__conn_owner;
+
 /* Field order keeps the pointers together and the 32-bit fields at the
  * end, so the struct has no padding (see bench/RESULTS.md, layout). */
 struct ws101__conn {
@@ -112,12 +119,8 @@ struct ws101__conn {
    * (ws101__conn_foreach). */
   ws101__conn *next_dirty;
   ws101__conn *tprev, *tnext;
-  /* Who accepted it (a ws101_server), or NULL (client connections). When
-   * the connection is gone, after proto->on_close, conn.c calls
-   * owner_closed(owner): that is how a closing server learns its last
-   * connection left, without io/ knowing what a server is. */
-  void *owner;
-  void (*owner_closed)(void *owner);
+  /* Who accepted it (a ws101_server), or NULL (client connections). */
+  ws101__conn_owner *owner;
   /* Stream transports only (see below); NULL for TCP. */
   const ws101__conn_vt *vt;
   void *vt_data;

@@ -15,6 +15,8 @@
 #include "handles/ws.h"
 #include "proto/ws_handshake.h"
 
+static void conn_closed(ws101__conn_owner *owner);
+
 /* ALPN, in the server's order of preference: the first one the client also
  * offers is chosen, and tls_ready() attaches its protocol. With HTTP/2 on,
  * "h2" comes first. */
@@ -49,6 +51,7 @@ int ws101_server_new(ws101_loop *loop, const ws101_options *opts,
   srv->limits.max_header_bytes = srv->opts.max_header_bytes;
   srv->limits.max_headers = srv->opts.max_headers;
   srv->loop = loop;
+  srv->conn_owner.closed = conn_closed;
   srv->closable.close = close_from_loop;
   ws101__loop_add_closable(loop, &srv->closable);
   *out = srv;
@@ -124,7 +127,6 @@ const ws101__route *ws101__server_match(const ws101_server *srv,
   return best;
 }
 
-static void conn_closed(void *owner);
 
 /* The TLS handshake of an accepted connection is done, before any request
  * byte is read. HTTP/1.1 was attached at accept; when ALPN chose "h2" the
@@ -189,8 +191,7 @@ static void try_accept(ws101__listener *l) {
     drop_one(l);
     return;
   }
-  c->owner = srv;
-  c->owner_closed = conn_closed;
+  c->owner = &srv->conn_owner;
   srv->nconns++;
   ws101__conn_set_flow(c, (size_t)srv->opts.output_buffer_limit,
                        srv->opts.send_timeout_ms);
@@ -413,8 +414,11 @@ void ws101__server_dispatch(ws101_req *req) {
 }
 
 /* A connection this server accepted is gone (conn.c, after on_close). */
-static void conn_closed(void *owner) {
-  ws101_server *srv = owner;
+_Static_assert(offsetof(ws101_server, conn_owner) == 0,
+               "a connection's owner must be its server's address");
+
+static void conn_closed(ws101__conn_owner *owner) {
+  ws101_server *srv = (ws101_server *)(void *)owner; /* its first member */
   ws101__listener *l;
   srv->nconns--;
   for (l = srv->listeners; l != NULL && !srv->closing; l = l->next)
@@ -432,7 +436,9 @@ static void deferred_done(uv_timer_t *t) {
 }
 
 static void shutdown_conn(ws101__conn *c, void *arg) {
-  if (c->owner != arg || (c->flags & WS101__CONN_CLOSING)) return;
+  if (c->owner != &((ws101_server *)arg)->conn_owner ||
+      (c->flags & WS101__CONN_CLOSING))
+    return;
   if (c->proto != NULL && c->proto->on_shutdown != NULL)
     c->proto->on_shutdown(c);
   else
