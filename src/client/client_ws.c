@@ -5,7 +5,7 @@
  * handle for the whole life (errors while connecting arrive on it), but
  * the engine only gets the connection once the 101 has been verified.
  * Until then the connection speaks `hs_proto`, defined here, and the
- * handshake state lives in ws->client (freed through ws->client_ops when
+ * handshake state lives in ws->rare->client (freed through ws->client_ops when
  * the handle's memory goes, so status and headers stay readable during the
  * ERROR and OPEN events). */
 #include "proto/buf.h"
@@ -104,7 +104,7 @@ static void wsc_fail(wsc *w, int err, const char *msg) {
 
 static void deferred_fail(ws101_loop *loop, void *ud) {
   ws101_ws *ws = (ws101_ws *)ud;
-  wsc *w = (wsc *)ws->client;
+  wsc *w = (wsc *)ws101__ws_client(ws);
   (void)loop;
   w->post_pending = 0;
   wsc_fail(w, w->deferred_err, w->deferred_msg);
@@ -475,7 +475,7 @@ static int start_h2(wsc *w) {
 /* ------------------------------------------------------------------------ */
 
 static int client_close(ws101_ws *ws, int code, const char *reason) {
-  wsc *w = (wsc *)ws->client;
+  wsc *w = (wsc *)ws101__ws_client(ws);
   (void)code;
   (void)reason;
   if (w->done) return WS101_ECLOSED;
@@ -497,9 +497,9 @@ static void wsc_free(wsc *w) {
 }
 
 static void client_free(ws101_ws *ws) {
-  wsc *w = (wsc *)ws->client;
+  wsc *w = (wsc *)ws101__ws_client(ws);
   if (w == NULL) return;
-  ws->client = NULL;
+  ws->rare->client = NULL;
   wsc_free(w);
 }
 
@@ -578,6 +578,8 @@ int ws101_ws_connect(ws101_loop *loop, const char *url,
     init.cb = cb;
     init.user_data = user_data;
     init.loop = loop;
+    init.client = w;
+    init.client_ops = &client_ops;
     w->ws = ws101__ws_new(&init);
     if (w->ws == NULL) rc = WS101_ENOMEM;
   }
@@ -585,16 +587,12 @@ int ws101_ws_connect(ws101_loop *loop, const char *url,
     ws101_ws *ws = w->ws;
     w->ws = NULL;
     if (ws != NULL) {
-      ws->client = w;
-      ws->client_ops = &client_ops;
       ws101_ws_unref(ws); /* frees w through client_free */
     } else {
       wsc_free(w);
     }
     return rc;
   }
-  w->ws->client = w;
-  w->ws->client_ops = &client_ops;
   w->started = uv_now(loop->uv);
 
   /* HTTP/2 (RFC 8441 on the origin's shared h2 connection: prior
@@ -623,12 +621,12 @@ int ws101_ws_connect(ws101_loop *loop, const char *url,
 }
 
 int ws101_ws_response_status(const ws101_ws *ws) {
-  const wsc *w = ws != NULL ? (const wsc *)ws->client : NULL;
+  const wsc *w = ws != NULL ? (const wsc *)ws101__ws_client(ws) : NULL;
   return w != NULL ? w->status : 0;
 }
 
 const char *ws101_ws_response_header(const ws101_ws *ws, const char *name) {
-  const wsc *w = ws != NULL ? (const wsc *)ws->client : NULL;
+  const wsc *w = ws != NULL ? (const wsc *)ws101__ws_client(ws) : NULL;
   if (w == NULL || name == NULL || !w->headers_valid) return NULL;
   return ws101__h1_find_header(&w->head, name);
 }

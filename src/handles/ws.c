@@ -15,6 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A handle may live in a connection's room (ws101__ws_new). */
+_Static_assert(_Alignof(ws101_ws) <= WS101__CONN_ROOM_ALIGN,
+               "ws101_ws needs more alignment than a connection's room has");
+
 /* The single connection deadline is multiplexed between these. */
 enum { T_NONE = 0, T_PING, T_PONG, T_CLOSE };
 
@@ -37,6 +41,16 @@ static ws101__buf *loop_scratch(ws101_loop *loop) {
     loop->ws_scratch_free = free_scratch;
   }
   return (ws101__buf *)loop->ws_scratch;
+}
+
+/* The handle's occasional state, created on first use (NULL: no memory). */
+static ws101__ws_rare *rare(ws101_ws *ws) {
+  if (ws->rare == NULL) ws->rare = calloc(1, sizeof(*ws->rare));
+  return ws->rare;
+}
+
+static size_t pend_len(const ws101_ws *ws) {
+  return ws->rare != NULL ? ws->rare->pend_len : 0;
 }
 
 static int writable(const ws101_ws *ws) {
@@ -135,21 +149,26 @@ static void start_close(ws101_ws *ws, unsigned code, const char *reason,
 }
 
 static void set_reason(ws101_ws *ws, const char *r, size_t n, int copy) {
-  if (ws->reason_owned) free(ws->reason);
-  ws->reason = NULL;
-  ws->reason_len = 0;
-  ws->reason_owned = 0;
+  ws101__ws_rare *x = ws->rare;
+  if (x != NULL) {
+    if (x->reason_owned) free(x->reason);
+    x->reason = NULL;
+    x->reason_len = 0;
+    x->reason_owned = 0;
+  }
   if (n == 0) return;
+  /* The reason is informative only: without memory it is left out. */
+  if ((x = rare(ws)) == NULL) return;
   if (n > 123) n = 123;
   if (copy) {
-    ws->reason = malloc(n);
-    if (ws->reason == NULL) return; /* the reason is informative only */
-    memcpy(ws->reason, r, n);
-    ws->reason_owned = 1;
+    x->reason = malloc(n);
+    if (x->reason == NULL) return;
+    memcpy(x->reason, r, n);
+    x->reason_owned = 1;
   } else {
-    ws->reason = (char *)r;
+    x->reason = (char *)r;
   }
-  ws->reason_len = (uint8_t)n;
+  x->reason_len = (uint8_t)n;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -228,17 +247,20 @@ static int on_event(void *ud, int ev, char *data, size_t len, int arg) {
 }
 
 static int stash(ws101_ws *ws, const char *data, size_t len) {
-  char *p = realloc(ws->pend, ws->pend_len + len);
+  ws101__ws_rare *x = rare(ws);
+  char *p;
+  if (x == NULL) return -1;
+  p = realloc(x->pend, x->pend_len + len);
   if (p == NULL) return -1;
-  memcpy(p + ws->pend_len, data, len);
-  ws->pend = p;
-  ws->pend_len += len;
+  memcpy(p + x->pend_len, data, len);
+  x->pend = p;
+  x->pend_len += len;
   return 0;
 }
 
 static void feed(ws101_ws *ws, char *data, size_t len) {
   size_t n;
-  if (ws->paused || ws->bp_paused || ws->pend_len) {
+  if (ws->paused || ws->bp_paused || pend_len(ws)) {
     if (stash(ws, data, len) != 0) ws101__conn_close(ws->conn, WS101_ENOMEM);
     return;
   }
@@ -324,14 +346,20 @@ static void ws_on_shutdown(ws101__conn *c) {
 }
 
 static void destroy(ws101_ws *ws) {
-  if (ws->client_ops != NULL && ws->client_ops->free != NULL)
-    ws->client_ops->free(ws);
+  if (ws101__ws_client_hooks(ws) != NULL && ws->rare->client_ops->free != NULL)
+    ws->rare->client_ops->free(ws);
   ws101__wse_free(&ws->eng);
-  if (ws->reason_owned) free(ws->reason);
-  free(ws->pend);
-  free(ws->strs);
-  free(ws->tls_subject);
-  free(ws);
+  if (ws->rare != NULL) {
+    if (ws->rare->reason_owned) free(ws->rare->reason);
+    free(ws->rare->pend);
+    free(ws->rare->tls_subject);
+    free(ws->rare);
+  }
+  if (ws->strs_cap == 0) free(ws->strs);
+  if (ws->embedded)
+    ws101__conn_room_release(ws); /* frees the connection's block if gone */
+  else
+    free(ws);
 }
 
 /* Delivers the final event, releases what only a live connection needs,
@@ -344,12 +372,15 @@ static void finish(ws101_ws *ws) {
   if (ws->subscribed) ws101__pubsub_ws_gone(ws);
   ws->conn = NULL;
   ws->timer = T_NONE;
-  deliver(ws, WS101_WS_CLOSE, ws->reason ? ws->reason : "", ws->reason_len,
-          ws->close_code);
+  deliver(ws, WS101_WS_CLOSE,
+          ws->rare != NULL && ws->rare->reason ? ws->rare->reason : "",
+          ws->rare != NULL ? ws->rare->reason_len : 0, ws->close_code);
   ws101__wse_free(&ws->eng);
-  free(ws->pend);
-  ws->pend = NULL;
-  ws->pend_len = 0;
+  if (ws->rare != NULL) {
+    free(ws->rare->pend);
+    ws->rare->pend = NULL;
+    ws->rare->pend_len = 0;
+  }
   ws101_ws_unref(ws);
 }
 
@@ -370,34 +401,68 @@ const ws101__proto ws101__ws_proto = {
  * address that attach fills in: one allocation for every string a handle
  * reports. The old block is freed only once the new one is built, so
  * `path` may point into it. Returns 0 or WS101_ENOMEM (ws unchanged). */
+/* The i-th string of ws->strs (0 path, 1 subprotocol, 2 extensions, 3
+ * remote address). Found by walking rather than kept as offsets: the
+ * accessors are rare, the bytes are in every handle. */
+static const char *str_at(const ws101_ws *ws, int i) {
+  const char *p = ws->strs;
+  for (; i > 0; i--) p += strlen(p) + 1;
+  return p;
+}
+
+static size_t addr_off(const ws101_ws *ws) {
+  return (size_t)(str_at(ws, 3) - ws->strs);
+}
+
 static int set_strs(ws101_ws *ws, const char *path, const char *sub,
                     const char *ext) {
   size_t lp = strlen(path), ls = strlen(sub), lx = strlen(ext);
   char *s;
   if (lp + ls + lx > (size_t)UINT32_MAX - 3) return WS101_ENOMEM;
-  s = malloc(lp + ls + lx + 4);
-  if (s == NULL) return WS101_ENOMEM;
+  /* The inline bytes serve only the first layout (ws101__ws_new): a
+   * replacement may be built from strings that live there. */
+  if (ws->strs == NULL && ws->strs_cap >= lp + ls + lx + 4)
+    s = (char *)(ws + 1);
+  else if ((s = malloc(lp + ls + lx + 4)) == NULL)
+    return WS101_ENOMEM;
   memcpy(s, path, lp + 1);
   memcpy(s + lp + 1, sub, ls + 1);
   memcpy(s + lp + 1 + ls + 1, ext, lx + 1);
   s[lp + ls + lx + 3] = '\0';
-  free(ws->strs);
+  if (ws->strs != (char *)(ws + 1)) free(ws->strs);
+  if (s != (char *)(ws + 1)) ws->strs_cap = 0; /* strs is a heap block */
   ws->strs = s;
-  ws->sub_off = (uint32_t)(lp + 1);
-  ws->ext_off = (uint32_t)(lp + 1 + ls + 1);
-  ws->addr_off = (uint32_t)(lp + ls + lx + 3);
   return 0;
 }
 
 ws101_ws *ws101__ws_new(const ws101__ws_init *init) {
-  ws101_ws *ws;
+  ws101_ws *ws = NULL;
   if (init->opts == NULL) return NULL;
-  ws = calloc(1, sizeof(*ws));
-  if (ws == NULL) return NULL;
-  if (set_strs(ws, init->path ? init->path : "",
+  /* In the connection's room when there is one: connection and handle are
+   * then a single allocation, with the strings inside it as well. */
+  if (init->room != NULL)
+    ws = ws101__conn_room_take(init->room, WS101__WS_ROOM);
+  if (ws != NULL) {
+    memset(ws, 0, sizeof(*ws));
+    ws->embedded = 1;
+    ws->strs_cap = WS101__WS_INLINE_STRS;
+  } else {
+    ws = calloc(1, sizeof(*ws));
+    if (ws == NULL) return NULL;
+  }
+  if (init->client != NULL && rare(ws) != NULL) {
+    ws->rare->client = init->client;
+    ws->rare->client_ops = init->client_ops;
+  }
+  if ((init->client != NULL && ws->rare == NULL) ||
+      set_strs(ws, init->path ? init->path : "",
                init->subprotocol ? init->subprotocol : "",
                init->extensions ? init->extensions : "") != 0) {
-    free(ws);
+    free(ws->rare);
+    if (ws->embedded)
+      ws101__conn_room_release(ws);
+    else
+      free(ws);
     return NULL;
   }
   ws101__wse_init(&ws->eng, init->opts, init->is_client, init->pmd, NULL);
@@ -432,7 +497,7 @@ void ws101__ws_attach(ws101_ws *ws, ws101__conn *c, char *leftover,
   const struct ws101_options *o = ws->eng.opts;
   char addr[64];
   char *strs;
-  size_t alen;
+  size_t alen, aoff;
   ws->conn = c;
   ws->loop = c->loop;
   /* Directions without context takeover can share the loop's streams
@@ -448,13 +513,25 @@ void ws101__ws_attach(ws101_ws *ws, ws101__conn *c, char *leftover,
   }
   ws101__conn_peer(c, addr, sizeof addr);
   alen = strlen(addr);
-  strs = realloc(ws->strs, ws->addr_off + alen + 1);
-  if (strs != NULL) {
-    ws->strs = strs;
-    memcpy(strs + ws->addr_off, addr, alen + 1);
+  aoff = addr_off(ws);
+  if (ws->strs_cap >= aoff + alen + 1) {
+    memcpy(ws->strs + aoff, addr, alen + 1);
+  } else {
+    if (ws->strs_cap != 0) { /* outgrows the inline bytes: move out */
+      strs = malloc(aoff + alen + 1);
+      if (strs != NULL) memcpy(strs, ws->strs, aoff);
+    } else {
+      strs = realloc(ws->strs, aoff + alen + 1);
+    }
+    if (strs != NULL) {
+      ws->strs = strs;
+      ws->strs_cap = 0;
+      memcpy(strs + aoff, addr, alen + 1);
+    }
   }
-  if (ws101__conn_tls_peer_subject(c) != NULL && !ws->eng.is_client)
-    ws->tls_subject = strdup(ws101__conn_tls_peer_subject(c));
+  if (ws101__conn_tls_peer_subject(c) != NULL && !ws->eng.is_client &&
+      rare(ws) != NULL)
+    ws->rare->tls_subject = strdup(ws101__conn_tls_peer_subject(c));
   ws101__conn_set_proto(c, &ws101__ws_proto, ws);
   ws->last_rx = (uint32_t)uv_now(c->loop->uv);
   if (o->ws_ping_interval_ms) arm(ws, T_PING, o->ws_ping_interval_ms);
@@ -643,9 +720,9 @@ int ws101_ws_close(ws101_ws *ws, int code, const char *reason) {
     return WS101_EINVAL;
   if (rlen > 123 || !ws101__utf8_valid(reason ? reason : "", rlen))
     return WS101_EINVAL;
-  if (ws->conn == NULL && !ws->finished && ws->client_ops != NULL &&
-      ws->client_ops->close != NULL)
-    return ws->client_ops->close(ws, code, reason);
+  if (ws->conn == NULL && !ws->finished && ws101__ws_client_hooks(ws) != NULL &&
+      ws->rare->client_ops->close != NULL)
+    return ws->rare->client_ops->close(ws, code, reason);
   if (!writable(ws)) return WS101_ECLOSED;
   start_close(ws, (unsigned)code, reason, rlen);
   return 0;
@@ -678,14 +755,16 @@ static void resume_cb(ws101_loop *loop, void *arg) {
   ws->resume_posted = 0;
   if (ws->conn != NULL && !ws->paused && !ws->bp_paused &&
       !(ws->conn->flags & WS101__CONN_CLOSING)) {
-    char *p = ws->pend;
-    size_t n = ws->pend_len;
-    ws->pend = NULL;
-    ws->pend_len = 0;
+    char *p = ws->rare != NULL ? ws->rare->pend : NULL;
+    size_t n = pend_len(ws);
+    if (ws->rare != NULL) {
+      ws->rare->pend = NULL;
+      ws->rare->pend_len = 0;
+    }
     if (n > 0) feed(ws, p, n);
     free(p);
     if (ws->conn != NULL && !ws->paused && !ws->bp_paused &&
-        ws->pend_len == 0)
+        pend_len(ws) == 0)
       ws101__conn_resume(ws->conn);
   }
   ws101_ws_unref(ws);
@@ -701,7 +780,7 @@ int ws101_ws_resume(ws101_ws *ws) {
 
 /* Restarts reading, stashed input first (both pauses are lifted). */
 static int resume_reading(ws101_ws *ws) {
-  if (ws->pend_len == 0 || ws->in_feed) {
+  if (pend_len(ws) == 0 || ws->in_feed) {
     ws101__conn_resume(ws->conn);
     return 0;
   }
@@ -731,29 +810,47 @@ void *ws101_ws_get_user_data(const ws101_ws *ws) {
 }
 
 const char *ws101_ws_subprotocol(const ws101_ws *ws) {
-  return ws->strs + ws->sub_off;
+  return str_at(ws, 1);
 }
 
 const char *ws101_ws_extensions(const ws101_ws *ws) {
-  return ws->strs + ws->ext_off;
+  return str_at(ws, 2);
 }
 
 const char *ws101_ws_path(const ws101_ws *ws) { return ws->strs; }
 
 const char *ws101_ws_remote_addr(const ws101_ws *ws) {
-  return ws->strs + ws->addr_off;
+  return str_at(ws, 3);
 }
 
 ws101_loop *ws101_ws_loop(const ws101_ws *ws) { return ws->loop; }
 
+/* Counted as glibc malloc does (chunk headers and rounding included), so
+ * that the figure for N idle connections agrees with the process's RSS
+ * growth: the connection's block (with this handle and its strings in the
+ * room when embedded), the handle's own blocks otherwise, what is queued
+ * or stashed, the engine's buffers and deflate state, and the descriptor's
+ * slot in libuv's watcher array (one pointer per fd). */
 size_t ws101_ws_memory(const ws101_ws *ws) {
   size_t n;
   if (ws == NULL) return 0;
-  n = sizeof(*ws) + ws->addr_off + strlen(ws->strs + ws->addr_off) + 1 +
-      ws->pend_len + (ws->reason_owned ? ws->reason_len : 0) +
-      ws101__wse_memory(&ws->eng);
-  if (ws->conn != NULL)
-    n += sizeof(*ws->conn) + ws->conn->out.cap + ws->conn->inflight.cap;
+  n = ws101__wse_memory(&ws->eng);
+  if (!ws->embedded) n += ws101__malloc_chunk(sizeof(*ws));
+  if (ws->strs_cap == 0)
+    n += ws101__malloc_chunk(addr_off(ws) + strlen(str_at(ws, 3)) + 1);
+  if (ws->rare != NULL) {
+    n += ws101__malloc_chunk(sizeof(*ws->rare));
+    if (ws->rare->pend != NULL) n += ws101__malloc_chunk(ws->rare->pend_len);
+    if (ws->rare->reason_owned) n += ws101__malloc_chunk(ws->rare->reason_len);
+    if (ws->rare->tls_subject != NULL)
+      n += ws101__malloc_chunk(strlen(ws->rare->tls_subject) + 1);
+  }
+  if (ws->conn != NULL) {
+    n += ws101__conn_memory(ws->conn);
+    if (ws->conn->vt == NULL) n += sizeof(void *);
+  } else if (ws->embedded) {
+    n += ws101__conn_room_memory(ws);
+  }
   return n;
 }
 
@@ -789,10 +886,11 @@ static void post_cb(ws101_loop *loop, void *arg) {
       static const char other[] = "posted send failed";
       if (rc == WS101_EBACKPRESSURE) start_close(ws, 1008, bp, sizeof bp - 1);
       else start_close(ws, 1011, other, sizeof other - 1);
-    } else if (rc != 0 && ws->conn == NULL && ws->client_ops != NULL &&
-               ws->client_ops->close != NULL) {
+    } else if (rc != 0 && ws->conn == NULL &&
+               ws101__ws_client_hooks(ws) != NULL &&
+               ws->rare->client_ops->close != NULL) {
       /* A client still connecting: the attempt ends with ERROR, CLOSE. */
-      ws->client_ops->close(ws, 1011, "send posted before open");
+      ws->rare->client_ops->close(ws, 1011, "send posted before open");
     }
   }
   ws101_ws_unref(ws);
@@ -827,5 +925,5 @@ int ws101_ws_post_send(ws101_ws *ws, const char *data, size_t len,
 }
 
 const char *ws101_ws_tls_peer_subject(const ws101_ws *ws) {
-  return ws != NULL ? ws->tls_subject : NULL;
+  return ws != NULL && ws->rare != NULL ? ws->rare->tls_subject : NULL;
 }

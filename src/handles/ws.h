@@ -29,6 +29,12 @@ typedef struct ws101__ws_init {
   /* Optional before attach (clients): makes ws101_ws_loop and
    * ws101_ws_post_send usable while connecting. Attach sets it anyway. */
   ws101_loop *loop;
+  /* Optional: the connection the handle will be attached to. If its room
+   * (io/conn.h) is free and big enough, the handle lives there. */
+  ws101__conn *room;
+  /* Clients: the helper's state and hooks (kept in ws->rare). */
+  void *client;
+  const struct ws101__ws_client_ops *client_ops;
 } ws101__ws_init;
 
 /* Hooks of the client helper, which keeps its own state in ws->client. */
@@ -40,6 +46,29 @@ typedef struct ws101__ws_client_ops {
   void (*free)(ws101_ws *ws);
 } ws101__ws_client_ops;
 
+/* What a handle needs only once in a while: the reason of its CLOSE event,
+ * input stashed while reading is paused, the TLS client's certificate
+ * subject. Allocated on first use, so an idle plain connection has none. */
+typedef struct ws101__ws_rare {
+  void *client;      /* the client helper's state */
+  const ws101__ws_client_ops *client_ops;
+  char *reason;      /* reason of the CLOSE event */
+  char *pend;        /* input left unread by ws101_ws_pause */
+  size_t pend_len;
+  char *tls_subject; /* server side: the verified client certificate's */
+  uint8_t reason_len, reason_owned;
+} ws101__ws_rare;
+
+/* Bytes of strings (path, subprotocol, extensions, remote address) a
+ * handle keeps inside its own allocation when it lives in a connection's
+ * room; longer ones get a block of their own. Chosen so that a server
+ * connection with its room ends on a malloc chunk boundary. */
+#define WS101__WS_INLINE_STRS 48
+/* The room a server connection reserves for its WebSocket (io/conn.h). */
+#define WS101__WS_ROOM (sizeof(struct ws101_ws) + WS101__WS_INLINE_STRS)
+
+/* Layout: the engine, pointers, then 32-bit and smaller fields, flags as
+ * bits; bench/RESULTS.md has the table. */
 struct ws101_ws {
   ws101__wse eng;
   ws101__conn *conn; /* NULL before attach and once closed */
@@ -47,32 +76,36 @@ struct ws101_ws {
   ws101_ws_cb cb;
   void *cb_data;
   void *user_data;   /* ws101_ws_set_user_data */
-  void *client;      /* the client helper's state */
-  const ws101__ws_client_ops *client_ops;
   char *strs;        /* path, subprotocol, extensions, remote addr */
-  char *reason;      /* reason of the CLOSE event */
-  char *pend;        /* input left unread by ws101_ws_pause */
-  char *tls_subject; /* server side: the verified client certificate's */
-  size_t pend_len;
+  ws101__ws_rare *rare; /* NULL until needed */
   atomic_uint refs;
   uint32_t last_rx;  /* uv_now() of the last read (truncated), keep-alive */
-  uint32_t sub_off, ext_off, addr_off; /* offsets into strs */
   uint16_t close_code; /* for the CLOSE event; 1006 until known */
-  uint8_t reason_len, reason_owned;
   uint8_t timer;     /* which deadline is armed (ws.c) */
   uint8_t send_frag; /* fragmented send open: TEXT/BINARY, or 0 */
   uint8_t send_utf8; /* validator state of a fragmented text send */
-  uint8_t close_sent, close_rcvd, failed, finished;
-  uint8_t paused, in_feed, want_drain, resume_posted;
+  uint8_t strs_cap;  /* inline string bytes after the struct, 0 = none */
+  unsigned close_sent : 1, close_rcvd : 1, failed : 1, finished : 1;
+  unsigned paused : 1, in_feed : 1, want_drain : 1, resume_posted : 1;
   /* Pub/sub: 1 once the connection has subscribed to a topic. The topic
    * lists themselves live in the server's table (server/pubsub.c), keyed by
    * this handle, so that a connection that never subscribes carries nothing
-   * but this byte, which sits in what was tail padding. */
-  uint8_t subscribed;
-  uint8_t bp_paused; /* reading held until the send queue drains (ws.c) */
+   * but this bit. */
+  unsigned subscribed : 1;
+  unsigned bp_paused : 1; /* reading held until the send queue drains */
+  unsigned embedded : 1;  /* lives in its connection's room (io/conn.h) */
 };
 
 ws101_ws *ws101__ws_new(const ws101__ws_init *init);
+
+/* The client helper's state (init.client), or NULL. */
+static inline void *ws101__ws_client(const ws101_ws *ws) {
+  return ws->rare != NULL ? ws->rare->client : NULL;
+}
+static inline const ws101__ws_client_ops *
+ws101__ws_client_hooks(const ws101_ws *ws) {
+  return ws->rare != NULL ? ws->rare->client_ops : NULL;
+}
 
 /* Before attach only (a client learns these from the 101): replaces the
  * subprotocol and extensions the handle reports (NULL = "") and restarts

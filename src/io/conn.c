@@ -19,6 +19,7 @@
 typedef union ws101__req_block {
   uv_write_t w;
   uv_shutdown_t s;
+  ws101__conn_x x;
   void *next;
 } ws101__req_block;
 #define REQ_CACHE_MAX 64
@@ -53,31 +54,80 @@ void ws101__conn_cache_free(ws101_loop *loop) {
   loop->req_cache_len = 0;
 }
 
-static void link_conn(ws101__conn *c) {
-  ws101_loop *loop = c->loop;
-  c->prev = NULL;
-  c->next = loop->conns;
-  if (loop->conns != NULL) loop->conns->prev = c;
-  loop->conns = c;
-  loop->nconns++;
+/* The pending-write state, created when a write or shutdown must wait. */
+static ws101__conn_x *x_get(ws101__conn *c) {
+  if (c->x == NULL) {
+    c->x = req_get(c->loop);
+    if (c->x != NULL) memset(c->x, 0, sizeof(*c->x));
+  }
+  return c->x;
 }
 
-static void unlink_conn(ws101__conn *c) {
-  ws101_loop *loop = c->loop;
-  if (c->prev != NULL)
-    c->prev->next = c->next;
-  else
-    loop->conns = c->next;
-  if (c->next != NULL) c->next->prev = c->prev;
-  c->prev = c->next = NULL;
-  loop->nconns--;
+/* Releases it once nothing is pending any more: no uv_write, no
+ * uv_shutdown, no send timeout running, no buffer in flight. */
+static void x_drop(ws101__conn *c) {
+  ws101__conn_x *x = c->x;
+  if (x == NULL || (c->flags & WS101__CONN_WRITING) || x->sreq != NULL ||
+      x->send_deadline != 0 || x->inflight.data != NULL)
+    return;
+  c->x = NULL;
+  req_put(c->loop, x);
+}
+
+size_t ws101__malloc_chunk(size_t n) {
+  size_t c = (n + sizeof(size_t) + 15) & ~(size_t)15;
+  return c < 32 ? 32 : c;
+}
+
+size_t ws101__conn_memory(const ws101__conn *c) {
+  size_t n = ws101__malloc_chunk(WS101__CONN_ROOM_OFF + c->room) + c->out.cap;
+  if (c->x != NULL)
+    n += ws101__malloc_chunk(sizeof(ws101__req_block)) + c->x->inflight.cap;
+  return n;
+}
+
+size_t ws101__conn_room_memory(const void *room) {
+  const ws101__conn *c =
+      (const ws101__conn *)(const void *)((const char *)room -
+                                          WS101__CONN_ROOM_OFF);
+  return ws101__malloc_chunk(WS101__CONN_ROOM_OFF + c->room);
+}
+
+/* A connection's handle carries this address in its data field: that is
+ * how a walk over the libuv loop's handles (which an application may
+ * share with handles of its own) recognises ours. The callbacks find the
+ * connection from the handle itself, its first member. Using libuv's own
+ * handle queue as the list of connections saves two links per
+ * connection. */
+static const char conn_tag;
+
+typedef struct walk_arg {
+  ws101_loop *loop;
+  void (*fn)(ws101__conn *c, void *arg);
+  void *arg;
+} walk_arg;
+
+static void walk_cb(uv_handle_t *h, void *arg) {
+  walk_arg *w = arg;
+  ws101__conn *c = (ws101__conn *)(void *)h;
+  if (h->data == &conn_tag && c->loop == w->loop) w->fn(c, w->arg);
+}
+
+void ws101__conn_foreach(ws101_loop *loop,
+                         void (*fn)(ws101__conn *c, void *arg), void *arg) {
+  walk_arg w;
+  w.loop = loop;
+  w.fn = fn;
+  w.arg = arg;
+  uv_walk(loop->uv, walk_cb, &w);
 }
 
 /* A connection is on the deadline list while either of its deadlines (the
  * protocol's, the transport's send timeout) is set. */
 void ws101__conn_timed_update(ws101__conn *c) {
   ws101_loop *loop = c->loop;
-  int want = (c->deadline != 0 || c->send_deadline != 0) &&
+  int want = (c->deadline != 0 ||
+              (c->x != NULL && c->x->send_deadline != 0)) &&
              !(c->flags & WS101__CONN_CLOSING);
   if (want == !!(c->flags & WS101__CONN_TIMED)) return;
   if (want) {
@@ -100,28 +150,57 @@ void ws101__conn_timed_update(ws101__conn *c) {
 
 static void untime(ws101__conn *c) {
   c->deadline = 0;
-  c->send_deadline = 0;
+  if (c->x != NULL) c->x->send_deadline = 0;
   ws101__conn_timed_update(c);
 }
 
 ws101__conn *ws101__conn_new(ws101_loop *loop, const ws101__proto *proto,
                              void *proto_data) {
-  ws101__conn *c = calloc(1, sizeof(*c));
+  return ws101__conn_new_room(loop, proto, proto_data, 0);
+}
+
+ws101__conn *ws101__conn_new_room(ws101_loop *loop, const ws101__proto *proto,
+                                  void *proto_data, size_t room) {
+  ws101__conn *c;
+  if (room > UINT16_MAX) return NULL;
+  /* Only the struct is zeroed: the room is its new user's to initialise. */
+  c = malloc(room ? WS101__CONN_ROOM_OFF + room : sizeof(*c));
   if (c == NULL) return NULL;
+  memset(c, 0, sizeof(*c));
+  c->room = (uint16_t)room;
   if (uv_tcp_init(loop->uv, &c->tcp) != 0) {
     free(c);
     return NULL;
   }
-  c->tcp.data = c;
+  c->tcp.data = (void *)&conn_tag;
   c->loop = loop;
   c->proto = proto;
   c->proto_data = proto_data;
-  link_conn(c);
+  loop->nconns++;
   return c;
 }
 
+/* Taken once at most: a room given back is not handed out again (the
+ * connection's own reference is then its last). */
+void *ws101__conn_room_take(ws101__conn *c, size_t n) {
+  if (c->room < n || atomic_load(&c->room_refs) != 0 ||
+      (c->flags & WS101__CONN_CLOSING))
+    return NULL;
+  atomic_store(&c->room_refs, 2);
+  return (char *)c + WS101__CONN_ROOM_OFF;
+}
+
+/* The block's last owner frees it. */
+static void room_unref(ws101__conn *c) {
+  if (atomic_fetch_sub(&c->room_refs, 1) == 1) free(c);
+}
+
+void ws101__conn_room_release(void *room) {
+  room_unref((ws101__conn *)(void *)((char *)room - WS101__CONN_ROOM_OFF));
+}
+
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  ws101__conn *c = h->data;
+  ws101__conn *c = (ws101__conn *)(void *)h;
   (void)suggested;
   /* libuv reads and dispatches one stream at a time, so one buffer per
    * loop serves every connection. */
@@ -147,7 +226,7 @@ void ws101__conn_peer_ended(ws101__conn *c, int err) {
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  ws101__conn *c = s->data;
+  ws101__conn *c = (ws101__conn *)(void *)s;
   int err;
   if (nread > 0) {
     if (c->flags & WS101__CONN_ENDING) return; /* discard after our end */
@@ -436,22 +515,26 @@ static void flush(ws101__conn *c, int may_drain) {
   }
   /* The kernel is full: hand the rest to uv_write and collect new writes in
    * the other buffer meanwhile (double buffering, no copy). */
-  tmp = c->inflight;
-  c->inflight = *o;
-  *o = tmp;
-  o->off = o->len = 0;
-  b = uv_buf_init(c->inflight.data + c->inflight.off,
-                  (unsigned)(c->inflight.len - c->inflight.off));
-  c->wreq = req_get(c->loop);
-  if (c->wreq == NULL) {
+  if (x_get(c) == NULL) {
     ws101__conn_close(c, WS101_ENOMEM);
     return;
   }
-  c->wreq->data = c;
-  w = uv_write(c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+  tmp = c->x->inflight;
+  c->x->inflight = *o;
+  *o = tmp;
+  o->off = o->len = 0;
+  b = uv_buf_init(c->x->inflight.data + c->x->inflight.off,
+                  (unsigned)(c->x->inflight.len - c->x->inflight.off));
+  c->x->wreq = req_get(c->loop);
+  if (c->x->wreq == NULL) {
+    ws101__conn_close(c, WS101_ENOMEM);
+    return;
+  }
+  c->x->wreq->data = c;
+  w = uv_write(c->x->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
   if (w != 0) {
-    req_put(c->loop, c->wreq);
-    c->wreq = NULL;
+    req_put(c->loop, c->x->wreq);
+    c->x->wreq = NULL;
     ws101__conn_close(c, ws101__uv_err(w));
     return;
   }
@@ -462,15 +545,16 @@ static void flush(ws101__conn *c, int may_drain) {
 static void write_cb(uv_write_t *req, int status) {
   ws101__conn *c = req->data;
   req_put(c->loop, req);
-  c->wreq = NULL;
+  c->x->wreq = NULL;
   c->flags &= ~WS101__CONN_WRITING;
-  out_release(c->loop, &c->inflight);
+  out_release(c->loop, &c->x->inflight);
   if (c->flags & WS101__CONN_CLOSING) return;
   if (status < 0) {
     ws101__conn_close(c, ws101__uv_err(status));
     return;
   }
   ws101__flow_written(c);
+  x_drop(c);
   if (ws101__conn_buffered(c) > 0) {
     ws101__conn_flush(c);
     if (c->flags & (WS101__CONN_WRITING | WS101__CONN_CLOSING)) return;
@@ -492,7 +576,8 @@ void ws101__conn_want_drain(ws101__conn *c) {
 }
 
 size_t ws101__conn_buffered(const ws101__conn *c) {
-  size_t n = (c->out.len - c->out.off) + (c->inflight.len - c->inflight.off);
+  size_t n = c->out.len - c->out.off;
+  if (c->x != NULL) n += c->x->inflight.len - c->x->inflight.off;
   if (c->tls != NULL) {
     const ws101__outbuf *o = ws101__tls_cipher(c->tls);
     n += o->len - o->off;
@@ -530,27 +615,38 @@ void ws101__conn_set_deadline(ws101__conn *c, uint64_t ms) {
  * first (on their own link, so that a handler re-arming any connection
  * cannot break the walk) because a timeout handler may close or re-arm
  * any connection. */
+static uint64_t send_deadline(const ws101__conn *c) {
+  return c->x != NULL ? c->x->send_deadline : 0;
+}
+
 void ws101__conn_sweep(ws101_loop *loop) {
   uint64_t now = uv_now(loop->uv);
-  ws101__conn *c, *expired = NULL;
+  ws101__conn *c;
+  size_t n = 0, i;
   for (c = loop->timed; c != NULL; c = c->tnext) {
     if ((c->deadline != 0 && c->deadline <= now) ||
-        (c->send_deadline != 0 && c->send_deadline <= now)) {
-      c->texp = expired;
-      expired = c;
+        (send_deadline(c) != 0 && send_deadline(c) <= now)) {
+      if (n == loop->texp_cap) {
+        /* Out of memory: the rest waits for the next sweep. */
+        size_t cap = n ? n * 2 : 64;
+        ws101__conn **a = realloc(loop->texp, cap * sizeof(*a));
+        if (a == NULL) break;
+        loop->texp = a;
+        loop->texp_cap = cap;
+      }
+      loop->texp[n++] = c;
     }
   }
-  while (expired != NULL) {
+  for (i = 0; i < n; i++) {
     int send_exp, proto_exp;
-    c = expired;
-    expired = c->texp;
-    c->texp = NULL;
+    c = loop->texp[i];
     if (c->flags & WS101__CONN_CLOSING) continue;
-    send_exp = c->send_deadline != 0 && c->send_deadline <= now;
+    send_exp = send_deadline(c) != 0 && send_deadline(c) <= now;
     proto_exp = c->deadline != 0 && c->deadline <= now;
     if (send_exp) {
       ws101__flow_send_expired(c, now);
       if (c->flags & WS101__CONN_CLOSING) continue;
+      x_drop(c);
     }
     if (!proto_exp) continue; /* re-armed by an earlier handler */
     c->deadline = 0;
@@ -570,8 +666,9 @@ void ws101__conn_sweep(ws101_loop *loop) {
 static void shutdown_cb(uv_shutdown_t *req, int status) {
   ws101__conn *c = req->data;
   req_put(c->loop, req);
-  c->sreq = NULL;
+  c->x->sreq = NULL;
   if (c->flags & WS101__CONN_CLOSING) return;
+  x_drop(c);
   /* Close once the peer's FIN arrives, or at once if it already came or
    * the shutdown failed; the linger deadline covers silent peers. */
   if (status < 0 || (c->flags & WS101__CONN_READ_EOF)) ws101__conn_close(c, 0);
@@ -587,15 +684,14 @@ static void finish_end(ws101__conn *c) {
     c->vt->end(c);
     return;
   }
-  c->sreq = req_get(c->loop);
-  if (c->sreq == NULL) {
+  if (x_get(c) == NULL || (c->x->sreq = req_get(c->loop)) == NULL) {
     ws101__conn_close(c, 0);
     return;
   }
-  c->sreq->data = c;
-  if (uv_shutdown(c->sreq, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
-    req_put(c->loop, c->sreq);
-    c->sreq = NULL;
+  c->x->sreq->data = c;
+  if (uv_shutdown(c->x->sreq, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
+    req_put(c->loop, c->x->sreq);
+    c->x->sreq = NULL;
     ws101__conn_close(c, 0);
     return;
   }
@@ -611,23 +707,32 @@ void ws101__conn_end(ws101__conn *c, uint64_t linger_ms) {
 }
 
 static void close_cb(uv_handle_t *h) {
-  ws101__conn *c = h->data;
-  void *owner = c->owner;
-  void (*owner_closed)(void *) = c->owner_closed;
+  ws101__conn *c = (ws101__conn *)(void *)h;
+  ws101__conn_owner *owner = c->owner;
   ws101_loop *loop = c->loop;
   if (c->flags & WS101__CONN_DIRTY) {
     ws101__conn **pp = &loop->dirty;
     while (*pp != NULL && *pp != c) pp = &(*pp)->next_dirty;
     if (*pp == c) *pp = c->next_dirty;
   }
-  unlink_conn(c);
+  loop->nconns--;
   if (c->proto != NULL && c->proto->on_close != NULL)
     c->proto->on_close(c, c->close_err);
   out_release(loop, &c->out);
-  out_release(loop, &c->inflight);
+  if (c->x != NULL) {
+    out_release(loop, &c->x->inflight);
+    req_put(loop, c->x);
+    c->x = NULL;
+  }
   ws101__tls_free(loop, c->tls);
-  free(c);
-  if (owner_closed != NULL) owner_closed(owner);
+  c->tls = NULL;
+  /* A handle in the room that is still referenced keeps the block, and
+   * frees it with its last reference (ws101__conn_room_release). */
+  if (atomic_load(&c->room_refs) != 0)
+    room_unref(c);
+  else
+    free(c);
+  if (owner != NULL && owner->closed != NULL) owner->closed(owner);
 }
 
 void ws101__conn_close(ws101__conn *c, int err) {

@@ -21,6 +21,7 @@
 
 #include "io/loop.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -78,44 +79,72 @@ typedef struct ws101__outbuf {
   size_t off, len, cap;
 } ws101__outbuf;
 
+/* What a connection needs only while a uv_write or uv_shutdown is pending
+ * or the send timeout runs: allocated then (from the loop's request cache)
+ * and released when the transport is idle again, so that an idle
+ * connection carries one pointer instead of these fields. */
+typedef struct ws101__conn_x {
+  ws101__outbuf inflight; /* what the current uv_write sends */
+  uv_write_t *wreq;
+  uv_shutdown_t *sreq;
+  uint64_t send_deadline; /* uv_now() ms; 0 = not waiting on the peer */
+  size_t send_mark;       /* libuv write queue size at the last check */
+} ws101__conn_x;
+
+/* Who accepted a connection (a server embeds one): told when each of its
+ * connections is gone, after proto->on_close. That is how a closing server
+ * learns its last connection left, without io/ knowing what a server is. */
+typedef struct ws101__conn_owner {
+  void (*closed)(struct ws101__conn_owner *self);
+} ws101__conn_owner;
+
+/* Field order keeps the pointers together and the 32-bit fields at the
+ * end, so the struct has no padding (see bench/RESULTS.md, layout). */
 struct ws101__conn {
   uv_tcp_t tcp;
   ws101_loop *loop;
   const ws101__proto *proto;
   void *proto_data;
-  /* `out` collects writes; `inflight` is what the current uv_write sends. */
+  /* `out` collects writes; its buffer is lent from the loop's pool only
+   * while it holds bytes. */
   ws101__outbuf out;
-  ws101__outbuf inflight;
-  /* Requests exist only while a write is pending or the end is under way;
-   * they come from a per-loop cache so an idle connection carries neither. */
-  uv_write_t *wreq;
-  uv_shutdown_t *sreq;
+  ws101__conn_x *x; /* NULL while no write/shutdown is pending */
   uint64_t deadline; /* uv_now() ms; 0 = none */
   /* Output flow control (conn_flow.c): the limit above which reading
-   * stops, and the send timeout with its deadline and progress mark. */
+   * stops; the send timeout is send_timeout_ms below. */
   size_t out_limit;          /* 0 = none */
-  uint32_t send_timeout_ms;  /* 0 = none */
-  uint64_t send_deadline;    /* uv_now() ms; 0 = not waiting on the peer */
-  size_t send_mark;          /* libuv write queue size at the last check */
-  /* Intrusive links: the loop's list of all connections, its flush list
-   * and its list of connections with a deadline (texp: the sweep's
-   * private list of expired ones). */
-  ws101__conn *prev, *next;
+  /* Intrusive links: the loop's flush list and its list of connections
+   * with a deadline (the sweep collects the expired ones in a per-loop
+   * array). The list of all connections is libuv's handle queue
+   * (ws101__conn_foreach). */
   ws101__conn *next_dirty;
-  ws101__conn *tprev, *tnext, *texp;
-  /* Who accepted it (a ws101_server), or NULL (client connections). When
-   * the connection is gone, after proto->on_close, conn.c calls
-   * owner_closed(owner): that is how a closing server learns its last
-   * connection left, without io/ knowing what a server is. */
-  void *owner;
-  void (*owner_closed)(void *owner);
-  uint32_t flags;
-  int close_err;
+  ws101__conn *tprev, *tnext;
+  /* Who accepted it (a ws101_server), or NULL (client connections). */
+  ws101__conn_owner *owner;
   /* Stream transports only (see below); NULL for TCP. */
   const ws101__conn_vt *vt;
   void *vt_data;
   struct ws101__tls *tls; /* NULL: plain TCP (see io/tls.h) */
+  uint32_t flags;
+  int close_err;
+  uint32_t send_timeout_ms;  /* 0 = none */
+  /* Bytes allocated after the struct (at WS101__CONN_ROOM_OFF) for the
+   * protocol that takes the connection over: an upgraded WebSocket lives
+   * there, so connection and handle are one allocation. room_refs counts
+   * the block's owners once the room is taken (the connection until its
+   * close callback, the handle until its last reference, which another
+   * thread may drop): whoever takes it to 0 frees the block. */
+  uint16_t room;
+  _Atomic uint16_t room_refs;
 };
+
+/* Where the room starts: right after the struct, 8-byte aligned, which
+ * is enough for what lives there (structs of pointers and integers of at
+ * most 64 bits); max_align_t's 16 would waste 8 bytes per connection. */
+#define WS101__CONN_ROOM_ALIGN 8
+#define WS101__CONN_ROOM_OFF                                                  \
+  ((sizeof(ws101__conn) + WS101__CONN_ROOM_ALIGN - 1) &                       \
+   ~(size_t)(WS101__CONN_ROOM_ALIGN - 1))
 
 /* Allocates a connection for an accepted or outgoing TCP stream on `loop`
  * (uv_tcp_init is done here) and links it into the loop. The caller then
@@ -123,6 +152,37 @@ struct ws101__conn {
  * proto->on_close has returned. Returns NULL on failure. */
 ws101__conn *ws101__conn_new(ws101_loop *loop, const ws101__proto *proto,
                              void *proto_data);
+/* The same with `room` bytes after the struct that a later protocol may
+ * take over with ws101__conn_room_take (a server that has WebSocket routes
+ * allocates every connection this way: one block for the connection and
+ * the handle an upgrade creates, no separate allocation left behind). */
+ws101__conn *ws101__conn_new_room(ws101_loop *loop, const ws101__proto *proto,
+                                  void *proto_data, size_t room);
+
+/* Hands the room (at least `n` bytes, 8-byte aligned) to the caller,
+ * or returns NULL if there is none, too small, or it is already taken.
+ * The memory then stays until ws101__conn_room_release, even after the
+ * connection closed: the block is freed by whichever of the two ends
+ * last (a handle may be referenced after its connection is gone). */
+void *ws101__conn_room_take(ws101__conn *c, size_t n);
+/* The user of the room is done with it (`room` as returned above). */
+void ws101__conn_room_release(void *room);
+
+/* Heap bytes this connection holds as glibc malloc counts them (chunk
+ * headers and rounding included): the block with its room, the pending
+ * write state, output buffers. */
+size_t ws101__conn_memory(const ws101__conn *c);
+/* The same for the block behind a room once its connection is gone. */
+size_t ws101__conn_room_memory(const void *room);
+/* The size of the malloc chunk behind a request of `n` bytes (glibc:
+ * 8 bytes of header, 16-byte granules, 32 bytes at least). */
+size_t ws101__malloc_chunk(size_t n);
+
+/* Calls fn for every connection of `loop` (closing ones included, until
+ * their close callback), in no particular order. fn may close connections (closing is deferred);
+ * connections created meanwhile are not visited. */
+void ws101__conn_foreach(ws101_loop *loop,
+                         void (*fn)(ws101__conn *c, void *arg), void *arg);
 
 /* Starts reading (after accept/connect). Returns 0 or a WS101_E* code. */
 int ws101__conn_start(ws101__conn *c);

@@ -37,7 +37,7 @@ void ws101__flow_queued(ws101__conn *c) {
  * buffer still holds data, and it lets the protocols react in on_drain,
  * which comes right after. Returns 1 if reading was stopped by us. */
 int ws101__flow_emptied(ws101__conn *c) {
-  c->send_deadline = 0;
+  if (c->x != NULL) c->x->send_deadline = 0;
   ws101__conn_timed_update(c);
   if (!(c->flags & WS101__CONN_OUT_FULL)) return 0;
   c->flags &= ~WS101__CONN_OUT_FULL;
@@ -49,15 +49,16 @@ int ws101__flow_emptied(ws101__conn *c) {
 /* The kernel took less than everything: a uv_write now waits on the
  * peer. Start the send timeout unless it already runs. */
 void ws101__flow_waiting(ws101__conn *c) {
-  if (c->send_timeout_ms == 0 || c->send_deadline != 0) return;
-  c->send_mark = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
-  c->send_deadline = uv_now(c->loop->uv) + c->send_timeout_ms;
+  /* c->x exists: a uv_write is pending (conn.c). */
+  if (c->send_timeout_ms == 0 || c->x->send_deadline != 0) return;
+  c->x->send_mark = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+  c->x->send_deadline = uv_now(c->loop->uv) + c->send_timeout_ms;
   ws101__conn_timed_update(c);
 }
 
 /* A whole uv_write left: that is progress. A next one re-arms afresh. */
 void ws101__flow_written(ws101__conn *c) {
-  c->send_deadline = 0;
+  if (c->x != NULL) c->x->send_deadline = 0;
   ws101__conn_timed_update(c);
 }
 
@@ -68,13 +69,13 @@ void ws101__flow_written(ws101__conn *c) {
 void ws101__flow_send_expired(ws101__conn *c, uint64_t now) {
   size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
   if (!(c->flags & WS101__CONN_WRITING)) {
-    c->send_deadline = 0;
+    c->x->send_deadline = 0;
     ws101__conn_timed_update(c);
     return;
   }
-  if (q < c->send_mark) {
-    c->send_mark = q;
-    c->send_deadline = now + c->send_timeout_ms;
+  if (q < c->x->send_mark) {
+    c->x->send_mark = q;
+    c->x->send_deadline = now + c->send_timeout_ms;
     ws101__conn_timed_update(c);
     return;
   }

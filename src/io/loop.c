@@ -250,25 +250,26 @@ static void close_closables(ws101_loop *loop) {
   }
 }
 
+static void cancel_conn(ws101__conn *c, void *arg) {
+  (void)arg;
+  ws101__conn_close(c, WS101_ECANCELED);
+}
+
 int ws101_loop_free(ws101_loop *loop) {
-  ws101__conn *c, *next;
   int i;
   if (loop == NULL) return WS101_EINVAL;
   if (loop->running) return WS101_ESTATE;
   loop->freeing = 1;
   close_closables(loop);
   ws101__timer_close_all(loop);
-  for (c = loop->conns; c != NULL; c = next) {
-    next = c->next;
-    ws101__conn_close(c, WS101_ECANCELED);
-  }
+  ws101__conn_foreach(loop, cancel_conn, NULL);
   if (loop->client_pool_free != NULL && loop->client_pool != NULL) {
     loop->client_pool_free(loop->client_pool);
     loop->client_pool = NULL;
   }
   /* Let close callbacks (final events) and pending posts run. Bounded: a
    * callback that keeps creating work cannot hold the free forever. */
-  for (i = 0; i < 1000 && (loop->conns != NULL || loop->closables != NULL ||
+  for (i = 0; i < 1000 && (loop->nconns > 0 || loop->closables != NULL ||
                     loop->timers != NULL);
        i++) {
     run_posts(loop);
@@ -303,6 +304,7 @@ int ws101_loop_free(ws101_loop *loop) {
   if (loop->tls_clients_free != NULL && loop->tls_clients != NULL)
     loop->tls_clients_free(loop->tls_clients);
   free(loop->tls_plain);
+  free(loop->texp);
   uv_mutex_destroy(&loop->post_mu);
   free(loop->rbuf);
   free(loop);

@@ -47,8 +47,11 @@ struct ws101_loop {
   /* Deadlines. */
   uv_timer_t sweep;
   struct ws101__conn *timed;
-  /* All connections, for shutdown. */
-  struct ws101__conn *conns;
+  /* The sweep's list of expired connections (kept between sweeps). */
+  struct ws101__conn **texp;
+  size_t texp_cap;
+  /* How many connections are open (their list is libuv's handle queue,
+   * see ws101__conn_foreach). */
   size_t nconns;
   /* The cached HTTP Date value ("Sun, 06 Nov 1994 08:49:37 GMT"). */
   char date[32];

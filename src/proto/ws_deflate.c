@@ -3,8 +3,13 @@
  *
  * Every zlib allocation goes through count_alloc/count_free so a connection
  * can report exactly what it holds (ws101__pmd_memory). Streams are created
- * on first use and then reused for the life of the connection: a message
- * costs no allocation unless a caller-owned output buffer must grow. */
+ * on first use. A stream with context takeover is kept for the life of the
+ * connection (its window is state the peer relies on), so such a message
+ * costs no allocation unless a caller-owned output buffer must grow.
+ * Without context takeover nothing survives a message: those directions
+ * use the loop's shared pair, or (a dedicated deflater with a window below
+ * the shared one's) a stream released after each message, so idle
+ * connections hold no zlib state then. */
 #include "proto/ws_deflate.h"
 
 #include <limits.h>
@@ -503,10 +508,20 @@ int ws101__pmd_deflate(ws101__pmd *p, const char *in, size_t len,
     reset = p->def_reset;
   }
   rc = def_run(zs, in, len, out);
-  /* After a failure part of the input may be in the window but not on the
-   * wire; a reset is always safe (the peer never needs our window). */
-  if (reset || rc != 0)
+  /* A dedicated stream without context takeover (the agreed window is
+   * smaller than the shared deflater's) keeps nothing the next message
+   * needs: it is released rather than reset, so an idle connection does
+   * not hold ~130 KiB of zlib state (window, hash chains, pending buffer)
+   * between messages. That costs little more than the reset it replaces:
+   * deflateReset clears the hash table too; the difference is a few
+   * malloc/free pairs per message. */
+  if (reset && zs == p->def) {
+    def_close(&p->def);
+  } else if (reset || rc != 0) {
+    /* After a failure part of the input may be in the window but not on
+     * the wire; a reset is always safe (the peer never needs our window). */
     deflateReset(zs);
+  }
   if (rc != 0)
     out->len = 0;
   return rc;

@@ -296,6 +296,7 @@ static int h1_accept_ws(ws101_req *req, const char *subprotocol,
   init.pmd = pmd;
   init.cb = cb;
   init.user_data = user_data;
+  init.room = h->conn; /* the connection's room holds the handle */
   ws = ws101__ws_new(&init);
   if (ws == NULL) return WS101_ENOMEM;
   ws101__ws_accept_key(key, strlen(key), accept);

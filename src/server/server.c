@@ -12,7 +12,10 @@
 #include "server/pubsub.h"
 #include "io/tls.h"
 #include "handles/request.h"
+#include "handles/ws.h"
 #include "proto/ws_handshake.h"
+
+static void conn_closed(ws101__conn_owner *owner);
 
 /* ALPN, in the server's order of preference: the first one the client also
  * offers is chosen, and tls_ready() attaches its protocol. With HTTP/2 on,
@@ -48,6 +51,7 @@ int ws101_server_new(ws101_loop *loop, const ws101_options *opts,
   srv->limits.max_header_bytes = srv->opts.max_header_bytes;
   srv->limits.max_headers = srv->opts.max_headers;
   srv->loop = loop;
+  srv->conn_owner.closed = conn_closed;
   srv->closable.close = close_from_loop;
   ws101__loop_add_closable(loop, &srv->closable);
   *out = srv;
@@ -123,7 +127,6 @@ const ws101__route *ws101__server_match(const ws101_server *srv,
   return best;
 }
 
-static void conn_closed(void *owner);
 
 /* The TLS handshake of an accepted connection is done, before any request
  * byte is read. HTTP/1.1 was attached at accept; when ALPN chose "h2" the
@@ -159,6 +162,13 @@ static void drop_one(ws101__listener *l) {
   uv_close((uv_handle_t *)&l->drop, drop_closed);
 }
 
+static int has_ws_route(const ws101_server *srv) {
+  size_t i;
+  for (i = 0; i < srv->nroutes; i++)
+    if (srv->routes[i].websocket) return 1;
+  return 0;
+}
+
 static void try_accept(ws101__listener *l) {
   ws101_server *srv = l->server;
   ws101__conn *c;
@@ -171,13 +181,17 @@ static void try_accept(ws101__listener *l) {
     l->waiting = 1;
     return;
   }
-  c = ws101__conn_new(srv->loop, &ws101__h1_server_proto, NULL);
+  /* With WebSocket routes, each connection comes with room for the handle
+   * an upgrade creates: one allocation per WebSocket, none freed after the
+   * 101 to leave a hole in the heap. (A handler upgrading on a plain route
+   * with ws101_req_accept_websocket gets a handle of its own instead.) */
+  c = ws101__conn_new_room(srv->loop, &ws101__h1_server_proto, NULL,
+                           has_ws_route(srv) ? WS101__WS_ROOM : 0);
   if (c == NULL) {
     drop_one(l);
     return;
   }
-  c->owner = srv;
-  c->owner_closed = conn_closed;
+  c->owner = &srv->conn_owner;
   srv->nconns++;
   ws101__conn_set_flow(c, (size_t)srv->opts.output_buffer_limit,
                        srv->opts.send_timeout_ms);
@@ -400,8 +414,11 @@ void ws101__server_dispatch(ws101_req *req) {
 }
 
 /* A connection this server accepted is gone (conn.c, after on_close). */
-static void conn_closed(void *owner) {
-  ws101_server *srv = owner;
+_Static_assert(offsetof(ws101_server, conn_owner) == 0,
+               "a connection's owner must be its server's address");
+
+static void conn_closed(ws101__conn_owner *owner) {
+  ws101_server *srv = (ws101_server *)(void *)owner; /* its first member */
   ws101__listener *l;
   srv->nconns--;
   for (l = srv->listeners; l != NULL && !srv->closing; l = l->next)
@@ -418,10 +435,19 @@ static void deferred_done(uv_timer_t *t) {
   maybe_done(srv);
 }
 
+static void shutdown_conn(ws101__conn *c, void *arg) {
+  if (c->owner != &((ws101_server *)arg)->conn_owner ||
+      (c->flags & WS101__CONN_CLOSING))
+    return;
+  if (c->proto != NULL && c->proto->on_shutdown != NULL)
+    c->proto->on_shutdown(c);
+  else
+    ws101__conn_close(c, 0);
+}
+
 int ws101_server_close(ws101_server *server, ws101_server_close_cb cb,
                        void *user_data) {
   ws101__listener *l, *next;
-  ws101__conn *c, *cnext;
   if (server == NULL) return WS101_EINVAL;
   if (server->closing) return WS101_ECLOSED;
   server->closing = 1;
@@ -432,14 +458,7 @@ int ws101_server_close(ws101_server *server, ws101_server_close_cb cb,
     uv_close((uv_handle_t *)&l->tcp, listener_closed);
   }
   server->listeners = NULL;
-  for (c = server->loop->conns; c != NULL; c = cnext) {
-    cnext = c->next;
-    if (c->owner != server || (c->flags & WS101__CONN_CLOSING)) continue;
-    if (c->proto != NULL && c->proto->on_shutdown != NULL)
-      c->proto->on_shutdown(c);
-    else
-      ws101__conn_close(c, 0);
-  }
+  ws101__conn_foreach(server->loop, shutdown_conn, server);
   /* With no listener and no connection left, finish on the next iteration
    * so the callback never runs inside this call. */
   if (server->nlisteners_open == 0 && server->nconns == 0) {

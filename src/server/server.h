@@ -5,6 +5,7 @@
 
 #include "proto/http1_parser.h"
 #include "core/options.h"
+#include "io/conn.h"
 #include "io/loop.h"
 #include "ws101.h"
 
@@ -36,6 +37,9 @@ typedef struct ws101__listener {
 } ws101__listener;
 
 struct ws101_server {
+  /* First, so that a connection's owner is the server's address
+   * (server/pubsub.c finds the server of a connection that way). */
+  ws101__conn_owner conn_owner;
   ws101_loop *loop;
   struct ws101_options opts;
   /* Derived once from opts for the HTTP/1.1 parser: its limits, and room

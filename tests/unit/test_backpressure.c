@@ -44,16 +44,17 @@ static struct {
 
 /* ---- sampling the library's own queues on the loop thread --------------- */
 
+static void sample_conn(ws101__conn *c, void *arg) {
+  size_t b = ws101__conn_buffered(c);
+  if ((int)b > T.max_conn_buffered) hh_add(&T.max_conn_buffered, (int)b - T.max_conn_buffered);
+  (*(int *)arg)++;
+}
+
 static void sample(ws101_timer *t, void *ud) {
   ws101_loop *loop = ud;
-  ws101__conn *c;
   int n = 0;
   (void)t;
-  for (c = loop->conns; c != NULL; c = c->next) {
-    size_t b = ws101__conn_buffered(c);
-    if ((int)b > T.max_conn_buffered) hh_add(&T.max_conn_buffered, (int)b - T.max_conn_buffered);
-    n++;
-  }
+  ws101__conn_foreach(loop, sample_conn, &n);
   hh_add(&T.conns, n - T.conns);
   if (n > 0 && !T.seen_conn) hh_add(&T.seen_conn, 1);
   if (n == 0 && T.seen_conn && !T.all_gone) hh_add(&T.all_gone, 1);

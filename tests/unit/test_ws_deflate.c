@@ -626,6 +626,51 @@ static void test_memory(void) {
   ws101__pmd_shared_free(sh);
 }
 
+/* server_no_context_takeover with a window below the shared deflater's:
+ * the connection needs a deflater of its own, and since nothing survives a
+ * message it is released after each one, so an idle connection holds no
+ * zlib state. Every message still decodes, and alike inputs compress
+ * alike (no context carried over). */
+static void test_memory_nct_small_window(void) {
+  struct ws101_options o;
+  ws101__pmd_params prm;
+  char resp[WS101__PMD_RESP_MAX];
+  ws101__pmd_shared *sh;
+  ws101__pmd *srv, *cli;
+  ws101__buf wire = {0}, first = {0}, out = {0};
+  int i;
+  opts_init(&o, WS101_DEFLATE_DEDICATED, 15);
+  sh = ws101__pmd_shared_new(&o);
+  ASSERT_EQ(ws101__pmd_server_negotiate("permessage-deflate; "
+                                        "server_no_context_takeover; "
+                                        "server_max_window_bits=10",
+                                        &o, &prm, resp, sizeof(resp)),
+            1);
+  srv = ws101__pmd_new(&prm, 1, &o, sh);
+  cli = ws101__pmd_new(&prm, 0, &o, NULL);
+  ASSERT(!ws101__pmd_deflates_shared(srv));
+  for (i = 0; i < 3; i++) {
+    ASSERT_EQ(ws101__pmd_deflate(srv, g_text, 5000, &wire), 0);
+    ASSERT_LT(ws101__pmd_memory(srv), 256);
+    if (i == 0) {
+      ASSERT_EQ(ws101__buf_append(&first, wire.data, wire.len), 0);
+    } else {
+      ASSERT_EQ(wire.len, first.len);
+      ASSERT_MEM_EQ(wire.data, first.data, wire.len);
+    }
+    out.len = 0;
+    ASSERT_EQ(ws101__pmd_inflate(cli, wire.data, wire.len, 1, &out, 10000), 0);
+    ASSERT_EQ(out.len, 5000);
+    ASSERT_MEM_EQ(out.data, g_text, 5000);
+  }
+  ws101__pmd_free(srv);
+  ws101__pmd_free(cli);
+  ws101__pmd_shared_free(sh);
+  ws101__buf_free(&wire);
+  ws101__buf_free(&first);
+  ws101__buf_free(&out);
+}
+
 int main(void) {
   g_rand = (char *)malloc(BIG + 64);
   g_text = (char *)malloc(BIG + 64);
@@ -642,6 +687,7 @@ int main(void) {
   RUN(test_corrupt);
   RUN(test_bomb);
   RUN(test_memory);
+  RUN(test_memory_nct_small_window);
   RUN(test_roundtrip_all);
   free(g_rand);
   free(g_text);
