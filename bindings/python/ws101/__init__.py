@@ -553,7 +553,10 @@ class Loop:
     def stop(self) -> None:
         """Makes the current (or next) :meth:`run` return. Safe from any
         thread (from another thread it posts the stop)."""
-        if self._thread is not None and self._thread != _threading.get_ident():
+        # Off the loop's thread the stop is always posted: a run() that has
+        # not recorded its thread yet would reset a direct stop and never
+        # return (seen as a rare python.threads hang).
+        if not self._on_loop_thread():
             self.call_soon_threadsafe(self._stop_now)
         else:
             self._stop_now()
