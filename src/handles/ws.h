@@ -70,6 +70,10 @@ struct ws101_ws {
    * but this byte, which sits in what was tail padding. */
   uint8_t subscribed;
   uint8_t bp_paused; /* reading held until the send queue drains (ws.c) */
+  /* The TEXT message being delivered (NULL outside its callback): the
+   * engine validated it, so ws101_ws_send skips UTF-8 for exactly it. */
+  const char *rx_text;
+  size_t rx_text_len;
 };
 
 ws101_ws *ws101__ws_new(const ws101__ws_init *init);

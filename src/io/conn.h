@@ -143,6 +143,11 @@ int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n);
  * closed or ending, or on ENOMEM (the connection is then closed). */
 char *ws101__conn_reserve(ws101__conn *c, size_t n);
 void ws101__conn_commit(ws101__conn *c, size_t n);
+/* Queues a small frame, `hn` header bytes then `len` payload bytes, in the
+ * cork buffer (always copied): ws101__conn_write's job in one call and one
+ * room check. Returns 0, WS101_ECLOSED or WS101_ENOMEM (then closed). */
+int ws101__conn_write_small(ws101__conn *c, const char *hdr, size_t hn,
+                            const char *data, size_t len);
 
 /* Flushes queued output now (normally the loop does it). Never calls the
  * protocol back, so it is safe inside application calls. */
