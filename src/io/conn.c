@@ -306,6 +306,10 @@ void ws101__outbuf_release(ws101_loop *loop, ws101__outbuf *o) {
   out_release(loop, o);
 }
 
+int ws101__outbuf_reserve(ws101_loop *loop, ws101__outbuf *o, size_t n) {
+  return out_room(loop, o, n);
+}
+
 static void mark_dirty(ws101__conn *c) {
   if (c->flags & WS101__CONN_DIRTY) return;
   c->flags |= WS101__CONN_DIRTY;
@@ -399,6 +403,15 @@ int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
       return WS101_ECLOSED;
     }
     if (skip == total) return 0;
+  }
+  if (total >= ZERO_COPY_MIN && c->tls != NULL && c->vt == NULL) {
+    /* TLS: encrypted straight from the caller's bytes (no cork copy). */
+    rc = ws101__tls_write_direct(c, bufs, n);
+    if (rc < 0) return rc == WS101_ENOMEM ? rc : WS101_ECLOSED;
+    if (rc > 0) {
+      queued(c);
+      return 0;
+    }
   }
   for (i = 0; i < n; i++) {
     size_t len = bufs[i].len;

@@ -313,6 +313,8 @@ const char *ws101__conn_tls_error(const ws101__conn *c);
 int ws101__outbuf_append(ws101_loop *loop, ws101__outbuf *o, const char *p,
                          size_t n);
 void ws101__outbuf_release(ws101_loop *loop, ws101__outbuf *o);
+/* Makes room for `n` more bytes; 0 or WS101_ENOMEM. */
+int ws101__outbuf_reserve(ws101_loop *loop, ws101__outbuf *o, size_t n);
 void ws101__conn_peer_ended(ws101__conn *c, int err);
 
 /* For the loop (loop.c): the deadline sweep, and freeing the per-loop
