@@ -239,7 +239,10 @@ static int stash(ws101_ws *ws, const char *data, size_t len) {
   return 0;
 }
 
-/* Inline: every read of a WebSocket comes through here. */
+/* Inlined: every read of a WebSocket comes through here. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
 static inline void feed(ws101_ws *ws, char *data, size_t len) {
   size_t n;
   if (ws->paused || ws->bp_paused || ws->pend_len) {

@@ -352,6 +352,33 @@ static void queued(ws101__conn *c) {
  * reset peer cannot raise SIGPIPE. Client connections (a connect may be
  * pending), fault injection and other platforms go through libuv.
  * Returns bytes written, UV_EAGAIN or a negative libuv error. */
+#if defined(MSG_NOSIGNAL) && !defined(_WIN32)
+static int sent(ssize_t w) {
+  if (w >= 0) return w > INT32_MAX ? INT32_MAX : (int)w;
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+    return UV_EAGAIN;
+  return -errno; /* libuv's codes on Unix are negated errno values */
+}
+
+/* Two buffers (a frame header and its payload) in one sendmsg. Apart from
+ * sock_try_write, whose one-buffer case then needs no stack frame. */
+static int send_two(uv_os_fd_t fd, const uv_buf_t *bufs) {
+  struct iovec iov[2];
+  struct msghdr m;
+  ssize_t w;
+  memset(&m, 0, sizeof m);
+  iov[0].iov_base = bufs[0].base;
+  iov[0].iov_len = bufs[0].len;
+  iov[1].iov_base = bufs[1].base;
+  iov[1].iov_len = bufs[1].len;
+  m.msg_iov = iov;
+  m.msg_iovlen = 2;
+  do w = sendmsg(fd, &m, MSG_NOSIGNAL);
+  while (w < 0 && errno == EINTR);
+  return sent(w);
+}
+#endif
+
 static int sock_try_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
 #if defined(MSG_NOSIGNAL) && !defined(_WIN32)
   uv_os_fd_t fd;
@@ -359,27 +386,10 @@ static int sock_try_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
   if ((c->flags & WS101__CONN_CLIENT) || ws101__faults.write_max != 0 ||
       n > 2 || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
     return ws101__try_write((uv_stream_t *)&c->tcp, bufs, n);
-  do {
-    if (n == 1) {
-      w = send(fd, bufs[0].base, bufs[0].len, MSG_NOSIGNAL);
-    } else {
-      struct iovec iov[2];
-      struct msghdr m;
-      unsigned i;
-      memset(&m, 0, sizeof m);
-      for (i = 0; i < n; i++) {
-        iov[i].iov_base = bufs[i].base;
-        iov[i].iov_len = bufs[i].len;
-      }
-      m.msg_iov = iov;
-      m.msg_iovlen = n;
-      w = sendmsg(fd, &m, MSG_NOSIGNAL);
-    }
-  } while (w < 0 && errno == EINTR);
-  if (w >= 0) return w > INT32_MAX ? INT32_MAX : (int)w;
-  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
-    return UV_EAGAIN;
-  return -errno; /* libuv's codes on Unix are negated errno values */
+  if (n == 2) return send_two(fd, bufs);
+  do w = send(fd, bufs[0].base, bufs[0].len, MSG_NOSIGNAL);
+  while (w < 0 && errno == EINTR);
+  return sent(w);
 #else
   return ws101__try_write((uv_stream_t *)&c->tcp, bufs, n);
 #endif
