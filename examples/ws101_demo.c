@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "ws101.h"
 
@@ -277,11 +278,35 @@ static void on_closed(ws101_server *s, void *ud) {
   ws101_loop_stop(loop);
 }
 
-/* Runs on the loop thread, posted by the signal thread. */
+/* Runs on the loop thread (on_signal, or posted by the signal thread). */
 static void shutdown_cb(ws101_loop *l, void *ud) {
   (void)l;
   (void)ud;
   if (server != NULL) ws101_server_close(server, on_closed, NULL);
+}
+
+/* One loop: SIGINT / SIGTERM are watched on the loop itself (libuv's
+ * signal handles), not by a thread. A second thread, even one asleep in
+ * sigwait, makes every libc syscall wrapper (each read and write) pay for
+ * thread cancellation bookkeeping for the rest of the process' life. */
+static uv_signal_t sig_int, sig_term;
+
+static void on_signal(uv_signal_t *h, int signum) {
+  (void)h;
+  (void)signum;
+  uv_signal_stop(&sig_int);
+  uv_signal_stop(&sig_term);
+  shutdown_cb(loop, NULL);
+}
+
+static void watch_signals(uv_loop_t *uv) {
+  uv_signal_init(uv, &sig_int);
+  uv_signal_init(uv, &sig_term);
+  uv_signal_start(&sig_int, on_signal, SIGINT);
+  uv_signal_start(&sig_term, on_signal, SIGTERM);
+  /* They must not keep the loop running once the server is closed. */
+  uv_unref((uv_handle_t *)&sig_int);
+  uv_unref((uv_handle_t *)&sig_term);
 }
 
 static void *signal_thread(void *arg) {
@@ -363,8 +388,9 @@ int main(int argc, char **argv) {
     return 2;
   }
 
-  /* Signals go to one thread that posts into the loop: the thread-safe
-   * entry point, instead of unsafe work in a signal handler. */
+  /* With --workers, signals go to one thread that stops the workers: the
+   * thread-safe entry point, instead of unsafe work in a signal handler.
+   * One loop watches them itself (watch_signals). */
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
@@ -429,16 +455,15 @@ int main(int argc, char **argv) {
             rc == WS101_ETLS ? ws101_tls_last_error() : "");
     return 1;
   }
-  pthread_create(&tid, NULL, signal_thread, &set);
+  watch_signals(ws101_loop_uv(loop));
+  pthread_sigmask(SIG_UNBLOCK, &set, NULL);
   printf("listening on %s://%s%s%s:%d/\n", cert != NULL ? "https" : "http",
          strchr(host, ':') ? "[" : "",
          host, strchr(host, ':') ? "]" : "", ws101_server_port(server));
   fflush(stdout);
   ws101_loop_run(loop);
-  /* The signal thread is done or blocked in sigwait; either way it never
-   * touches the loop again once the server is gone. */
-  pthread_cancel(tid);
-  pthread_join(tid, NULL);
+  uv_close((uv_handle_t *)&sig_int, NULL);
+  uv_close((uv_handle_t *)&sig_term, NULL);
   ws101_loop_free(loop);
   return 0;
 }

@@ -77,8 +77,8 @@ static void arm(ws101_ws *ws, int kind, uint64_t ms) {
  * when the socket takes them at once (its zero-copy threshold). */
 #define WS_ZERO_COPY_MIN (16 * 1024)
 
-/* Queues one frame. Small server frames are built in place in the
- * connection's cork buffer (one room check, one copy); large ones go
+/* Queues one frame. Small server frames are copied with their header into
+ * the connection's cork buffer (one call, one room check); large ones go
  * zero-copy as {header, payload}. Clients mask the payload straight into
  * the cork buffer: one pass, one copy, whatever the size. */
 static int write_frame(ws101_ws *ws, int opcode, int fin, int rsv1,
@@ -87,33 +87,27 @@ static int write_frame(ws101_ws *ws, int opcode, int fin, int rsv1,
   uint8_t hdr[WS101__WS_MAX_HDR], key[4];
   size_t hn;
   char *p;
-  if (!ws->eng.is_client && len >= WS_ZERO_COPY_MIN) {
-    uv_buf_t b[2];
-    hn = ws101__ws_hdr_encode(hdr, fin, rsv1, opcode, len, NULL);
-    b[0].base = (char *)hdr;
-    b[0].len = hn;
-    b[1].base = (char *)data;
-    b[1].len = len;
-    return ws101__conn_write(c, b, 2);
+  if (!ws->eng.is_client) {
+    hn = ws101__ws_hdr_server(hdr, fin, rsv1, opcode, len);
+    if (len >= WS_ZERO_COPY_MIN) {
+      uv_buf_t b[2];
+      b[0].base = (char *)hdr;
+      b[0].len = hn;
+      b[1].base = (char *)data;
+      b[1].len = len;
+      return ws101__conn_write(c, b, 2);
+    }
+    return ws101__conn_write_small(c, (const char *)hdr, hn, data, len);
   }
   if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_SHUTDOWN))
     return WS101_ECLOSED;
-  if (ws->eng.is_client) {
-    if (ws101__random_bytes(key, 4) != 0) return WS101_EIO;
-    hn = ws101__ws_hdr_len(len, 1);
-  } else {
-    hn = ws101__ws_hdr_len(len, 0);
-  }
+  if (ws101__random_bytes(key, 4) != 0) return WS101_EIO;
+  hn = ws101__ws_hdr_len(len, 1);
   /* NULL on an open connection: out of memory, and it is now closed. */
   p = ws101__conn_reserve(c, hn + len);
   if (p == NULL) return WS101_ENOMEM;
-  if (ws->eng.is_client) {
-    ws101__ws_hdr_encode((uint8_t *)p, fin, rsv1, opcode, len, key);
-    ws101__ws_mask_copy((uint8_t *)p + hn, (const uint8_t *)data, len, key);
-  } else {
-    ws101__ws_hdr_encode((uint8_t *)p, fin, rsv1, opcode, len, NULL);
-    if (len) memcpy(p + hn, data, len);
-  }
+  ws101__ws_hdr_encode((uint8_t *)p, fin, rsv1, opcode, len, key);
+  ws101__ws_mask_copy((uint8_t *)p + hn, (const uint8_t *)data, len, key);
   ws101__conn_commit(c, hn + len);
   return 0;
 }
@@ -237,6 +231,23 @@ static int on_event(void *ud, int ev, char *data, size_t len, int arg) {
   case WS101__WSE_FAIL:
     failed(ws, arg, data, len);
     break;
+  case WS101_WS_TEXT:
+    /* The engine validated these bytes: an echo of exactly them (same
+     * pointer, same length, during this callback) need not be validated
+     * again by ws101_ws_send. */
+    {
+      /* Kept in the loop, not the handle: idle connections pay nothing,
+       * and one callback runs at a time per loop (saved for nesting). */
+      ws101_loop *l = ws->loop;
+      const char *prev = l->rx_text;
+      size_t prev_len = l->rx_text_len;
+      l->rx_text = data;
+      l->rx_text_len = len;
+      deliver(ws, ev, data, len, arg);
+      l->rx_text = prev;
+      l->rx_text_len = prev_len;
+    }
+    break;
   default:
     deliver(ws, ev, data, len, arg);
     break;
@@ -258,7 +269,11 @@ static int stash(ws101_ws *ws, const char *data, size_t len) {
   return 0;
 }
 
-static void feed(ws101_ws *ws, char *data, size_t len) {
+/* Inlined: every read of a WebSocket comes through here. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void feed(ws101_ws *ws, char *data, size_t len) {
   size_t n;
   if (ws->paused || ws->bp_paused || pend_len(ws)) {
     if (stash(ws, data, len) != 0) ws101__conn_close(ws->conn, WS101_ENOMEM);
@@ -590,7 +605,9 @@ int ws101_ws_send_ex(ws101_ws *ws, const char *data, size_t len, int opcode,
     return WS101_EINVAL;
   if (!writable(ws)) return WS101_ECLOSED;
   if (ws->send_frag) return WS101_ESTATE;
-  if (opcode == WS101_OP_TEXT && !ws101__utf8_valid(data, len))
+  if (opcode == WS101_OP_TEXT &&
+      !(data == ws->loop->rx_text && len == ws->loop->rx_text_len) &&
+      !ws101__utf8_valid(data, len))
     return WS101_EUTF8;
   o = ws->eng.opts;
   /* Checked before compressing: a refused message must not enter a

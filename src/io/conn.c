@@ -4,9 +4,13 @@
 #include "io/conn.h"
 #include "io/tls.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <sys/socket.h>
+#endif
 
 /* Writes at least this big skip the cork buffer when the queue is empty:
  * the kernel usually takes them whole, so copying would be pure cost. */
@@ -305,8 +309,16 @@ void ws101__conn_pool_free(ws101_loop *loop) {
   loop->out_pool_len = 0;
 }
 
-/* Makes room for `n` more bytes at o->data + o->len. */
-static int out_room(ws101_loop *loop, ws101__outbuf *o, size_t n) {
+/* The slow half of out_room: reclaims consumed space or grows. */
+static int out_grow(ws101_loop *loop, ws101__outbuf *o, size_t n) {
+  /* Usual: the buffer was released when it emptied; take a pooled one. */
+  if (o->data == NULL && n <= OUT_UNIT) {
+    o->data = pool_get(loop);
+    if (o->data == NULL) return WS101_ENOMEM;
+    o->cap = OUT_UNIT;
+    o->off = o->len = 0;
+    return 0;
+  }
   if (o->off > 0 && o->off == o->len) o->off = o->len = 0;
   if (n > o->cap - o->len) {
     size_t live = o->len - o->off, cap;
@@ -337,6 +349,14 @@ static int out_room(ws101_loop *loop, ws101__outbuf *o, size_t n) {
   return 0;
 }
 
+/* Makes room for `n` more bytes at o->data + o->len. The common case, room
+ * left, is one compare (bytes already sent before o->off stay until the
+ * buffer empties, which releases it anyway). */
+static int out_room(ws101_loop *loop, ws101__outbuf *o, size_t n) {
+  if (n <= o->cap - o->len) return 0;
+  return out_grow(loop, o, n);
+}
+
 static int out_append(ws101_loop *loop, ws101__outbuf *o, const char *p,
                       size_t n) {
   if (out_room(loop, o, n) != 0) return WS101_ENOMEM;
@@ -365,6 +385,10 @@ void ws101__outbuf_release(ws101_loop *loop, ws101__outbuf *o) {
   out_release(loop, o);
 }
 
+int ws101__outbuf_reserve(ws101_loop *loop, ws101__outbuf *o, size_t n) {
+  return out_room(loop, o, n);
+}
+
 static void mark_dirty(ws101__conn *c) {
   if (c->flags & WS101__CONN_DIRTY) return;
   c->flags |= WS101__CONN_DIRTY;
@@ -372,15 +396,83 @@ static void mark_dirty(ws101__conn *c) {
   c->loop->dirty = c;
 }
 
+static size_t buffered(const ws101__conn *c) {
+  size_t n = c->out.len - c->out.off;
+  if (c->x != NULL) n += c->x->inflight.len - c->x->inflight.off;
+  if (c->tls != NULL) {
+    const ws101__outbuf *o = ws101__tls_cipher(c->tls);
+    n += o->len - o->off;
+  }
+  return n;
+}
+
 /* New bytes are in `out`: flush now if the cork is full, else at the end
- * of the iteration. */
+ * of the read being dispatched or of the iteration. A TCP or TLS
+ * connection inside its own on_read is flushed by its reader right after
+ * (read_cb, ws101__conn_flush_from_loop), so it need not also go on the
+ * loop's list, whose walk would only find it empty again. */
 static void queued(ws101__conn *c) {
-  if (c->out.len - c->out.off >= CORK_FLUSH_AT &&
-      !(c->flags & WS101__CONN_IN_READ))
+  if (c->flags & WS101__CONN_IN_READ) {
+    if (c->vt != NULL) mark_dirty(c);
+  } else if (c->out.len - c->out.off >= CORK_FLUSH_AT) {
     ws101__conn_flush(c);
-  else
+  } else {
     mark_dirty(c);
-  if (!(c->flags & WS101__CONN_CLOSING)) ws101__flow_queued(c);
+  }
+  /* ws101__flow_queued's own first checks, here to spare the call. */
+  if (!(c->flags & (WS101__CONN_CLOSING | WS101__CONN_OUT_FULL)) &&
+      c->out_limit != 0 && buffered(c) > c->out_limit)
+    ws101__flow_queued(c);
+}
+
+/* One write(2) for what libuv's uv_try_write would do here: the callers
+ * already know that no uv_write is queued (WRITING) and that the socket
+ * is connected (it was accepted), which is all uv_try_write checks before
+ * its own write, so its bookkeeping per call is saved. MSG_NOSIGNAL: a
+ * reset peer cannot raise SIGPIPE. Client connections (a connect may be
+ * pending), fault injection and other platforms go through libuv.
+ * Returns bytes written, UV_EAGAIN or a negative libuv error. */
+#if defined(MSG_NOSIGNAL) && !defined(_WIN32)
+static int sent(ssize_t w) {
+  if (w >= 0) return w > INT32_MAX ? INT32_MAX : (int)w;
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+    return UV_EAGAIN;
+  return -errno; /* libuv's codes on Unix are negated errno values */
+}
+
+/* Two buffers (a frame header and its payload) in one sendmsg. Apart from
+ * sock_try_write, whose one-buffer case then needs no stack frame. */
+static int send_two(uv_os_fd_t fd, const uv_buf_t *bufs) {
+  struct iovec iov[2];
+  struct msghdr m;
+  ssize_t w;
+  memset(&m, 0, sizeof m);
+  iov[0].iov_base = bufs[0].base;
+  iov[0].iov_len = bufs[0].len;
+  iov[1].iov_base = bufs[1].base;
+  iov[1].iov_len = bufs[1].len;
+  m.msg_iov = iov;
+  m.msg_iovlen = 2;
+  do w = sendmsg(fd, &m, MSG_NOSIGNAL);
+  while (w < 0 && errno == EINTR);
+  return sent(w);
+}
+#endif
+
+static int sock_try_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
+#if defined(MSG_NOSIGNAL) && !defined(_WIN32)
+  uv_os_fd_t fd;
+  ssize_t w;
+  if ((c->flags & WS101__CONN_CLIENT) || ws101__faults.write_max != 0 ||
+      n > 2 || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+    return ws101__try_write((uv_stream_t *)&c->tcp, bufs, n);
+  if (n == 2) return send_two(fd, bufs);
+  do w = send(fd, bufs[0].base, bufs[0].len, MSG_NOSIGNAL);
+  while (w < 0 && errno == EINTR);
+  return sent(w);
+#else
+  return ws101__try_write((uv_stream_t *)&c->tcp, bufs, n);
+#endif
 }
 
 int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
@@ -394,13 +486,22 @@ int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
   if (total >= ZERO_COPY_MIN && c->vt == NULL && c->tls == NULL &&
       !(c->flags & WS101__CONN_WRITING) &&
       c->out.len == c->out.off) {
-    int w = ws101__try_write((uv_stream_t *)&c->tcp, bufs, n);
+    int w = sock_try_write(c, bufs, n);
     if (w > 0) skip = (size_t)w;
     else if (w != UV_EAGAIN && w != UV_ENOSYS) {
       ws101__conn_close(c, ws101__uv_err(w));
       return WS101_ECLOSED;
     }
     if (skip == total) return 0;
+  }
+  if (total >= ZERO_COPY_MIN && c->tls != NULL && c->vt == NULL) {
+    /* TLS: encrypted straight from the caller's bytes (no cork copy). */
+    rc = ws101__tls_write_direct(c, bufs, n);
+    if (rc < 0) return rc == WS101_ENOMEM ? rc : WS101_ECLOSED;
+    if (rc > 0) {
+      queued(c);
+      return 0;
+    }
   }
   for (i = 0; i < n; i++) {
     size_t len = bufs[i].len;
@@ -430,6 +531,26 @@ char *ws101__conn_reserve(ws101__conn *c, size_t n) {
     return NULL;
   }
   return c->out.data + c->out.len;
+}
+
+int ws101__conn_write_small(ws101__conn *c, const char *hdr, size_t hn,
+                            const char *data, size_t len) {
+  char *p;
+  size_t i;
+  int rc;
+  if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_SHUTDOWN))
+    return WS101_ECLOSED;
+  rc = out_room(c->loop, &c->out, hn + len);
+  if (rc != 0) {
+    ws101__conn_close(c, rc);
+    return rc;
+  }
+  p = c->out.data + c->out.len;
+  for (i = 0; i < hn; i++) p[i] = hdr[i]; /* 2..14 bytes: no memcpy call */
+  if (len) memcpy(p + hn, data, len);
+  c->out.len += hn + len;
+  queued(c);
+  return 0;
 }
 
 void ws101__conn_commit(ws101__conn *c, size_t n) {
@@ -490,8 +611,9 @@ static void flush(ws101__conn *c, int may_drain) {
     }
     return;
   }
-  b = uv_buf_init(o->data + o->off, (unsigned)(o->len - o->off));
-  w = ws101__try_write((uv_stream_t *)&c->tcp, &b, 1);
+  b.base = o->data + o->off;
+  b.len = o->len - o->off;
+  w = sock_try_write(c, &b, 1);
   if (w < 0 && w != UV_EAGAIN && w != UV_ENOSYS) {
     ws101__conn_close(c, ws101__uv_err(w));
     return;
@@ -501,7 +623,11 @@ static void flush(ws101__conn *c, int may_drain) {
     out_release(c->loop, o);
     /* Plaintext held back until the handshake completes is not drained. */
     if (c->out.len != c->out.off) return;
-    if (ws101__flow_emptied(c) && !may_drain) {
+    /* (ws101__flow_emptied has nothing to do without a send deadline or
+     * a stop of reading: spare the call.) */
+    if (((c->x != NULL && c->x->send_deadline != 0) ||
+         (c->flags & WS101__CONN_OUT_FULL)) &&
+        ws101__flow_emptied(c) && !may_drain) {
       /* Reading resumed where the protocol cannot be called back: the
        * loop's flush owes it the drain. */
       c->flags |= WS101__CONN_DRAIN_OWED;
@@ -575,15 +701,7 @@ void ws101__conn_want_drain(ws101__conn *c) {
   mark_dirty(c);
 }
 
-size_t ws101__conn_buffered(const ws101__conn *c) {
-  size_t n = c->out.len - c->out.off;
-  if (c->x != NULL) n += c->x->inflight.len - c->x->inflight.off;
-  if (c->tls != NULL) {
-    const ws101__outbuf *o = ws101__tls_cipher(c->tls);
-    n += o->len - o->off;
-  }
-  return n;
-}
+size_t ws101__conn_buffered(const ws101__conn *c) { return buffered(c); }
 
 void ws101__conn_pause(ws101__conn *c) {
   c->flags |= WS101__CONN_PAUSED;

@@ -203,6 +203,11 @@ int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n);
  * closed or ending, or on ENOMEM (the connection is then closed). */
 char *ws101__conn_reserve(ws101__conn *c, size_t n);
 void ws101__conn_commit(ws101__conn *c, size_t n);
+/* Queues a small frame, `hn` header bytes then `len` payload bytes, in the
+ * cork buffer (always copied): ws101__conn_write's job in one call and one
+ * room check. Returns 0, WS101_ECLOSED or WS101_ENOMEM (then closed). */
+int ws101__conn_write_small(ws101__conn *c, const char *hdr, size_t hn,
+                            const char *data, size_t len);
 
 /* Flushes queued output now (normally the loop does it). Never calls the
  * protocol back, so it is safe inside application calls. */
@@ -376,6 +381,8 @@ const char *ws101__conn_tls_error(const ws101__conn *c);
 int ws101__outbuf_append(ws101_loop *loop, ws101__outbuf *o, const char *p,
                          size_t n);
 void ws101__outbuf_release(ws101_loop *loop, ws101__outbuf *o);
+/* Makes room for `n` more bytes; 0 or WS101_ENOMEM. */
+int ws101__outbuf_reserve(ws101_loop *loop, ws101__outbuf *o, size_t n);
 void ws101__conn_peer_ended(ws101__conn *c, int err);
 
 /* For the loop (loop.c): the deadline sweep, and freeing the per-loop

@@ -53,6 +53,11 @@ struct ws101_loop {
   /* How many connections are open (their list is libuv's handle queue,
    * see ws101__conn_foreach). */
   size_t nconns;
+  /* The TEXT message a WebSocket callback is being handed (NULL outside
+   * one): the engine validated it, so ws101_ws_send skips UTF-8 for
+   * exactly these bytes (handles/ws.c). */
+  const char *rx_text;
+  size_t rx_text_len;
   /* The cached HTTP Date value ("Sun, 06 Nov 1994 08:49:37 GMT"). */
   char date[32];
   uint64_t date_sec;

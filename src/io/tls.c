@@ -846,6 +846,73 @@ out:
   t->in_len = 0;
 }
 
+/* OpenSSL cuts plaintext into records of at most this many bytes, each
+ * framed with at most RECORD_OVERHEAD more (header, nonce, tag, padding). */
+#define RECORD_PLAIN 16384
+#define RECORD_OVERHEAD 96
+
+/* Encrypts p[0..n) into `cipher`, whose room for all of its records is
+ * made first: the write BIO appends record by record, and growing the
+ * buffer on the way would copy what is already in it at every doubling.
+ * Returns 0, or an error after which the connection is closed. */
+static int seal(ws101__conn *c, const char *p, size_t n) {
+  ws101__tls *t = c->tls;
+  if (ws101__outbuf_reserve(c->loop, &t->cipher,
+                            n + (n / RECORD_PLAIN + 1) * RECORD_OVERHEAD) != 0) {
+    ws101__conn_close(c, WS101_ENOMEM);
+    return WS101_ENOMEM;
+  }
+  ERR_clear_error(); /* see handshake() */
+  while (n > 0) {
+    int chunk = n > (size_t)1 << 30 ? 1 << 30 : (int)n;
+    int w = SSL_write(t->ssl, p, chunk);
+    if (w <= 0) {
+      fail(c, "TLS write failed");
+      return WS101_ETLS;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int ws101__tls_write_direct(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
+  ws101__tls *t = c->tls;
+  ws101__outbuf *o = &c->out;
+  size_t live = o->len - o->off, skip = 0;
+  unsigned i = 0;
+  int rc;
+  if (!t->handshake_done || t->notify_sent) return 0;
+  /* Bytes corked before, leading small buffers (a frame header) and the
+   * start of the first big one make the first record together, instead
+   * of records of their own. */
+  for (; live < RECORD_PLAIN && i < n && bufs[i].len < RECORD_PLAIN - live;
+       i++) {
+    if (bufs[i].len == 0) continue;
+    if (ws101__outbuf_append(c->loop, o, bufs[i].base, bufs[i].len) != 0)
+      goto nomem;
+    live += bufs[i].len;
+  }
+  if (live > 0) {
+    if (i < n && live < RECORD_PLAIN) {
+      skip = RECORD_PLAIN - live;
+      if (ws101__outbuf_append(c->loop, o, bufs[i].base, skip) != 0)
+        goto nomem;
+    }
+    rc = seal(c, o->data + o->off, o->len - o->off);
+    ws101__outbuf_release(c->loop, o);
+    if (rc != 0) return rc;
+  }
+  for (; i < n; i++, skip = 0) {
+    rc = seal(c, bufs[i].base + skip, bufs[i].len - skip);
+    if (rc != 0) return rc;
+  }
+  return 1;
+nomem:
+  ws101__conn_close(c, WS101_ENOMEM);
+  return WS101_ENOMEM;
+}
+
 int ws101__tls_encrypt(ws101__conn *c, int ending) {
   ws101__tls *t = c->tls;
   ws101__outbuf *o = &c->out;
@@ -853,18 +920,8 @@ int ws101__tls_encrypt(ws101__conn *c, int ending) {
   if (o->len > o->off) {
     /* One SSL_write for the whole cork buffer: OpenSSL cuts it into
      * 16 KiB records, and the write BIO never refuses. */
-    size_t n = o->len - o->off;
-    ERR_clear_error(); /* see handshake() */
-    while (n > 0) {
-      int chunk = n > (size_t)1 << 30 ? 1 << 30 : (int)n;
-      int w = SSL_write(t->ssl, o->data + o->off, chunk);
-      if (w <= 0) {
-        fail(c, "TLS write failed");
-        return WS101_ETLS;
-      }
-      o->off += (size_t)w;
-      n -= (size_t)w;
-    }
+    int rc = seal(c, o->data + o->off, o->len - o->off);
+    if (rc != 0) return rc;
     ws101__outbuf_release(c->loop, o);
   }
   if (ending && !t->notify_sent) {

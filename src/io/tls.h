@@ -69,6 +69,15 @@ void ws101__tls_input(struct ws101__conn *c, const char *data, size_t len);
  * 0, or an error after which the connection is closed. */
 int ws101__tls_encrypt(struct ws101__conn *c, int ending);
 
+/* A big write with nothing corked before it: encrypts `bufs` straight
+ * from the caller's memory into `cipher` (a short leading buffer, the frame
+ * header, shares the first record with the payload's first bytes instead
+ * of being a record of its own). Returns 1 when done, 0 when not possible
+ * now (handshake not done: the caller copies as usual), or
+ * an error after which the connection is closed. */
+int ws101__tls_write_direct(struct ws101__conn *c, const uv_buf_t *bufs,
+                            unsigned n);
+
 /* The ciphertext waiting for the socket. */
 struct ws101__outbuf *ws101__tls_cipher(ws101__tls *t);
 /* Ciphertext kept while reading was paused (to resume with). */

@@ -59,6 +59,29 @@ static inline size_t ws101__ws_hdr_len(uint64_t len, int masked) {
 size_t ws101__ws_hdr_encode(uint8_t *out, int fin, int rsv1, int opcode,
                             uint64_t len, const uint8_t *key);
 
+/* ws101__ws_hdr_encode for an unmasked (server) frame, inline: the send
+ * path of every server message, where the general encoder's call and
+ * branches cost more than the two bytes it usually writes. `out` has room
+ * for 10 bytes. Returns the header size (2, 4 or 10). */
+static inline size_t ws101__ws_hdr_server(uint8_t *out, int fin, int rsv1,
+                                          int opcode, uint64_t len) {
+  int i;
+  out[0] = (uint8_t)((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | (opcode & 0x0F));
+  if (len < 126) {
+    out[1] = (uint8_t)len;
+    return 2;
+  }
+  if (len <= 0xFFFF) {
+    out[1] = 126;
+    out[2] = (uint8_t)(len >> 8);
+    out[3] = (uint8_t)len;
+    return 4;
+  }
+  out[1] = 127;
+  for (i = 0; i < 8; i++) out[2 + i] = (uint8_t)(len >> (56 - 8 * i));
+  return 10;
+}
+
 /* XORs p[0..n) in place with `key`, starting at key byte `off` (0..3), so
  * a payload can be unmasked piecewise as it arrives. Returns the key
  * offset for the byte after p[n-1]. */

@@ -3,7 +3,8 @@
  * Certificates come from tests/tls/make_certs.sh (the openssl command) in a
  * temp dir. Cases: TLS sessions are reused across the keep-alive pool's
  * connections to one origin; a wss echo where the server pauses reading
- * (ciphertext kept while paused, decrypted after resume); TLS settings
+ * (ciphertext kept while paused, decrypted after resume); big wss echoes
+ * behind a small corked frame, byte for byte; TLS settings
  * errors reported with OpenSSL's reason. */
 #include "test.h"
 #include "ws101.h"
@@ -230,6 +231,100 @@ static void test_wss_pause_resume(void) {
   ASSERT_EQ(ws101_loop_free(s.loop), 0);
 }
 
+/* ---- big wss echoes (encrypted straight from the sender's buffer) -------- */
+
+/* Sizes around the 16 KiB record and zero-copy boundaries, and big ones
+ * with 2- and 8-byte frame lengths. */
+static const size_t big_sizes[] = {16380, 16381, 16385, 65536, 300000,
+                                   1000000};
+#define N_BIG (sizeof(big_sizes) / sizeof(big_sizes[0]))
+
+typedef struct big_state {
+  ws101_loop *loop;
+  ws101_server *server;
+  char *msg;
+  size_t next;     /* index of the echo the client waits for */
+  int want_text;   /* the server's small text comes before each echo */
+  int opened;
+} big_state;
+
+static void fill(char *p, size_t n, size_t k) {
+  size_t j;
+  for (j = 0; j < n; j++) p[j] = (char)((j * 7 + k) & 0xFF);
+}
+
+static void big_srv_cb(ws101_ws *ws, int ev, const char *data, size_t len,
+                       int arg, void *ud) {
+  (void)arg;
+  (void)ud;
+  if (ev == WS101_WS_BINARY) {
+    /* A small frame corked first: it must leave before the big one,
+     * whose bytes the TLS filter encrypts without a copy. */
+    ASSERT_EQ(ws101_ws_send(ws, "next", 4, WS101_OP_TEXT), 0);
+    ASSERT_EQ(ws101_ws_send(ws, data, len, WS101_OP_BINARY), 0);
+  }
+}
+
+static void big_send(ws101_ws *ws, big_state *s) {
+  fill(s->msg, big_sizes[s->next], s->next);
+  ASSERT_EQ(ws101_ws_send(ws, s->msg, big_sizes[s->next], WS101_OP_BINARY),
+            0);
+  s->want_text = 1;
+}
+
+static void big_cli_cb(ws101_ws *ws, int ev, const char *data, size_t len,
+                       int arg, void *ud) {
+  big_state *s = ud;
+  (void)arg;
+  if (ev == WS101_WS_OPEN) {
+    s->opened = 1;
+    big_send(ws, s);
+  } else if (ev == WS101_WS_TEXT) {
+    ASSERT(s->want_text);
+    ASSERT_EQ(len, 4);
+    ASSERT(memcmp(data, "next", 4) == 0);
+    s->want_text = 0;
+  } else if (ev == WS101_WS_BINARY) {
+    ASSERT(!s->want_text);
+    ASSERT(s->next < N_BIG);
+    ASSERT_EQ(len, big_sizes[s->next]);
+    fill(s->msg, len, s->next);
+    ASSERT(memcmp(data, s->msg, len) == 0);
+    if (++s->next < N_BIG) {
+      big_send(ws, s);
+    } else {
+      ws101_ws_close(ws, 1000, "done");
+      ws101_server_close(s->server, NULL, NULL);
+    }
+  } else if (ev == WS101_WS_ERROR) {
+    FAILF("client error: %.*s", (int)len, data);
+  }
+}
+
+static void test_wss_big_echo(void) {
+  big_state s;
+  ws101_options *o;
+  char url[128];
+  memset(&s, 0, sizeof(s));
+  s.msg = malloc(big_sizes[N_BIG - 1]);
+  ASSERT(s.msg != NULL);
+  ASSERT_EQ(ws101_loop_new(&s.loop), 0);
+  s.server = tls_server(s.loop);
+  ASSERT_EQ(ws101_server_websocket(s.server, "/ws", big_srv_cb, &s), 0);
+  ASSERT_EQ(ws101_server_listen_tls(s.server, "127.0.0.1", 0), 0);
+  snprintf(url, sizeof(url), "wss://127.0.0.1:%d/ws",
+           ws101_server_tls_port(s.server));
+  o = client_opts();
+  ws101_options_set(o, WS101_OPT_DEFLATE, 0);
+  ASSERT_EQ(ws101_ws_connect(s.loop, url, o, big_cli_cb, &s, NULL), 0);
+  ws101_options_free(o);
+  run(s.loop);
+  ASSERT(s.opened);
+  ASSERT_EQ(s.next, N_BIG);
+  ASSERT_EQ(ws101_loop_free(s.loop), 0);
+  free(s.msg);
+}
+
 /* ---- configuration errors -------------------------------------------------- */
 
 static void test_config_errors(void) {
@@ -278,6 +373,7 @@ int main(void) {
   RUN(test_config_errors);
   RUN(test_pool_session_reuse);
   RUN(test_wss_pause_resume);
+  RUN(test_wss_big_echo);
   {
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pki);

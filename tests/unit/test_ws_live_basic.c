@@ -194,6 +194,28 @@ static void test_close_in_text(void) {
   live_stop(&L);
 }
 
+/* ws101_ws_send skips UTF-8 validation only for exactly the TEXT message
+ * being delivered: the same bytes one shorter, cutting a code point, are
+ * refused; the cut leaves ASCII valid; the whole message echoes. */
+static void test_echo_skips_only_same_text(void) {
+  live L;
+  cli *c;
+  char want[32];
+  live_start(&L, NULL);
+  c = cli_open(&L, "/ws");
+  cli_send_text(c, "cut:caf\xc3\xa9"); /* "café": é is 2 bytes */
+  snprintf(want, sizeof want, "rc=%d", WS101_EUTF8);
+  cli_expect(c, 1, want);
+  cli_expect(c, 1, "cut:caf\xc3\xa9");
+  cli_send_text(c, "cut:ab");
+  cli_expect(c, 1, "cut:a");
+  cli_expect(c, 1, "rc=0");
+  cli_expect(c, 1, "cut:ab");
+  cli_close_handshake(c);
+  cli_free(c);
+  live_stop(&L);
+}
+
 /* ws101_server_close closes every WebSocket with 1001 and the loop ends
  * once the handshakes complete. */
 static void test_shutdown_1001(void) {
@@ -337,6 +359,7 @@ int main(void) {
   RUN(test_origin_allow_list);
   RUN(test_close_in_open);
   RUN(test_close_in_text);
+  RUN(test_echo_skips_only_same_text);
   RUN(test_shutdown_1001);
   RUN(test_post_send_ref);
   RUN(test_deflate_echo);

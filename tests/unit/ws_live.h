@@ -114,6 +114,15 @@ static inline void live_ws_cb(ws101_ws *ws, int event, const char *data, size_t 
     ASSERT_EQ(ws101_ws_pause(ws), 0);
     return;
   }
+  if (event == WS101_WS_TEXT && len > 4 && memcmp(data, "cut:", 4) == 0) {
+    /* The received text itself, one byte short (same pointer, other
+     * length): validated again, so a cut code point is refused. The
+     * result goes back as "rc=N", then the whole message is echoed. */
+    char rc[32];
+    snprintf(rc, sizeof rc, "rc=%d",
+             ws101_ws_send(ws, data, len - 1, WS101_OP_TEXT));
+    ASSERT_EQ(ws101_ws_send(ws, rc, strlen(rc), WS101_OP_TEXT), 0);
+  }
   if (event == WS101_WS_TEXT && len == 3 && memcmp(data, "bye", 3) == 0) {
     ASSERT_EQ(ws101_ws_close(ws, 1000, "done"), 0);
     /* Messages after our close frame are refused. */
