@@ -642,6 +642,20 @@ WS101_EXTERN int ws101_server_listen(ws101_server *server, const char *host,
                                      int port);
 
 /**
+ * Starts listening (plain, not TLS) on `fd`, a TCP socket the caller has
+ * already bound and put into the listening state (socket(), bind(),
+ * listen()): for a process that inherited a listening socket from a
+ * parent, e.g. several worker processes sharing one port, each running its
+ * own loop on its own copy of the descriptor. The server takes ownership of
+ * `fd` in every case: on success it is closed when the server closes, on
+ * failure it has been closed before the call returns (so pass a dup() to
+ * keep one). The descriptor is made non-blocking. Returns 0, WS101_EINVAL
+ * (server NULL or fd < 0), WS101_ESTATE (the server is closing) or the
+ * error libuv reports for the descriptor (e.g. WS101_EIO).
+ */
+WS101_EXTERN int ws101_server_listen_fd(ws101_server *server, int fd);
+
+/**
  * Returns the local port of the first plain (non-TLS) listener, or of the
  * first TLS one if there is no plain listener (useful after listening on
  * port 0), or WS101_ESTATE if not listening. ws101_server_tls_port gives

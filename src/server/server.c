@@ -277,6 +277,17 @@ int ws101__server_listen_fd(ws101_server *srv, int fd) {
   return 0;
 }
 
+/* Public form of ws101__server_listen_fd (used by ws101_workers): the same
+ * ownership rule, plus the argument checks an outside caller needs. */
+int ws101_server_listen_fd(ws101_server *server, int fd) {
+  if (fd < 0) return WS101_EINVAL;
+  if (server == NULL) {
+    close(fd);
+    return WS101_EINVAL;
+  }
+  return ws101__server_listen_fd(server, fd);
+}
+
 int ws101_server_listen(ws101_server *server, const char *host, int port) {
   return listen_on(server, host, port, 0);
 }
