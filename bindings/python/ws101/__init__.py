@@ -1344,6 +1344,17 @@ class Server:
         _kick(self.loop)
         return _check(_c.ws101_server_port(self._h))
 
+    def listen_fd(self, fd: int) -> int:
+        """Listens on ``fd``, a TCP socket already bound and listening
+        (e.g. inherited from a parent process that bound it once for
+        several worker processes); returns its port. The server owns the
+        descriptor from then on, also when this raises (it is closed):
+        pass ``os.dup(fd)`` to keep one. Plain (not TLS) only."""
+        _check(_c.ws101_server_listen_fd(self._live(), int(fd)),
+               "listen_fd %d" % fd)
+        _kick(self.loop)
+        return _check(_c.ws101_server_port(self._h))
+
     def listen_tls(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listens for https:// and wss:// on ``host``:``port`` with the
         certificates of the server's options (``tls_cert=...``); returns
