@@ -70,6 +70,7 @@ void ws101py_fetch_tramp(ws101_fetch *f, int event, const char *data,
 void ws101py_body_tramp(ws101_req *req, const char *data, size_t len,
                         int last, void *ud);
 void ws101py_abort_tramp(ws101_req *req, void *ud);
+void ws101py_drain_tramp(ws101_req *req, void *ud);
 void ws101py_redis_tramp(ws101_redis *r, int event, const char *data,
                          int arg, void *ud);
 

@@ -17,6 +17,7 @@
  *                                          fn(f, event, data, arg)
  *   ws101_req_read_body(req, fn)           fn(req, data: bytes, last: bool)
  *   ws101_req_on_abort(req, fn)            fn(req)
+ *   ws101_req_on_drain(req, fn)            fn(req)
  * `data` is str for text (TEXT, text FRAGMENT, CLOSE reason, ERROR
  * message), bytes for binary payloads, None when there is none.
  */
@@ -112,6 +113,7 @@ WS101PY_CB(ws101_ws_cb, ws101py_ws_tramp, 0)
 WS101PY_CB(ws101_fetch_cb, ws101py_fetch_tramp, 0)
 WS101PY_CB(ws101_body_cb, ws101py_body_tramp, 0)
 WS101PY_CB(ws101_abort_cb, ws101py_abort_tramp, 0)
+WS101PY_CB(ws101_req_drain_cb, ws101py_drain_tramp, 0)
 
 /* ws101_redis_attach(srv, url, prefix, fn or None) -> [rc, redis]
  *   fn(event, detail: str, arg): held by the server (like its routes)

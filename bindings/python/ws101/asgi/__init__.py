@@ -125,6 +125,8 @@ class Server:
             _c.ws101_req_on_abort(h, cycle.on_abort)
             _c.ws101_req_read_body(h, cycle.on_body)
             scope = self._scope(h, "http")
+            # Response bytes queued for this client (see _http.py).
+            scope["extensions"] = {"ws101.buffered": cycle.buffered}
         t = self._aloop.create_task(self._run_app(scope, cycle))
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)
