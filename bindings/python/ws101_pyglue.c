@@ -517,6 +517,23 @@ void ws101py_cb_commit(ws101py_cb *c, int rc, const char *sym, void *owner) {
   }
 }
 
+void ws101py_cb_pin_req(ws101py_cb *c, ws101_req *req) {
+  reqstate *rq = req ? ws101_req_get_user_data(req) : NULL;
+  if (rq) c->loop = rq->loop;
+  c->busy++;
+}
+
+void ws101py_cb_commit_pinned(ws101py_cb *c, int rc, const char *sym,
+                              void *owner) {
+  if (!c) return;
+  c->busy--;
+  if (c->dead) { /* its last call ran inside the registering call */
+    if (!c->busy) cb_free(c);
+    return;
+  }
+  ws101py_cb_commit(c, rc, sym, owner);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Trampolines                                                              */
 /* ------------------------------------------------------------------------ */

@@ -65,7 +65,8 @@ static int add_route(ws101_server *srv, const char *path, int flags,
   int prefix;
   if (srv == NULL || path == NULL || srv->closing) return WS101_EINVAL;
   if (path[0] != '/' && strcmp(path, "*") != 0) return WS101_EINVAL;
-  if (flags & ~WS101_ROUTE_STREAM_BODY) return WS101_EINVAL;
+  if (flags & ~(WS101_ROUTE_STREAM_BODY | WS101_ROUTE_WEBSOCKET))
+    return WS101_EINVAL;
   len = strlen(path);
   prefix = len > 0 && path[len - 1] == '*';
   if (prefix) len--;

@@ -309,6 +309,18 @@ OPTION_NAMES: Dict[str, Tuple[int, Optional[Mapping[str, int]]]] = {
     "tls_insecure_skip_verify": (_c.WS101_OPT_TLS_INSECURE_SKIP_VERIFY, None),
     "tls_client_cert": (_c.WS101_OPT_TLS_CLIENT_CERT, _TLS_CLIENT_CERT),
     "tls_ticket_rotate_s": (_c.WS101_OPT_TLS_TICKET_ROTATE_S, None),
+    "fetch_buffer_body": (_c.WS101_OPT_FETCH_BUFFER_BODY, None),
+    "http2": (_c.WS101_OPT_HTTP2, None),
+    "h2c": (_c.WS101_OPT_H2C, None),
+    "h2_max_streams": (_c.WS101_OPT_H2_MAX_STREAMS, None),
+    "h2_stream_window": (_c.WS101_OPT_H2_STREAM_WINDOW, None),
+    "h2_conn_window": (_c.WS101_OPT_H2_CONN_WINDOW, None),
+    "client_http2": (_c.WS101_OPT_CLIENT_HTTP2, None),
+    "output_buffer_limit": (_c.WS101_OPT_OUTPUT_BUFFER_LIMIT, None),
+    "send_timeout_ms": (_c.WS101_OPT_SEND_TIMEOUT_MS, None),
+    "http_backpressure_policy": (_c.WS101_OPT_HTTP_BACKPRESSURE_POLICY,
+                                 _BACKPRESSURE),
+    "max_connections": (_c.WS101_OPT_MAX_CONNECTIONS, None),
 }
 
 

@@ -1,4 +1,4 @@
-"""ws101.asgi: an ASGI 3 server on libws101 (HTTP/1.1 + WebSocket).
+"""ws101.asgi: an ASGI 3 server on libws101 (HTTP/1.1, HTTP/2, WebSocket).
 
 Runs any ASGI application (Starlette, FastAPI, ...)::
 
@@ -8,7 +8,11 @@ or from Python: ``ws101.asgi.run(app, host="127.0.0.1", port=8000)``, or
 inside a running asyncio program: ``server = await ws101.asgi.serve(app,
 host, port)``. Supports ``http`` (streamed request and response bodies),
 ``websocket`` (accept with subprotocol and headers, text and bytes, close
-codes, the denial-response extension) and ``lifespan``. The libws101 loop
+codes, the denial-response extension) and ``lifespan``, over HTTP/1.1 and
+over cleartext HTTP/2 on the same port (prior knowledge and the h2c
+upgrade; WebSockets over HTTP/2 by RFC 8441; ``scope["http_version"]`` is
+``"2"``; ``http2=0`` / ``h2c=0`` turn them off). ``--workers N`` serves
+from N processes sharing one port. The libws101 loop
 runs inside the asyncio loop (:mod:`ws101.aio`); uvloop is used by
 :func:`run` when installed (``loop="uvloop"``/``"asyncio"`` chooses).
 Server options are the :class:`ws101.Options` keywords (``max_body``,
@@ -36,6 +40,10 @@ __all__ = ["serve", "run", "Server", "ClientDisconnected", "LifespanError"]
 log = logging.getLogger("ws101.asgi")
 
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
+# ws101_req_http_version -> scope["http_version"]: HTTP/2 streams (prior
+# knowledge, h2c upgrade, RFC 8441 WebSockets) are served by the same
+# routes as HTTP/1.x.
+_HTTP_VERSIONS = {10: "1.0", 11: "1.1", 20: "2"}
 
 
 def _split_addr(addr: str) -> Optional[List[Any]]:
@@ -70,7 +78,9 @@ class Server:
         self._driver = d = get_driver()
         self._aloop = d.aloop
         self._srv = srv = ws101.Server(d.loop, **self._options)
-        _c.ws101_server_route(srv._h, "*", _c.WS101_ROUTE_STREAM_BODY,
+        # WEBSOCKET: the app decides on upgrades, over HTTP/1.1 and RFC 8441.
+        _c.ws101_server_route(srv._h, "*", _c.WS101_ROUTE_STREAM_BODY |
+                              _c.WS101_ROUTE_WEBSOCKET,
                               self._on_request)
         if self._fd is not None:
             # An inherited listening socket (--workers): the server owns it.
@@ -94,8 +104,8 @@ class Server:
         scope = {
             "type": kind,
             "asgi": _ASGI,
-            "http_version": "1.1" if _c.ws101_req_http_version(h) == 11
-            else "1.0",
+            "http_version": _HTTP_VERSIONS.get(
+                _c.ws101_req_http_version(h), "1.1"),
             "scheme": "http" if kind == "http" else "ws",
             "path": path,
             "raw_path": raw_path.encode("latin-1"),
