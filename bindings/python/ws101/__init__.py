@@ -359,6 +359,7 @@ class Options:
                tls_ca_file: Optional[str] = None,
                tls_ca_dir: Optional[str] = None,
                **kwargs: Any) -> "Options":
+        """Sets more options on this object (the same keywords as the constructor)."""
         for name, value in kwargs.items():
             self.set(name, value)
         if isinstance(origins, str):
@@ -421,6 +422,8 @@ class Options:
         return value
 
     def close(self) -> None:
+        """Frees the C options object (servers and clients made from it
+        keep their own copy). Idempotent."""
         if self._h is not None:
             _c.ws101_options_free(self._h)
             self._h = None
@@ -615,7 +618,7 @@ class Loop:
         return connect(url, handler, loop=self, **kw)
 
     def fetch(self, url: str, method: str = "GET", body: Any = None,
-              headers: Any = None, **kw: Any):
+              headers: Any = None, **kw: Any) -> "Union[Response, Fetch]":
         """HTTP client on this loop; see :func:`fetch`."""
         return fetch(url, method, body, headers, loop=self, **kw)
 
@@ -649,6 +652,7 @@ class Loop:
 
     @property
     def closed(self) -> bool:
+        """True once closed (or its loop was closed)."""
         return self._closed
 
     def __enter__(self) -> "Loop":
@@ -756,9 +760,11 @@ class Headers(_abc.Mapping):
         return len(self._map)
 
     def get_all(self, key: str) -> List[str]:
+        """Every value of header ``key`` (case-insensitive), in order."""
         return list(self._map.get(key.lower(), ()))
 
     def items_raw(self) -> List[Tuple[str, str]]:
+        """All (name, value) pairs as received, names in their original case."""
         return list(self._pairs)
 
     def __repr__(self) -> str:
@@ -1044,6 +1050,7 @@ class WebSocket:
                       "unsubscribe %r" % topic) == 1
 
     def is_subscribed(self, topic: str) -> bool:
+        """True when this WebSocket is subscribed to ``topic``."""
         return self._h is not None and \
             _c.ws101_ws_is_subscribed(self._h, topic) == 1
 
@@ -1272,7 +1279,7 @@ class Server:
 
     # -- HTTP -------------------------------------------------------------
     def route(self, path: str, handler: Optional[Callable[[Request], Any]] = None,
-              *, stream_body: bool = False):
+              *, stream_body: bool = False) -> Any:
         """Routes requests for ``path`` (exact, or a prefix ending in
         ``*``) to ``handler(req)``. Usable as a decorator::
 
@@ -1304,7 +1311,8 @@ class Server:
         return register
 
     # -- WebSocket --------------------------------------------------------
-    def websocket(self, path: str, handler: Any = None, **callbacks: Any):
+    def websocket(self, path: str, handler: Any = None,
+                  **callbacks: Any) -> Any:
         """Registers a WebSocket-only route. ``handler`` is an object with
         ``on_open``/``on_message``/``on_close``... methods (shared by all
         connections), a class (instantiated per connection), or a function
@@ -1388,6 +1396,7 @@ class Server:
 
     @property
     def port(self) -> int:
+        """The port the server listens on (after ``listen(..., 0)``: the one picked)."""
         return _check(_c.ws101_server_port(self._live()))
 
     def close(self, callback: Optional[Callable[[], Any]] = None) -> None:
@@ -1402,6 +1411,7 @@ class Server:
 
     @property
     def closed(self) -> bool:
+        """True once closed (or its loop was closed)."""
         return self._closed or self.loop.closed
 
     # -- pub/sub ----------------------------------------------------------
@@ -1567,6 +1577,7 @@ class _WorkerLoop(Loop):
 
     @property
     def closed(self) -> bool:  # type: ignore[override]
+        """True once closed (or its loop was closed)."""
         # Posts stop (_closed) before the join; the loop itself is usable
         # by its handlers until it is freed.
         return self._h is None
@@ -1675,6 +1686,7 @@ class Workers:
 
     @property
     def port(self) -> int:
+        """The port the server listens on (after ``listen(..., 0)``: the one picked)."""
         return _check(_c.ws101_workers_port(self._live()))
 
     def start(self) -> None:
@@ -1737,6 +1749,7 @@ class Workers:
 
     @property
     def closed(self) -> bool:
+        """True once closed (or its loop was closed)."""
         return self._closed
 
     def __enter__(self) -> "Workers":
@@ -1792,9 +1805,11 @@ class Response:
 
     @property
     def text(self) -> str:
+        """The body decoded as UTF-8 (invalid bytes replaced)."""
         return self.body.decode("utf-8", "replace")
 
     def json(self) -> Any:
+        """The body parsed as JSON."""
         import json
         return json.loads(self.body)
 
@@ -1868,7 +1883,8 @@ def fetch(url: str, method: str = "GET",
           callback: Optional[Callable[[Optional[Response], Optional[Error]],
                                       Any]] = None,
           timeout: Optional[float] = None,
-          options: Optional[Options] = None, **kwargs: Any):
+          options: Optional[Options] = None,
+          **kwargs: Any) -> "Union[Response, Fetch]":
     """HTTP client request.
 
     Without ``callback`` it blocks: runs ``loop`` until the response is

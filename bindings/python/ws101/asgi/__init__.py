@@ -74,6 +74,7 @@ class Server:
         self._server_addr: List[Any] = [host, port]
 
     async def start(self) -> "Server":
+        """Runs the lifespan startup, then listens; returns the server (``server.port`` is the bound port)."""
         await self._lifespan.startup()
         self._driver = d = get_driver()
         self._aloop = d.aloop
@@ -178,6 +179,7 @@ class Server:
         self._srv.close(done)
 
     async def wait_closed(self) -> None:
+        """Waits until the connections are gone (10 s at most), the app tasks ended (5 s) and the lifespan shutdown ran."""
         if self._closed is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._closed), 10)
