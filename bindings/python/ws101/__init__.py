@@ -77,7 +77,8 @@ _addr = _c.ws101py_addr
 
 
 def version() -> str:
-    """The version string of the bundled C library ("0.1.0")."""
+    """The version string of the bundled C library
+    (``ws101_version_string()``, e.g. "1.0.0")."""
     return _c.ws101_version_string()
 
 
