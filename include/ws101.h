@@ -552,7 +552,14 @@ typedef void (*ws101_server_close_cb)(ws101_server *server, void *user_data);
 enum {
   /** Call the handler as soon as the head has arrived; the body is then
    *  delivered through ws101_req_read_body() instead of being buffered. */
-  WS101_ROUTE_STREAM_BODY = 1
+  WS101_ROUTE_STREAM_BODY = 1,
+  /** The handler may accept WebSocket upgrades itself
+   *  (ws101_req_accept_websocket), so the server announces RFC 8441
+   *  (SETTINGS_ENABLE_CONNECT_PROTOCOL) on HTTP/2 connections for it, as
+   *  it does for ws101_server_websocket routes; an extended CONNECT then
+   *  reaches the handler with ws101_req_is_websocket() = 1. Without it
+   *  only HTTP/1.1 upgrades reach a handler route. */
+  WS101_ROUTE_WEBSOCKET = 2
 };
 
 /**
@@ -568,7 +575,8 @@ WS101_EXTERN int ws101_server_new(ws101_loop *loop, const ws101_options *opts,
  * everything); otherwise the match is exact. The longest matching route wins; an unmatched path gets
  * 404. The handler may respond at once or later (keep the ws101_req), and
  * may accept a WebSocket upgrade with ws101_req_accept_websocket().
- * `flags` is 0 or WS101_ROUTE_STREAM_BODY. Returns 0, WS101_EINVAL
+ * `flags` is 0 or WS101_ROUTE_STREAM_BODY and/or WS101_ROUTE_WEBSOCKET.
+ * Returns 0, WS101_EINVAL
  * (path not starting with "/" or "*", or already routed) or WS101_ENOMEM.
  */
 WS101_EXTERN int ws101_server_route(ws101_server *server, const char *path,
@@ -640,6 +648,20 @@ WS101_EXTERN int ws101_server_websocket(ws101_server *server, const char *path,
  */
 WS101_EXTERN int ws101_server_listen(ws101_server *server, const char *host,
                                      int port);
+
+/**
+ * Starts listening (plain, not TLS) on `fd`, a TCP socket the caller has
+ * already bound and put into the listening state (socket(), bind(),
+ * listen()): for a process that inherited a listening socket from a
+ * parent, e.g. several worker processes sharing one port, each running its
+ * own loop on its own copy of the descriptor. The server takes ownership of
+ * `fd` in every case: on success it is closed when the server closes, on
+ * failure it has been closed before the call returns (so pass a dup() to
+ * keep one). The descriptor is made non-blocking. Returns 0, WS101_EINVAL
+ * (server NULL or fd < 0), WS101_ESTATE (the server is closing) or the
+ * error libuv reports for the descriptor (e.g. WS101_EIO).
+ */
+WS101_EXTERN int ws101_server_listen_fd(ws101_server *server, int fd);
 
 /**
  * Returns the local port of the first plain (non-TLS) listener, or of the

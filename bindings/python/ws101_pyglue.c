@@ -14,7 +14,8 @@
  *   ws101_ws_connect /
  *   ws101_ws_set_handler     until WS101_WS_CLOSE ran (or it was replaced)
  *   ws101_fetch_new          until WS101_FETCH_DONE / _ERROR ran
- *   ws101_req_on_abort       until the request completed
+ *   ws101_req_on_abort /
+ *   ws101_req_on_drain       until the request completed
  *   ws101_req_read_body      until the request completed and the last body
  *                            call came (or the connection was aborted, or
  *                            the loop was freed): the library may still
@@ -379,6 +380,7 @@ typedef struct reqstate {
   ws101_loop *loop;
   ws101py_cb *body;
   ws101py_cb *abort;
+  ws101py_cb *drain;
   int busy;
   int completed;
   /* A body callback is registered and its last call has not come yet.
@@ -420,7 +422,8 @@ static void reqs_drop_loop(ws101_loop *loop) {
     if (rq->loop != loop) continue;
     ws101py_cb_release(rq->body);
     ws101py_cb_release(rq->abort);
-    rq->body = rq->abort = NULL;
+    ws101py_cb_release(rq->drain);
+    rq->body = rq->abort = rq->drain = NULL;
     rq->completed = 1;
     rq->busy = 0;
     rq->body_open = 0;
@@ -433,7 +436,8 @@ void ws101py_req_after(void *state, int completed) {
   if (!rq || !completed || rq->completed) return;
   rq->completed = 1;
   ws101py_cb_release(rq->abort);
-  rq->abort = NULL;
+  ws101py_cb_release(rq->drain); /* never called after completion */
+  rq->abort = rq->drain = NULL;
   /* The library never calls a completed request's body callback again, so
    * it can go now even if the body had not ended. */
   ws101py_cb_release(rq->body);
@@ -498,16 +502,36 @@ void ws101py_cb_commit(ws101py_cb *c, int rc, const char *sym, void *owner) {
     ws101_ws_set_user_data(owner, c);
     ws101py_cb_release(old);
   } else if (!strcmp(sym, "ws101_req_read_body") ||
-             !strcmp(sym, "ws101_req_on_abort")) {
+             !strcmp(sym, "ws101_req_on_abort") ||
+             !strcmp(sym, "ws101_req_on_drain")) {
     reqstate *rq = ws101_req_get_user_data(owner);
     ws101py_cb **slot;
     if (!rq) return; /* not a request we dispatched: keep it (leak) */
     c->loop = rq->loop;
-    slot = !strcmp(sym, "ws101_req_read_body") ? &rq->body : &rq->abort;
+    slot = !strcmp(sym, "ws101_req_read_body")  ? &rq->body
+           : !strcmp(sym, "ws101_req_on_abort") ? &rq->abort
+                                                : &rq->drain;
     ws101py_cb_release(*slot);
     *slot = c;
     if (slot == &rq->body) rq->body_open = 1;
   }
+}
+
+void ws101py_cb_pin_req(ws101py_cb *c, ws101_req *req) {
+  reqstate *rq = req ? ws101_req_get_user_data(req) : NULL;
+  if (rq) c->loop = rq->loop;
+  c->busy++;
+}
+
+void ws101py_cb_commit_pinned(ws101py_cb *c, int rc, const char *sym,
+                              void *owner) {
+  if (!c) return;
+  c->busy--;
+  if (c->dead) { /* its last call ran inside the registering call */
+    if (!c->busy) cb_free(c);
+    return;
+  }
+  ws101py_cb_commit(c, rc, sym, owner);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -670,6 +694,32 @@ void ws101py_abort_tramp(ws101_req *req, void *ud) {
   c->busy++;
   if (c->fn) {
     h = ws101py_wrap(req, WS101PY_T_REQ);
+    if (h) r = PyObject_CallOneArg(c->fn, h);
+    Py_XDECREF(h);
+    if (r)
+      Py_DECREF(r);
+    else {
+      if (rq) req_fail(req, rq);
+      report_exc(c->loop, 0);
+    }
+  }
+  cb_leave(c);
+  if (rq) {
+    rq->busy--;
+    req_maybe_free(rq);
+  }
+  PyGILState_Release(g);
+}
+
+/* fn(req): the response queue of a streamed response drained. */
+void ws101py_drain_tramp(ws101_req *req, void *ud) {
+  ws101py_cb *c = ud;
+  PyGILState_STATE g = PyGILState_Ensure();
+  reqstate *rq = ws101_req_get_user_data(req);
+  if (rq) rq->busy++;
+  c->busy++;
+  if (c->fn && !(rq && rq->completed)) {
+    PyObject *r = NULL, *h = ws101py_wrap(req, WS101PY_T_REQ);
     if (h) r = PyObject_CallOneArg(c->fn, h);
     Py_XDECREF(h);
     if (r)

@@ -70,6 +70,14 @@ void ws101py_fetch_tramp(ws101_fetch *f, int event, const char *data,
 void ws101py_body_tramp(ws101_req *req, const char *data, size_t len,
                         int last, void *ud);
 void ws101py_abort_tramp(ws101_req *req, void *ud);
+void ws101py_drain_tramp(ws101_req *req, void *ud);
+/* For callbacks the library may call from inside the registering call
+ * (ws101_req_read_body): pin_req keeps `c` alive across the call and
+ * gives it the request's loop; commit_pinned unpins, then commits unless
+ * the final call already came (rc < 0: the call failed or never ran). */
+void ws101py_cb_pin_req(ws101py_cb *c, ws101_req *req);
+void ws101py_cb_commit_pinned(ws101py_cb *c, int rc, const char *sym,
+                              void *owner);
 void ws101py_redis_tramp(ws101_redis *r, int event, const char *data,
                          int arg, void *ud);
 

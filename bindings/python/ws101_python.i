@@ -17,6 +17,7 @@
  *                                          fn(f, event, data, arg)
  *   ws101_req_read_body(req, fn)           fn(req, data: bytes, last: bool)
  *   ws101_req_on_abort(req, fn)            fn(req)
+ *   ws101_req_on_drain(req, fn)            fn(req)
  * `data` is str for text (TEXT, text FRAGMENT, CLOSE reason, ERROR
  * message), bytes for binary payloads, None when there is none.
  */
@@ -110,8 +111,25 @@ WS101PY_CB(ws101_request_cb, ws101py_request_tramp, 0)
 WS101PY_CB(ws101_server_close_cb, ws101py_server_close_tramp, 1)
 WS101PY_CB(ws101_ws_cb, ws101py_ws_tramp, 0)
 WS101PY_CB(ws101_fetch_cb, ws101py_fetch_tramp, 0)
-WS101PY_CB(ws101_body_cb, ws101py_body_tramp, 0)
+/* ws101_req_read_body may deliver what is already there (e.g. the whole
+ * body of an h2c-upgraded request) from inside the call: the context is
+ * pinned across it, with its loop known, and the commit sees whether the
+ * last piece already came. */
+%typemap(in) (ws101_body_cb cb, void *user_data) {
+  $2 = ws101py_cb_new($input, 0);
+  if (!$2) SWIG_fail;
+  ws101py_cb_pin_req((ws101py_cb *)$2, arg1);
+  $1 = ws101py_body_tramp;
+}
+%typemap(argout) (ws101_body_cb cb, void *user_data) {
+  ws101py_cb_commit_pinned((ws101py_cb *)$2, result, "$symname", (void *)arg1);
+  $2 = NULL;
+}
+%typemap(freearg) (ws101_body_cb cb, void *user_data) {
+  if ($2) ws101py_cb_commit_pinned((ws101py_cb *)$2, -1, "", NULL);
+}
 WS101PY_CB(ws101_abort_cb, ws101py_abort_tramp, 0)
+WS101PY_CB(ws101_req_drain_cb, ws101py_drain_tramp, 0)
 
 /* ws101_redis_attach(srv, url, prefix, fn or None) -> [rc, redis]
  *   fn(event, detail: str, arg): held by the server (like its routes)

@@ -598,7 +598,9 @@ static h2c *h2c_new(ws101__conn *conn, ws101_server *srv) {
   set.max_headers = o->max_headers;
   /* RFC 8441 is announced when some route can take a WebSocket. */
   for (i = 0; i < srv->nroutes; i++)
-    if (srv->routes[i].websocket) set.enable_connect_protocol = 1;
+    if (srv->routes[i].websocket ||
+        (srv->routes[i].flags & WS101_ROUTE_WEBSOCKET))
+      set.enable_connect_protocol = 1;
   if (ws101__h2_new(&c->h, 1, &set, &cbs, c) != 0) {
     free(c);
     return NULL;

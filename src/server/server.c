@@ -69,7 +69,8 @@ static int add_route(ws101_server *srv, const char *path, int flags,
   int prefix;
   if (srv == NULL || path == NULL || srv->closing) return WS101_EINVAL;
   if (path[0] != '/' && strcmp(path, "*") != 0) return WS101_EINVAL;
-  if (flags & ~WS101_ROUTE_STREAM_BODY) return WS101_EINVAL;
+  if (flags & ~(WS101_ROUTE_STREAM_BODY | WS101_ROUTE_WEBSOCKET))
+    return WS101_EINVAL;
   len = strlen(path);
   prefix = len > 0 && path[len - 1] == '*';
   if (prefix) len--;
@@ -289,6 +290,17 @@ int ws101__server_listen_fd(ws101_server *srv, int fd) {
     return ws101__uv_err(rc);
   }
   return 0;
+}
+
+/* Public form of ws101__server_listen_fd (used by ws101_workers): the same
+ * ownership rule, plus the argument checks an outside caller needs. */
+int ws101_server_listen_fd(ws101_server *server, int fd) {
+  if (fd < 0) return WS101_EINVAL;
+  if (server == NULL) {
+    close(fd);
+    return WS101_EINVAL;
+  }
+  return ws101__server_listen_fd(server, fd);
 }
 
 int ws101_server_listen(ws101_server *server, const char *host, int port) {

@@ -77,7 +77,8 @@ _addr = _c.ws101py_addr
 
 
 def version() -> str:
-    """The version string of the bundled C library ("0.1.0")."""
+    """The version string of the bundled C library
+    (``ws101_version_string()``, e.g. "1.0.0")."""
     return _c.ws101_version_string()
 
 
@@ -309,6 +310,18 @@ OPTION_NAMES: Dict[str, Tuple[int, Optional[Mapping[str, int]]]] = {
     "tls_insecure_skip_verify": (_c.WS101_OPT_TLS_INSECURE_SKIP_VERIFY, None),
     "tls_client_cert": (_c.WS101_OPT_TLS_CLIENT_CERT, _TLS_CLIENT_CERT),
     "tls_ticket_rotate_s": (_c.WS101_OPT_TLS_TICKET_ROTATE_S, None),
+    "fetch_buffer_body": (_c.WS101_OPT_FETCH_BUFFER_BODY, None),
+    "http2": (_c.WS101_OPT_HTTP2, None),
+    "h2c": (_c.WS101_OPT_H2C, None),
+    "h2_max_streams": (_c.WS101_OPT_H2_MAX_STREAMS, None),
+    "h2_stream_window": (_c.WS101_OPT_H2_STREAM_WINDOW, None),
+    "h2_conn_window": (_c.WS101_OPT_H2_CONN_WINDOW, None),
+    "client_http2": (_c.WS101_OPT_CLIENT_HTTP2, None),
+    "output_buffer_limit": (_c.WS101_OPT_OUTPUT_BUFFER_LIMIT, None),
+    "send_timeout_ms": (_c.WS101_OPT_SEND_TIMEOUT_MS, None),
+    "http_backpressure_policy": (_c.WS101_OPT_HTTP_BACKPRESSURE_POLICY,
+                                 _BACKPRESSURE),
+    "max_connections": (_c.WS101_OPT_MAX_CONNECTIONS, None),
 }
 
 
@@ -347,6 +360,7 @@ class Options:
                tls_ca_file: Optional[str] = None,
                tls_ca_dir: Optional[str] = None,
                **kwargs: Any) -> "Options":
+        """Sets more options on this object (the same keywords as the constructor)."""
         for name, value in kwargs.items():
             self.set(name, value)
         if isinstance(origins, str):
@@ -409,6 +423,8 @@ class Options:
         return value
 
     def close(self) -> None:
+        """Frees the C options object (servers and clients made from it
+        keep their own copy). Idempotent."""
         if self._h is not None:
             _c.ws101_options_free(self._h)
             self._h = None
@@ -606,7 +622,7 @@ class Loop:
         return connect(url, handler, loop=self, **kw)
 
     def fetch(self, url: str, method: str = "GET", body: Any = None,
-              headers: Any = None, **kw: Any):
+              headers: Any = None, **kw: Any) -> "Union[Response, Fetch]":
         """HTTP client on this loop; see :func:`fetch`."""
         return fetch(url, method, body, headers, loop=self, **kw)
 
@@ -640,6 +656,7 @@ class Loop:
 
     @property
     def closed(self) -> bool:
+        """True once closed (or its loop was closed)."""
         return self._closed
 
     def __enter__(self) -> "Loop":
@@ -747,9 +764,11 @@ class Headers(_abc.Mapping):
         return len(self._map)
 
     def get_all(self, key: str) -> List[str]:
+        """Every value of header ``key`` (case-insensitive), in order."""
         return list(self._map.get(key.lower(), ()))
 
     def items_raw(self) -> List[Tuple[str, str]]:
+        """All (name, value) pairs as received, names in their original case."""
         return list(self._pairs)
 
     def __repr__(self) -> str:
@@ -1035,6 +1054,7 @@ class WebSocket:
                       "unsubscribe %r" % topic) == 1
 
     def is_subscribed(self, topic: str) -> bool:
+        """True when this WebSocket is subscribed to ``topic``."""
         return self._h is not None and \
             _c.ws101_ws_is_subscribed(self._h, topic) == 1
 
@@ -1263,7 +1283,7 @@ class Server:
 
     # -- HTTP -------------------------------------------------------------
     def route(self, path: str, handler: Optional[Callable[[Request], Any]] = None,
-              *, stream_body: bool = False):
+              *, stream_body: bool = False) -> Any:
         """Routes requests for ``path`` (exact, or a prefix ending in
         ``*``) to ``handler(req)``. Usable as a decorator::
 
@@ -1295,7 +1315,8 @@ class Server:
         return register
 
     # -- WebSocket --------------------------------------------------------
-    def websocket(self, path: str, handler: Any = None, **callbacks: Any):
+    def websocket(self, path: str, handler: Any = None,
+                  **callbacks: Any) -> Any:
         """Registers a WebSocket-only route. ``handler`` is an object with
         ``on_open``/``on_message``/``on_close``... methods (shared by all
         connections), a class (instantiated per connection), or a function
@@ -1347,6 +1368,17 @@ class Server:
         _kick(self.loop)
         return _check(_c.ws101_server_port(self._h))
 
+    def listen_fd(self, fd: int) -> int:
+        """Listens on ``fd``, a TCP socket already bound and listening
+        (e.g. inherited from a parent process that bound it once for
+        several worker processes); returns its port. The server owns the
+        descriptor from then on, also when this raises (it is closed):
+        pass ``os.dup(fd)`` to keep one. Plain (not TLS) only."""
+        _check(_c.ws101_server_listen_fd(self._live(), int(fd)),
+               "listen_fd %d" % fd)
+        _kick(self.loop)
+        return _check(_c.ws101_server_port(self._h))
+
     def listen_tls(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listens for https:// and wss:// on ``host``:``port`` with the
         certificates of the server's options (``tls_cert=...``); returns
@@ -1368,6 +1400,7 @@ class Server:
 
     @property
     def port(self) -> int:
+        """The port the server listens on (after ``listen(..., 0)``: the one picked)."""
         return _check(_c.ws101_server_port(self._live()))
 
     def close(self, callback: Optional[Callable[[], Any]] = None) -> None:
@@ -1382,6 +1415,7 @@ class Server:
 
     @property
     def closed(self) -> bool:
+        """True once closed (or its loop was closed)."""
         return self._closed or self.loop.closed
 
     # -- pub/sub ----------------------------------------------------------
@@ -1547,6 +1581,7 @@ class _WorkerLoop(Loop):
 
     @property
     def closed(self) -> bool:  # type: ignore[override]
+        """True once closed (or its loop was closed)."""
         # Posts stop (_closed) before the join; the loop itself is usable
         # by its handlers until it is freed.
         return self._h is None
@@ -1655,6 +1690,7 @@ class Workers:
 
     @property
     def port(self) -> int:
+        """The port the server listens on (after ``listen(..., 0)``: the one picked)."""
         return _check(_c.ws101_workers_port(self._live()))
 
     def start(self) -> None:
@@ -1717,6 +1753,7 @@ class Workers:
 
     @property
     def closed(self) -> bool:
+        """True once closed (or its loop was closed)."""
         return self._closed
 
     def __enter__(self) -> "Workers":
@@ -1772,9 +1809,11 @@ class Response:
 
     @property
     def text(self) -> str:
+        """The body decoded as UTF-8 (invalid bytes replaced)."""
         return self.body.decode("utf-8", "replace")
 
     def json(self) -> Any:
+        """The body parsed as JSON."""
         import json
         return json.loads(self.body)
 
@@ -1848,7 +1887,8 @@ def fetch(url: str, method: str = "GET",
           callback: Optional[Callable[[Optional[Response], Optional[Error]],
                                       Any]] = None,
           timeout: Optional[float] = None,
-          options: Optional[Options] = None, **kwargs: Any):
+          options: Optional[Options] = None,
+          **kwargs: Any) -> "Union[Response, Fetch]":
     """HTTP client request.
 
     Without ``callback`` it blocks: runs ``loop`` until the response is

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from typing import List
 
+import ws101
+
 from ws101 import (Backpressure, ConnectionClosed, ConnectionClosedError,
                    ConnectionClosedOK, Error, Response)
 
@@ -48,7 +50,7 @@ __all__ = [
 ]
 
 
-def get_loop():
+def get_loop() -> "ws101.Loop":
     """The :class:`ws101.Loop` driven by the running asyncio loop (created
     on first use). Use it for :class:`ws101.Server`, timers and the
     callback API inside an asyncio program; it must not be ``run()``."""

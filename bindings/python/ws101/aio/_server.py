@@ -51,6 +51,7 @@ class ServerConnection(Connection):
                             "unsubscribe %r" % topic) == 1
 
     def is_subscribed(self, topic: str) -> bool:
+        """True when this connection is subscribed to ``topic``."""
         return self._h is not None and \
             _c.ws101_ws_is_subscribed(self._h, topic) == 1
 
@@ -268,6 +269,7 @@ class Server:
             await self.wait_closed()
 
     def is_serving(self) -> bool:
+        """True while the server listens (until :meth:`close`)."""
         return self._srv is not None and self._closed_fut is None
 
     async def __aenter__(self) -> "Server":

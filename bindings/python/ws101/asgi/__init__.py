@@ -1,4 +1,4 @@
-"""ws101.asgi: an ASGI 3 server on libws101 (HTTP/1.1 + WebSocket).
+"""ws101.asgi: an ASGI 3 server on libws101 (HTTP/1.1, HTTP/2, WebSocket).
 
 Runs any ASGI application (Starlette, FastAPI, ...)::
 
@@ -8,7 +8,11 @@ or from Python: ``ws101.asgi.run(app, host="127.0.0.1", port=8000)``, or
 inside a running asyncio program: ``server = await ws101.asgi.serve(app,
 host, port)``. Supports ``http`` (streamed request and response bodies),
 ``websocket`` (accept with subprotocol and headers, text and bytes, close
-codes, the denial-response extension) and ``lifespan``. The libws101 loop
+codes, the denial-response extension) and ``lifespan``, over HTTP/1.1 and
+over cleartext HTTP/2 on the same port (prior knowledge and the h2c
+upgrade; WebSockets over HTTP/2 by RFC 8441; ``scope["http_version"]`` is
+``"2"``; ``http2=0`` / ``h2c=0`` turn them off). ``--workers N`` serves
+from N processes sharing one port. The libws101 loop
 runs inside the asyncio loop (:mod:`ws101.aio`); uvloop is used by
 :func:`run` when installed (``loop="uvloop"``/``"asyncio"`` chooses).
 Server options are the :class:`ws101.Options` keywords (``max_body``,
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import sys
 from typing import Any, Dict, List, Optional, Set
 
@@ -35,6 +40,10 @@ __all__ = ["serve", "run", "Server", "ClientDisconnected", "LifespanError"]
 log = logging.getLogger("ws101.asgi")
 
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
+# ws101_req_http_version -> scope["http_version"]: HTTP/2 streams (prior
+# knowledge, h2c upgrade, RFC 8441 WebSockets) are served by the same
+# routes as HTTP/1.x.
+_HTTP_VERSIONS = {10: "1.0", 11: "1.1", 20: "2"}
 
 
 def _split_addr(addr: str) -> Optional[List[Any]]:
@@ -50,10 +59,11 @@ class Server:
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, *,
                  lifespan: str = "auto", root_path: str = "",
-                 **options: Any):
+                 fd: Optional[int] = None, **options: Any):
         self.app = app
         self.host = host
         self._want_port = port
+        self._fd = fd
         self.port = 0
         self.root_path = root_path
         self._lifespan = Lifespan(app, lifespan)
@@ -64,13 +74,21 @@ class Server:
         self._server_addr: List[Any] = [host, port]
 
     async def start(self) -> "Server":
+        """Runs the lifespan startup, then listens; returns the server (``server.port`` is the bound port)."""
         await self._lifespan.startup()
         self._driver = d = get_driver()
         self._aloop = d.aloop
         self._srv = srv = ws101.Server(d.loop, **self._options)
-        _c.ws101_server_route(srv._h, "*", _c.WS101_ROUTE_STREAM_BODY,
+        # WEBSOCKET: the app decides on upgrades, over HTTP/1.1 and RFC 8441.
+        _c.ws101_server_route(srv._h, "*", _c.WS101_ROUTE_STREAM_BODY |
+                              _c.WS101_ROUTE_WEBSOCKET,
                               self._on_request)
-        self.port = srv.listen(self.host, self._want_port)
+        if self._fd is not None:
+            # An inherited listening socket (--workers): the server owns it.
+            fd, self._fd = self._fd, None
+            self.port = srv.listen_fd(fd)
+        else:
+            self.port = srv.listen(self.host, self._want_port)
         self._server_addr = [self.host, self.port]
         d.kick()
         return self
@@ -87,8 +105,8 @@ class Server:
         scope = {
             "type": kind,
             "asgi": _ASGI,
-            "http_version": "1.1" if _c.ws101_req_http_version(h) == 11
-            else "1.0",
+            "http_version": _HTTP_VERSIONS.get(
+                _c.ws101_req_http_version(h), "1.1"),
             "scheme": "http" if kind == "http" else "ws",
             "path": path,
             "raw_path": raw_path.encode("latin-1"),
@@ -118,6 +136,8 @@ class Server:
             _c.ws101_req_on_abort(h, cycle.on_abort)
             _c.ws101_req_read_body(h, cycle.on_body)
             scope = self._scope(h, "http")
+            # Response bytes queued for this client (see _http.py).
+            scope["extensions"] = {"ws101.buffered": cycle.buffered}
         t = self._aloop.create_task(self._run_app(scope, cycle))
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)
@@ -159,6 +179,7 @@ class Server:
         self._srv.close(done)
 
     async def wait_closed(self) -> None:
+        """Waits until the connections are gone (10 s at most), the app tasks ended (5 s) and the lifespan shutdown ran."""
         if self._closed is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._closed), 10)
@@ -207,35 +228,86 @@ def _new_loop(kind: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+def _banner(host: str, port: int) -> str:
+    shown = "[%s]" % host if ":" in host else host
+    return "listening on http://%s:%d/" % (shown, port)
+
+
 def run(app: Any, host: str = "127.0.0.1", port: int = 8000, *,
-        loop: str = "auto", ready: Any = None, **options: Any) -> None:
+        workers: int = 1, loop: str = "auto", ready: Any = None,
+        fd: Optional[int] = None, graceful_timeout: float = 30.0,
+        **options: Any) -> int:
     """Serves ``app`` until SIGINT/SIGTERM (blocking). Prints
     ``listening on http://HOST:PORT/`` once ready (or calls
-    ``ready(server)``)."""
+    ``ready(server)``).
+
+    ``workers=N`` (N > 1) binds ``host``:``port`` once and forks N worker
+    processes that serve it together, each with its own event loop (see
+    ``ws101.asgi._workers``): the line is printed once all of them are
+    accepting, SIGINT/SIGTERM stops them all gracefully (lifespan shutdown
+    in each; a worker still running after ``graceful_timeout`` s is
+    killed), and a worker that dies is reported and replaced. Call it from
+    the main thread of a program that has not started an event loop yet.
+    ``fd`` serves an already listening socket instead of binding (the
+    server takes ownership of it). Returns the exit status: 0, or 1 when a
+    worker failed."""
+    if workers < 1:
+        raise ValueError("workers must be >= 1, not %r" % workers)
+    if workers > 1:
+        from ._workers import Supervisor, bind_socket
+        sock = bind_socket(host, port) if fd is None else \
+            socket.socket(fileno=fd)
+        try:
+            bound = sock.getsockname()[1]
+
+            def serve(wfd: int, stop_fd: int, up: Any) -> None:
+                _run_one(app, host, bound, loop=loop, fd=wfd,
+                         stop_fd=stop_fd, ready=lambda _server: up(),
+                         **options)
+            return Supervisor(serve, sock, workers, _banner(host, bound),
+                              graceful_timeout).run()
+        finally:
+            sock.close()
+    _run_one(app, host, port, loop=loop, ready=ready, fd=fd, **options)
+    return 0
+
+
+def _run_one(app: Any, host: str, port: int, *, loop: str, ready: Any,
+             fd: Optional[int] = None, stop_fd: Optional[int] = None,
+             **options: Any) -> None:
+    """One server on a new event loop until SIGINT/SIGTERM (or until
+    ``stop_fd`` turns readable: a worker's parent went away)."""
     import signal
 
     aloop = _new_loop(loop)
     asyncio.set_event_loop(aloop)
 
     async def main() -> None:
-        server = Server(app, host, port, **options)
-        await server.start()
-        if ready is not None:
-            ready(server)
-        else:
-            shown = "[%s]" % host if ":" in host else host
-            print("listening on http://%s:%d/" % (shown, server.port),
-                  flush=True)
+        # Stop requests are taken from the start, so that a signal during
+        # the lifespan startup still ends in an orderly shutdown.
         stop = aloop.create_future()
+
+        def request_stop() -> None:
+            if not stop.done():
+                stop.set_result(None)
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
-                aloop.add_signal_handler(sig, lambda: stop.done() or
-                                         stop.set_result(None))
+                aloop.add_signal_handler(sig, request_stop)
             except (NotImplementedError, RuntimeError):
                 pass
+        if stop_fd is not None:
+            aloop.add_reader(stop_fd, request_stop)
+        server = Server(app, host, port, fd=fd, **options)
+        await server.start()
         try:
+            if ready is not None:
+                ready(server)
+            else:
+                print(_banner(host, server.port), flush=True)
             await stop
         finally:
+            if stop_fd is not None:
+                aloop.remove_reader(stop_fd)
             server.close()
             await server.wait_closed()
     try:

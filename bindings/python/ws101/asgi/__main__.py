@@ -2,10 +2,10 @@
 
 Imports APP from MODULE (the current directory is on the path, as with
 uvicorn; ``--factory`` calls it first) and serves it with
-:func:`ws101.asgi.run`. ``--workers N`` other than 1 is refused with a
-clear message: an ASGI app needs an asyncio loop, and :class:`ws101.Workers`
-runs its worker loops on libws101's own threads, not under asyncio (see
-bindings/python/README.md).
+:func:`ws101.asgi.run`. ``--workers N`` binds the port once and forks N
+worker processes that share it, each with its own asyncio loop (an ASGI
+app runs under the GIL, so threads would not help); the app is imported
+once, before the fork. SIGINT/SIGTERM stops them all gracefully.
 """
 
 from __future__ import annotations
@@ -46,7 +46,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000,
                    help="0 picks a free port")
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes sharing the port (default 1)")
+    p.add_argument("--graceful-timeout", type=float, default=30.0,
+                   help="seconds a worker may take to stop before it is "
+                   "killed (with --workers)")
     p.add_argument("--loop", choices=("auto", "asyncio", "uvloop"),
                    default="auto")
     p.add_argument("--lifespan", choices=("auto", "on", "off"),
@@ -56,18 +60,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="APP is a callable returning the application")
     p.add_argument("--log-level", default="info")
     a = p.parse_args(argv)
-    if a.workers != 1:
-        p.error("--workers %d: only 1 worker is supported: ASGI apps need an "
-                "asyncio loop, and ws101.Workers runs its loops on "
-                "libws101's threads (use ws101.Workers with the callback "
-                "API, or several processes behind a balancer)" % a.workers)
+    if a.workers < 1:
+        p.error("--workers must be at least 1")
     logging.basicConfig(level=a.log_level.upper(),
                         format="%(levelname)s %(name)s: %(message)s")
     app = load_app(a.app, a.factory)
     from . import run
-    run(app, a.host, a.port, loop=a.loop, lifespan=a.lifespan,
-        root_path=a.root_path)
-    return 0
+    return run(app, a.host, a.port, workers=a.workers, loop=a.loop,
+               lifespan=a.lifespan, root_path=a.root_path,
+               graceful_timeout=a.graceful_timeout)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,16 @@ raises :class:`ClientDisconnected` (an OSError, as the ASGI spec asks).
 A single-body response goes out with one ``ws101_req_respond`` (one
 write); a streamed one with ``write``/``end`` (chunked unless the app set
 Content-Length).
+
+Streamed bodies follow the connection's backpressure: a ``send()`` with
+``more_body`` that leaves more than :data:`HIGH_WATER` bytes queued for
+the client (``ws101_req_buffered``) returns only once the queue drained
+(``ws101_req_on_drain``), so a slow reader holds the application back
+instead of making the server buffer the whole body. A write the library
+refuses (``WS101_EBACKPRESSURE``, when ``output_buffer_limit`` is below
+:data:`HIGH_WATER`) is retried after the drain the same way. The queued
+byte count is visible to the application as the ``"ws101.buffered"``
+scope extension (a callable).
 """
 
 from __future__ import annotations
@@ -32,7 +42,13 @@ _respond = _c.ws101_req_respond
 _write = _c.ws101_req_write
 _end = _c.ws101_req_end
 _set_status = _c.ws101_req_set_status
+_buffered = _c.ws101_req_buffered
+_on_drain = _c.ws101_req_on_drain
 _ECLOSED = _c.WS101_ECLOSED
+_EBACKPRESSURE = _c.WS101_EBACKPRESSURE
+
+# Queued response bytes above which a streamed send() waits for the drain.
+HIGH_WATER = 64 * 1024
 
 
 class ClientDisconnected(OSError):
@@ -43,7 +59,8 @@ class HTTPCycle:
     """State of one request; ``receive``/``send`` are the ASGI callables."""
 
     __slots__ = ("h", "driver", "body", "more", "waiter", "disconnected",
-                 "started", "finished", "status", "headers", "kick")
+                 "started", "finished", "status", "headers", "kick",
+                 "drain_waiter", "drain_set")
 
     def __init__(self, h: Any, driver: Any):
         self.h = h
@@ -59,6 +76,8 @@ class HTTPCycle:
         self.finished = False
         self.status = 200
         self.headers: List[Tuple[bytes, bytes]] = []
+        self.drain_waiter: Optional[asyncio.Future] = None
+        self.drain_set = False
 
     # -- events from C ---------------------------------------------------------
     def on_body(self, _h: Any, data: bytes, last: bool) -> None:
@@ -72,10 +91,37 @@ class HTTPCycle:
         self.disconnected = True
         self._wake()
 
-    def _wake(self) -> None:
-        w = self.waiter
+    def on_drain(self, _h: Any) -> None:
+        w = self.drain_waiter
         if w is not None and not w.done():
             w.set_result(None)
+
+    def _wake(self) -> None:
+        for w in (self.waiter, self.drain_waiter):
+            if w is not None and not w.done():
+                w.set_result(None)
+
+    def buffered(self) -> int:
+        """Response bytes queued for the client (the ``ws101.buffered``
+        extension)."""
+        h = self.h
+        return 0 if h is None else _buffered(h)
+
+    async def _wait_drain(self) -> None:
+        h = self.h
+        if not self.drain_set:
+            self.drain_set = True
+            _on_drain(h, self.on_drain)
+        # The drain callback is owed once buffered() said non-zero.
+        while not self.disconnected and _buffered(h) > 0:
+            w = self.drain_waiter = self.driver.aloop.create_future()
+            self.kick()
+            try:
+                await w
+            finally:
+                self.drain_waiter = None
+        if self.disconnected:
+            raise ClientDisconnected("client disconnected")
 
     # -- ASGI ----------------------------------------------------------------
     async def receive(self) -> Dict[str, Any]:
@@ -144,6 +190,9 @@ class HTTPCycle:
             _set_status(h, status)
         if body:
             rc = _write(h, body)
+            if rc == _EBACKPRESSURE:
+                await self._wait_drain()
+                rc = _write(h, body)
             if rc == _ECLOSED:
                 self.disconnected = True
                 raise ClientDisconnected("client disconnected")
@@ -154,7 +203,11 @@ class HTTPCycle:
             self.finished = True
             self.h = None
             _end(h)
+            self.kick()
+            return
         self.kick()
+        if _buffered(h) > HIGH_WATER:
+            await self._wait_drain()
 
     # -- after the application returned or raised ---------------------------
     def finish(self, failed: bool) -> None:

@@ -1,11 +1,11 @@
--- luarocks make bindings/lua/ws101-0.1.0-1.rockspec   (from the repository
+-- luarocks make bindings/lua/ws101-1.0.0-1.rockspec   (from the repository
 -- root; offline: no dependency is fetched). Builds the library and the
 -- SWIG module with CMake (needs cmake, swig, a C compiler and the headers
 -- of libuv, OpenSSL, zlib, nghttp2) for the Lua luarocks runs with
 -- (--lua-version 5.4, or 5.1 with LuaJIT's headers as LUA_INCDIR).
 rockspec_format = "3.0"
 package = "ws101"
-version = "0.1.0-1"
+version = "1.0.0-1"
 source = {
   url = "git+file://.",
 }
