@@ -15,8 +15,8 @@
 # the whole server process's user-space instructions / N. Writes
 # bench/results/h2-profile-<server>-<mode>.txt (callgrind_annotate, top
 # functions) and appends one line per server to bench/results/h2-profile-ir.txt.
-# Knobs: N, C, M, TLS, SERVERS, BUILD (default build-bench; a RelWithDebInfo
-# build in build-bench/prof is used when present, for readable reports).
+# Knobs: N, C, M, TLS, SERVERS, BUILD (default build-bench, Release), PROF=1
+# (ws101 from build-bench/prof, RelWithDebInfo, for readable reports).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,7 +31,9 @@ RESULTS=${RESULTS_DIR:-$ROOT/bench/results}
 mkdir -p "$RESULTS"
 h2_setup
 
-[ -x "$ROOT/build-bench/prof/ws101-demo" ] && H2_DEMO=$ROOT/build-bench/prof/ws101-demo
+# PROF=1: the RelWithDebInfo build (file:line in the report; -O2, so its
+# Ir/req is not comparable with the Release figures)
+[ "${PROF:-0}" = 1 ] && H2_DEMO=$ROOT/build-bench/prof/ws101-demo
 mode=$([ "$TLS" = 1 ] && echo h2 || echo h2c)
 
 for s in $SERVERS; do
