@@ -52,6 +52,8 @@ for s in $SERVERS; do
   h2_stop "$s"
   f=$RESULTS/h2-profile-$s-$mode-m$M.txt
   callgrind_annotate --inclusive=no "$out" 2>/dev/null >"$f"
+  # kept for callgrind_annotate --tree=caller / kcachegrind (not committed)
+  cp "$out" "$H2_BUILD/callgrind-h2-$s-$mode-m$M.out" 2>/dev/null
   ir=$(awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}' "$f")
   per=$(awk -v i="${ir:-0}" -v n="${ok:-0}" 'BEGIN { if (n > 0) printf "%.0f", i / n; else print "n/a" }')
   line="$(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null) $mode -c$C -m$M n=$N ok=${ok:-0} $s Ir/req=$per"
