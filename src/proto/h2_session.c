@@ -155,17 +155,23 @@ static void flood_refill(ws101__h2 *h, uint64_t now) {
  * does: the last one to go frees it, so nothing stays behind when a
  * thread ends. Sessions are made and freed on their loop's thread. */
 #define POOL_CLASSES 5 /* 64, 128, 256, 512, 1024 bytes */
-/* Free blocks kept per class; none under AddressSanitizer, so that it
- * still sees every use after free inside nghttp2's blocks. */
+#define POOL_KEEP 256  /* free blocks kept per class */
+/* Under AddressSanitizer a kept block is poisoned past its free-list link,
+ * so a use after free inside nghttp2's blocks is still reported. */
 #if defined(__SANITIZE_ADDRESS__)
-#define POOL_KEEP 0
+#define POOL_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define POOL_KEEP 0
+#define POOL_ASAN 1
 #endif
 #endif
-#ifndef POOL_KEEP
-#define POOL_KEEP 256
+#ifdef POOL_ASAN
+#include <sanitizer/asan_interface.h>
+#define POOL_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define POOL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define POOL_POISON(p, n) ((void)0)
+#define POOL_UNPOISON(p, n) ((void)0)
 #endif
 #define POOL_BIG 0xff  /* class of a block that is plain malloc */
 
@@ -205,6 +211,7 @@ static void *pool_malloc(size_t size, void *ud) {
   pool_hdr *b;
   if (c != POOL_BIG && p->free[c] != NULL) {
     pool_free *f = p->free[c];
+    POOL_UNPOISON(f, (size_t)64 << c);
     p->free[c] = f->next;
     p->nfree[c]--;
     b = (pool_hdr *)f - 1;
@@ -227,6 +234,7 @@ static void pool_put(h2_pool *p, pool_hdr *b) {
   f->next = p->free[c];
   p->free[c] = f;
   p->nfree[c]++;
+  POOL_POISON(f + 1, ((size_t)64 << c) - sizeof(*f));
 }
 
 static void pool_free_cb(void *ptr, void *ud) {
@@ -282,6 +290,7 @@ static void pool_release(h2_pool *p) {
   for (c = 0; c < POOL_CLASSES; c++)
     while (p->free[c] != NULL) {
       pool_free *f = p->free[c];
+      POOL_UNPOISON(f, (size_t)64 << c);
       p->free[c] = f->next;
       free((pool_hdr *)f - 1);
     }
