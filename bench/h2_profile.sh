@@ -15,7 +15,8 @@
 # the whole server process's user-space instructions / N. Writes
 # bench/results/h2-profile-<server>-<mode>.txt (callgrind_annotate, top
 # functions) and appends one line per server to bench/results/h2-profile-ir.txt.
-# Knobs: N, C, M, TLS, SERVERS, BUILD (default build-bench, Release), PROF=1
+# Knobs: N, C, M, TLS, SERVERS, BUILD (default build-bench, Release), LABEL
+# (names the build in the Ir line; default the commit), PROF=1
 # (ws101 from build-bench/prof, RelWithDebInfo, for readable reports).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -56,7 +57,7 @@ for s in $SERVERS; do
   cp "$out" "$H2_BUILD/callgrind-h2-$s-$mode-m$M.out" 2>/dev/null
   ir=$(awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}' "$f")
   per=$(awk -v i="${ir:-0}" -v n="${ok:-0}" 'BEGIN { if (n > 0) printf "%.0f", i / n; else print "n/a" }')
-  line="$(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null) $mode -c$C -m$M n=$N ok=${ok:-0} $s Ir/req=$per"
+  line="$(date -u +%FT%TZ) ${LABEL:-$(git rev-parse --short HEAD 2>/dev/null)} $mode -c$C -m$M n=$N ok=${ok:-0} $s Ir/req=$per"
   echo "$line" | tee -a "$RESULTS/h2-profile-ir.txt"
   echo "== $s: top functions (self Ir), full report ${f#"$ROOT"/}"
   grep -E '^ *[0-9,]+ \(' "$f" | head -15

@@ -16,12 +16,10 @@ struct ws101__h2 {
   ws101__h2_settings set;
   ws101__h2_stream *streams; /* every stream we know, for free/find */
   size_t nstreams;
-  ws101__h2_stream *spare;   /* closed streams kept with their buffers */
   struct h2_pool *pool;      /* nghttp2's allocator (see below) */
   /* The stream whose frame is being received: a head's fields arrive one
    * callback each, and a map lookup per field was ~100 instructions. */
   ws101__h2_stream *cur;
-  int nspare;
   int is_server;
   int fatal; /* a callback asked to end the connection */
   int peer_settings; /* the peer's first SETTINGS arrived */
@@ -46,102 +44,6 @@ void ws101__h2_settings_defaults(ws101__h2_settings *s) {
   s->enable_connect_protocol = 0;
   s->flood_burst = 1000;
   s->flood_rate = 100;
-}
-
-/* ---- streams ------------------------------------------------------------ */
-
-/* Closed streams keep their head buffers for the next one (bounded), so
- * a steady request rate does not allocate for heads. */
-#define SPARE_MAX 16
-
-static ws101__h2_stream *stream_new(ws101__h2 *h, int32_t id) {
-  ws101__h2_stream *st = h->spare;
-  if (st != NULL) {
-    ws101__buf hbuf = st->hbuf;
-    ws101__h1_header *fields = st->fields;
-    size_t cap = st->fields_cap;
-    h->spare = st->next;
-    h->nspare--;
-    memset(st, 0, sizeof(*st));
-    hbuf.len = 0;
-    st->hbuf = hbuf;
-    st->fields = fields;
-    st->fields_cap = cap;
-  } else {
-    st = calloc(1, sizeof(*st));
-  }
-  if (st == NULL) return NULL;
-  st->id = id;
-  st->next = h->streams;
-  if (h->streams != NULL) h->streams->prev = st;
-  h->streams = st;
-  st->in_list = 1;
-  h->nstreams++;
-  return st;
-}
-
-static void stream_free(ws101__h2 *h, ws101__h2_stream *st) {
-  if (h->cur == st) h->cur = NULL;
-  if (st->in_list) {
-    if (st->prev != NULL)
-      st->prev->next = st->next;
-    else
-      h->streams = st->next;
-    if (st->next != NULL) st->next->prev = st->prev;
-    h->nstreams--;
-    st->in_list = 0;
-  }
-  if (h->nspare < SPARE_MAX && st->hbuf.cap <= 16384) {
-    st->next = h->spare;
-    h->spare = st;
-    h->nspare++;
-    return;
-  }
-  ws101__buf_free(&st->hbuf);
-  free(st->fields);
-  free(st);
-}
-
-ws101__h2_stream *ws101__h2_find(ws101__h2 *h, int32_t id) {
-  return nghttp2_session_get_stream_user_data(h->s, id);
-}
-
-/* The stream of `id` (its user data), from the one-entry cache when it
- * is the stream being received. */
-static ws101__h2_stream *stream_of(ws101__h2 *h, int32_t id) {
-  ws101__h2_stream *st = h->cur;
-  if (st != NULL && st->id == id) return st;
-  st = nghttp2_session_get_stream_user_data(h->s, id);
-  if (st != NULL) h->cur = st;
-  return st;
-}
-
-size_t ws101__h2_nstreams(const ws101__h2 *h) { return h->nstreams; }
-
-/* ---- flood bucket ------------------------------------------------------- */
-
-/* Takes one token for a frame that does no useful work; 0 when the
- * bucket is empty (the peer is flooding). */
-static int flood_take(ws101__h2 *h) {
-  if (h->set.flood_burst == 0) return 1;
-  if (h->tokens_milli < 1000) return 0;
-  h->tokens_milli -= 1000;
-  return 1;
-}
-
-static void flood_refill(ws101__h2 *h, uint64_t now) {
-  uint64_t cap = (uint64_t)h->set.flood_burst * 1000;
-  if (!h->have_time) {
-    h->have_time = 1;
-    h->last_ms = now;
-    return;
-  }
-  if (now > h->last_ms) {
-    /* rate frames per second = rate milli-frames per millisecond */
-    uint64_t add = (now - h->last_ms) * h->set.flood_rate;
-    h->tokens_milli = h->tokens_milli + add > cap ? cap : h->tokens_milli + add;
-    h->last_ms = now;
-  }
 }
 
 /* ---- nghttp2's allocations ------------------------------------------------ */
@@ -191,6 +93,11 @@ typedef struct h2_pool {
   pool_free *free[POOL_CLASSES];
   int nfree[POOL_CLASSES];
   size_t sessions;
+  /* Closed streams kept with their buffers, for any session of the
+   * thread: a connection with 100 streams in flight closes 100 at once
+   * and the next one reuses them (16 per session covered -m 10 only). */
+  ws101__h2_stream *spare;
+  int nspare;
 } h2_pool;
 
 static _Thread_local h2_pool *thread_pool;
@@ -294,8 +201,111 @@ static void pool_release(h2_pool *p) {
       p->free[c] = f->next;
       free((pool_hdr *)f - 1);
     }
+  while (p->spare != NULL) {
+    ws101__h2_stream *st = p->spare;
+    p->spare = st->next;
+    ws101__buf_free(&st->hbuf);
+    free(st->fields);
+    free(st);
+  }
   if (thread_pool == p) thread_pool = NULL;
   free(p);
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+/* Closed streams keep their head buffers for the next one (bounded, per
+ * thread: h2_pool), so a steady request rate does not allocate for heads. */
+#define SPARE_MAX 256
+
+static ws101__h2_stream *stream_new(ws101__h2 *h, int32_t id) {
+  ws101__h2_stream *st = h->pool->spare;
+  if (st != NULL) {
+    ws101__buf hbuf = st->hbuf;
+    ws101__h1_header *fields = st->fields;
+    size_t cap = st->fields_cap;
+    h->pool->spare = st->next;
+    h->pool->nspare--;
+    memset(st, 0, sizeof(*st));
+    hbuf.len = 0;
+    st->hbuf = hbuf;
+    st->fields = fields;
+    st->fields_cap = cap;
+  } else {
+    st = calloc(1, sizeof(*st));
+  }
+  if (st == NULL) return NULL;
+  st->id = id;
+  st->next = h->streams;
+  if (h->streams != NULL) h->streams->prev = st;
+  h->streams = st;
+  st->in_list = 1;
+  h->nstreams++;
+  return st;
+}
+
+static void stream_free(ws101__h2 *h, ws101__h2_stream *st) {
+  if (h->cur == st) h->cur = NULL;
+  if (st->in_list) {
+    if (st->prev != NULL)
+      st->prev->next = st->next;
+    else
+      h->streams = st->next;
+    if (st->next != NULL) st->next->prev = st->prev;
+    h->nstreams--;
+    st->in_list = 0;
+  }
+  if (h->pool->nspare < SPARE_MAX && st->hbuf.cap <= 16384) {
+    st->next = h->pool->spare;
+    h->pool->spare = st;
+    h->pool->nspare++;
+    return;
+  }
+  ws101__buf_free(&st->hbuf);
+  free(st->fields);
+  free(st);
+}
+
+ws101__h2_stream *ws101__h2_find(ws101__h2 *h, int32_t id) {
+  return nghttp2_session_get_stream_user_data(h->s, id);
+}
+
+/* The stream of `id` (its user data), from the one-entry cache when it
+ * is the stream being received. */
+static ws101__h2_stream *stream_of(ws101__h2 *h, int32_t id) {
+  ws101__h2_stream *st = h->cur;
+  if (st != NULL && st->id == id) return st;
+  st = nghttp2_session_get_stream_user_data(h->s, id);
+  if (st != NULL) h->cur = st;
+  return st;
+}
+
+size_t ws101__h2_nstreams(const ws101__h2 *h) { return h->nstreams; }
+
+/* ---- flood bucket ------------------------------------------------------- */
+
+/* Takes one token for a frame that does no useful work; 0 when the
+ * bucket is empty (the peer is flooding). */
+static int flood_take(ws101__h2 *h) {
+  if (h->set.flood_burst == 0) return 1;
+  if (h->tokens_milli < 1000) return 0;
+  h->tokens_milli -= 1000;
+  return 1;
+}
+
+static void flood_refill(ws101__h2 *h, uint64_t now) {
+  uint64_t cap = (uint64_t)h->set.flood_burst * 1000;
+  if (!h->have_time) {
+    h->have_time = 1;
+    h->last_ms = now;
+    return;
+  }
+  if (now > h->last_ms) {
+    /* rate frames per second = rate milli-frames per millisecond */
+    uint64_t add = (now - h->last_ms) * h->set.flood_rate;
+    h->tokens_milli = h->tokens_milli + add > cap ? cap : h->tokens_milli + add;
+    h->last_ms = now;
+  }
 }
 
 /* ---- head assembly ------------------------------------------------------ */
@@ -705,14 +715,7 @@ void ws101__h2_free(ws101__h2 *h) {
     stream_free(h, st);
   }
   nghttp2_session_del(h->s);
-  pool_release(h->pool);
-  while (h->spare != NULL) {
-    ws101__h2_stream *st = h->spare;
-    h->spare = st->next;
-    ws101__buf_free(&st->hbuf);
-    free(st->fields);
-    free(st);
-  }
+  pool_release(h->pool); /* the last session of the thread frees spares */
   free(h);
 }
 
