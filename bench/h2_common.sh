@@ -73,6 +73,7 @@ h2_start() {
       echo "num-threads: 1"
       echo "user: $(id -un)" # run as root, h2o would switch to nobody (and callgrind_control could not reach it)
       echo "http2-idle-timeout: 3600"
+      echo "max-connections: 100000" # the default, 1024, would cap the idle row
       echo "hosts:"
       echo "  default:"
       echo "    listen:"
