@@ -14,7 +14,8 @@
 # SERVERS (space-separated subset of: ws101 uws lws node pyws aiohttp pyws101
 # pyaio asgi-ws101 asgi-uvicorn asgi-hypercorn),
 # WORKLOADS (subset of: echo echo16 echo512 big deflate deflate1k http http16 h2c
-# handshakes idle), WS101_H2C=1 (measure ws101-demo with h2load once it speaks h2c),
+# handshakes idle h2; h2 = bench/h2.sh, its own table in results/h2-latest.txt),
+# WS101_H2C=1 (measure ws101-demo with h2load once it speaks h2c),
 # SKIP_DEPS=1, SKIP_BUILD=1, RESULTS_DIR (default bench/results).
 set -uo pipefail
 
@@ -44,7 +45,7 @@ else
   IDLE_HOLD=${IDLE_HOLD:-2}
 fi
 SERVERS=${SERVERS:-"ws101 uws lws node pyws aiohttp pyws101 pyaio asgi-ws101 asgi-uvicorn asgi-hypercorn"}
-WORKLOADS=${WORKLOADS:-"echo echo16 echo512 big deflate deflate1k http http16 h2c handshakes idle"}
+WORKLOADS=${WORKLOADS:-"echo echo16 echo512 big deflate deflate1k http http16 h2c handshakes idle h2"}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 
@@ -55,7 +56,7 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 # ---------------------------------------------------------------------------
 APT_PKGS="build-essential cmake pkg-config libuv1-dev zlib1g-dev libssl-dev
   libnghttp2-dev libwebsockets-dev python3 python3-websockets python3-aiohttp
-  python3-matplotlib nghttp2-client nghttp2-server wrk nginx-light util-linux
+  python3-matplotlib nghttp2-client nghttp2-server h2o wrk nginx-light util-linux
   nodejs liblua5.4-dev lua5.4 libluajit-5.1-dev luajit swig lua-http
   python3-dev python3-venv python3-uvloop python3-starlette uvicorn
   python3-hypercorn"
@@ -457,6 +458,13 @@ main() {
         log "idle-$IDLE_N  $s"
         run_idle "idle-$IDLE_N" "$s"
       done
+      ;;
+    h2) # HTTP/2 against h2o and nghttpd, RFC 8441 beside HTTP/1.1: its own
+      # servers, rounds and table (bench/results/h2-latest.txt)
+      log "h2: bench/h2.sh"
+      DURATION=$DURATION WARMUP=$WARMUP ROUNDS=$ROUNDS QUICK=$QUICK SKIP_BUILD=1 \
+        BUILD=$BUILD RESULTS_DIR=$RESULTS SERVER_CPU=$SERVER_CPU LOAD_CPU=$LOAD_CPU \
+        bash "$BENCH/h2.sh" || log "WARNING: bench/h2.sh failed"
       ;;
     *) log "WARNING: unknown workload $w" ;;
     esac

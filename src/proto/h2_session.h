@@ -137,7 +137,10 @@ int ws101__h2_alive(const ws101__h2 *h);
 size_t ws101__h2_nstreams(const ws101__h2 *h);
 
 /* Server: answers `st` with `status` and `fields`; `has_body` attaches
- * the read_body source, else the HEADERS frame ends the stream. */
+ * the read_body source, else the HEADERS frame ends the stream. Values
+ * are copied; names are not (NGHTTP2_NV_FLAG_NO_COPY_NAME, one copy less
+ * per header): they must stay valid until `st` is closed (on_close),
+ * which constants and the request's response-header buffer do. */
 int ws101__h2_respond(ws101__h2 *h, ws101__h2_stream *st, int status,
                       const ws101__h2_field *fields, size_t n, int has_body);
 /* Client: opens a stream with the request `fields` (pseudo-headers
