@@ -385,13 +385,23 @@ typedef enum ws101_opt {
   /** Receive window of a whole HTTP/2 connection in bytes,
    *  65535..2^31-1. [1048576] */
   WS101_OPT_H2_CONN_WINDOW = 84,
-  /** Client on http:// and ws://: 0 is HTTP/1.1 (keep-alive, 101 for
-   *  WebSockets); 1 speaks HTTP/2 by prior knowledge; 2 offers h2c
-   *  (`Upgrade: h2c` on a bodiless request: a 101 continues in HTTP/2,
-   *  any other answer is used as the HTTP/1.1 response it is). Over
-   *  HTTP/2 every fetch to an origin is a stream on one shared connection,
-   *  and ws101_ws_connect uses RFC 8441 when the server's SETTINGS allow
-   *  it, else the HTTP/1.1 upgrade. [0] */
+  /** Client HTTP/2. 0 is HTTP/1.1 (keep-alive, 101 for WebSockets).
+   *  On http:// and ws://, 1 speaks HTTP/2 by prior knowledge and 2 offers
+   *  h2c: `Upgrade: h2c` goes on bodiless requests only (a 101 continues
+   *  in HTTP/2, any other answer is used as the HTTP/1.1 response it is);
+   *  a request with a body is sent in HTTP/1.1 without the offer, and the
+   *  next bodiless request to that origin (often on the same keep-alive
+   *  connection) makes it. On https:// and wss://, 1 and 2 both offer ALPN
+   *  "h2" then "http/1.1": requests wait for the handshake, and if the
+   *  server picks HTTP/1.1 they are sent in HTTP/1.1 (the first on that
+   *  connection) and the origin is remembered for the loop's life, so later
+   *  requests go to HTTP/1.1 at once. Over HTTP/2 every fetch to an origin
+   *  is a stream on one shared connection (ws101_fetch_http_version says
+   *  20), and ws101_ws_connect uses RFC 8441 when the server's SETTINGS
+   *  allow it (ws101_ws_response_status is then 200), else the HTTP/1.1
+   *  upgrade on a new connection (status 101); a server that speaks only
+   *  HTTP/2 and does not allow RFC 8441 then fails the attempt with
+   *  WS101_EHANDSHAKE. [0] */
   WS101_OPT_CLIENT_HTTP2 = 85,
   /* --- TLS (see the "TLS" section) --- */
   /** Client: 1 skips verifying the server's certificate chain and host
@@ -542,7 +552,14 @@ typedef void (*ws101_server_close_cb)(ws101_server *server, void *user_data);
 enum {
   /** Call the handler as soon as the head has arrived; the body is then
    *  delivered through ws101_req_read_body() instead of being buffered. */
-  WS101_ROUTE_STREAM_BODY = 1
+  WS101_ROUTE_STREAM_BODY = 1,
+  /** The handler may accept WebSocket upgrades itself
+   *  (ws101_req_accept_websocket), so the server announces RFC 8441
+   *  (SETTINGS_ENABLE_CONNECT_PROTOCOL) on HTTP/2 connections for it, as
+   *  it does for ws101_server_websocket routes; an extended CONNECT then
+   *  reaches the handler with ws101_req_is_websocket() = 1. Without it
+   *  only HTTP/1.1 upgrades reach a handler route. */
+  WS101_ROUTE_WEBSOCKET = 2
 };
 
 /**
@@ -558,7 +575,8 @@ WS101_EXTERN int ws101_server_new(ws101_loop *loop, const ws101_options *opts,
  * everything); otherwise the match is exact. The longest matching route wins; an unmatched path gets
  * 404. The handler may respond at once or later (keep the ws101_req), and
  * may accept a WebSocket upgrade with ws101_req_accept_websocket().
- * `flags` is 0 or WS101_ROUTE_STREAM_BODY. Returns 0, WS101_EINVAL
+ * `flags` is 0 or WS101_ROUTE_STREAM_BODY and/or WS101_ROUTE_WEBSOCKET.
+ * Returns 0, WS101_EINVAL
  * (path not starting with "/" or "*", or already routed) or WS101_ENOMEM.
  */
 WS101_EXTERN int ws101_server_route(ws101_server *server, const char *path,
@@ -630,6 +648,20 @@ WS101_EXTERN int ws101_server_websocket(ws101_server *server, const char *path,
  */
 WS101_EXTERN int ws101_server_listen(ws101_server *server, const char *host,
                                      int port);
+
+/**
+ * Starts listening (plain, not TLS) on `fd`, a TCP socket the caller has
+ * already bound and put into the listening state (socket(), bind(),
+ * listen()): for a process that inherited a listening socket from a
+ * parent, e.g. several worker processes sharing one port, each running its
+ * own loop on its own copy of the descriptor. The server takes ownership of
+ * `fd` in every case: on success it is closed when the server closes, on
+ * failure it has been closed before the call returns (so pass a dup() to
+ * keep one). The descriptor is made non-blocking. Returns 0, WS101_EINVAL
+ * (server NULL or fd < 0), WS101_ESTATE (the server is closing) or the
+ * error libuv reports for the descriptor (e.g. WS101_EIO).
+ */
+WS101_EXTERN int ws101_server_listen_fd(ws101_server *server, int fd);
 
 /**
  * Returns the local port of the first plain (non-TLS) listener, or of the
@@ -987,6 +1019,18 @@ WS101_EXTERN int ws101_ws_post_send(ws101_ws *ws, const char *data,
  *   WebSocket that pauses, or a streaming handler that does not read yet,
  *   stops its own sender, never the connection's other streams.
  *
+ * Each stream is its own output queue: ws101_req_write on a stream whose
+ * unsent body (held back by the stream's flow-control window or the
+ * connection's output) is at or above WS101_OPT_OUTPUT_BUFFER_LIMIT
+ * returns WS101_EBACKPRESSURE, and ws101_req_on_drain's callback fires
+ * once that stream's queue has left, as on HTTP/1.1; with
+ * WS101_BACKPRESSURE_CLOSE only that stream is reset (RST_STREAM CANCEL),
+ * not the connection. A stream whose queued body makes no progress for
+ * WS101_OPT_SEND_TIMEOUT_MS while the connection itself can still send
+ * (a peer that never sends WINDOW_UPDATE for it) is reset with CANCEL and
+ * its handler gets the abort callback; the connection and its other
+ * streams go on.
+ *
  * Response headers are sent lowercase; the connection-specific ones
  * (Connection, Upgrade, Keep-Alive, Transfer-Encoding) are dropped. Limits
  * are the HTTP/1.1 ones where they apply (WS101_OPT_MAX_HEADER_BYTES is
@@ -1301,6 +1345,10 @@ WS101_EXTERN int ws101_fetch_end(ws101_fetch *f);
 WS101_EXTERN int ws101_fetch_cancel(ws101_fetch *f);
 /** Returns the response status, or 0 before WS101_FETCH_RESPONSE. */
 WS101_EXTERN int ws101_fetch_status(const ws101_fetch *f);
+/** Returns the HTTP version the response came in: 10 or 11 (HTTP/1.x),
+ *  20 (HTTP/2: prior knowledge, an accepted h2c upgrade, or ALPN h2 on
+ *  https://), or 0 before WS101_FETCH_RESPONSE or if f is NULL. */
+WS101_EXTERN int ws101_fetch_http_version(const ws101_fetch *f);
 /** Returns a response header (case-insensitive) or NULL; valid until the
  *  last event. */
 WS101_EXTERN const char *ws101_fetch_header(const ws101_fetch *f,
