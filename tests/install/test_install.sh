@@ -199,9 +199,18 @@ run_example() {
       / '<title>' -- "$2" --host 127.0.0.1 --port 0 ;;
   esac
 }
+# uses_libuv NAME: the example calls libuv itself (ws101_demo watches
+# SIGINT/SIGTERM on the loop through ws101_loop_uv), so, like any such
+# application, it names libuv beside ws101.
+uses_libuv() { [ "$1" = ws101_demo ]; }
 for ex in "${examples[@]}"; do
-  step "$cc examples/$ex.c \$(pkg-config --cflags --libs ws101), then run it"
-  "$cc" "${extra[@]}" -o "$work/$ex" "$src/examples/$ex.c" "${pc_flags[@]}" ||
+  ex_flags=("${pc_flags[@]}")
+  if uses_libuv "$ex"; then
+    # shellcheck disable=SC2207
+    ex_flags+=($(pkg-config --cflags --libs libuv))
+  fi
+  step "$cc examples/$ex.c \$(pkg-config --cflags --libs ws101$(uses_libuv "$ex" && echo ' libuv')), then run it"
+  "$cc" "${extra[@]}" -o "$work/$ex" "$src/examples/$ex.c" "${ex_flags[@]}" ||
     fail "examples/$ex.c does not build against the install with pkg-config"
   run_example "$ex" "$work/$ex" ||
     fail "examples/$ex.c built with pkg-config does not serve"
@@ -232,6 +241,12 @@ foreach(ex ${examples[*]})
   add_executable(\${ex} \${ex}.c)
   target_link_libraries(\${ex} PRIVATE ws101::ws101)
 endforeach()
+if(TARGET ws101_demo)
+  # The demo calls libuv itself (signals on the loop), so it links libuv.
+  find_package(PkgConfig REQUIRED)
+  pkg_check_modules(UV REQUIRED IMPORTED_TARGET libuv)
+  target_link_libraries(ws101_demo PRIVATE PkgConfig::UV)
+endif()
 CMAKE
 # cmake_consumer SOURCE_DIR BUILD_DIR LOG: configures a project against the
 # prefix with the build's compiler and sanitizer flags.

@@ -110,11 +110,21 @@ function T.spawn(argv, timeout)
   -- peers must not inherit it (T.lua_cmd puts it back for Lua children).
   -- --foreground: timeout passes a signal it gets to the peer once (without
   -- it, it also signals its whole process group: the peer gets two).
-  local wrapper = ("timeout --foreground %d %s 2>&1 & echo $!; wait $!; echo \"rc=$?\"")
-                  :format(timeout or T.PEER_LIFETIME, cmd)
+  -- The pid line must come first: the child prints it before it execs the
+  -- peer (same pid), so the peer's own first line cannot overtake it.
+  -- (`cmd & echo $!` raced: under load the peer printed "listening on"
+  -- before the shell's echo, and the test read it as the pid.)
+  local child = ("echo $$; exec timeout --foreground %d %s 2>&1")
+                :format(timeout or T.PEER_LIFETIME, cmd)
+  local wrapper = ("sh -c %s & wait $!; echo \"rc=$?\""):format(sh_quote(child))
   if os.getenv("LD_PRELOAD") then wrapper = "unset LD_PRELOAD; " .. wrapper end
   local f = assert(io.popen("sh -c " .. sh_quote(wrapper), "r"))
-  local pid = tonumber(f:read("*l"))
+  local first = f:read("*l")
+  local pid = tonumber(first)
+  if not pid then
+    f:close()
+    T.fail("spawn: expected the child's pid first, got " .. tostring(first))
+  end
   return { f = f, pid = pid, lines = {} }
 end
 
