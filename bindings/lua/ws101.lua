@@ -1012,7 +1012,9 @@ function M.fetch_async(url, opts, cb)
             hdrs[core.ws101_fetch_header_name(fh, i):lower()] =
               core.ws101_fetch_header_value(fh, i)
           end
-          resp = { status = core.ws101_fetch_status(fh), headers = hdrs }
+          -- http_version: 11, or 20 when the answer came over HTTP/2.
+          resp = { status = core.ws101_fetch_status(fh), headers = hdrs,
+                   http_version = core.ws101_fetch_http_version(fh) }
         elseif ev == F_BODY then
           parts[#parts + 1] = data
         elseif ev == F_DONE then

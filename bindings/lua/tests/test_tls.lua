@@ -68,6 +68,7 @@ local cases = {
     T.wait(loop, function() return r or e end, "h2 fetch")
     T.check(r, "response: " .. tostring(e))
     T.eq(r.body, "20", "the Lua handler answered on an HTTP/2 stream")
+    T.eq(r.http_version, 20, "the Lua client saw HTTP/2")
     if T.have("curl") then
       -- curl offers h2 by ALPN. In the background, writing to a file that
       -- the wait polls, so that this loop keeps serving it meanwhile.

@@ -129,6 +129,12 @@ class HttpTest(unittest.TestCase):
         d = r.json()
         self.assertEqual((d["method"], d["query"], d["body"], d["x"]),
                          ("PUT", "z=2", "\x00\xff", ["f"]))
+        self.assertEqual(r.http_version, 11)
+        # The same server by HTTP/2 prior knowledge: the response says so.
+        r2 = ws101.fetch(self.base + "/", loop=self.loop, timeout=10,
+                         client_http2=1)
+        self.assertEqual((r2.status, r2.body, r2.http_version),
+                         (200, b"hello\n", 20))
         # callback style
         results = []
         ws101.fetch(self.base + "/", loop=self.loop,

@@ -1800,12 +1800,16 @@ def connect(url: str, handler: Any = None, *, loop: Optional[Loop] = None,
 
 class Response:
     """A complete HTTP response: ``status``, ``headers``
-    (:class:`Headers`), ``body`` (bytes), ``text``, :meth:`json`."""
+    (:class:`Headers`), ``body`` (bytes), ``text``, :meth:`json`, and
+    ``http_version``: 11 for HTTP/1.1, 20 when it came over HTTP/2
+    (``client_http2``: prior knowledge, h2c upgrade or ALPN h2)."""
 
-    def __init__(self, status: int, headers: Headers, body: bytes):
+    def __init__(self, status: int, headers: Headers, body: bytes,
+                 http_version: int = 11):
         self.status = status
         self.headers = headers
         self.body = body
+        self.http_version = http_version
 
     @property
     def text(self) -> str:
@@ -1828,6 +1832,7 @@ class Fetch:
         self.loop = loop
         self._h = None
         self.status = 0
+        self.http_version = 11  # 20 once the response came over HTTP/2
         self.headers = Headers()
         self._chunks: List[bytes] = []
         self.response: Optional[Response] = None
@@ -1839,6 +1844,7 @@ class Fetch:
     def _event(self, h, event, data, arg):
         if event == _c.WS101_FETCH_RESPONSE:
             self.status = _c.ws101_fetch_status(h)
+            self.http_version = _c.ws101_fetch_http_version(h)
             n = _c.ws101_fetch_header_count(h)
             self.headers = Headers((_c.ws101_fetch_header_name(h, i),
                                     _c.ws101_fetch_header_value(h, i))
@@ -1852,7 +1858,8 @@ class Fetch:
             self._h = None
             self.done = True
             self.response = Response(self.status, self.headers,
-                                     b"".join(self._chunks))
+                                     b"".join(self._chunks),
+                                     self.http_version)
             self._chunks = []
             if self.on_done is not None:
                 self.on_done(self.response, None)
