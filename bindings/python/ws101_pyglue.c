@@ -680,11 +680,24 @@ void ws101py_body_tramp(ws101_req *req, const char *data, size_t len,
   PyGILState_Release(g);
 }
 
+/* Calls c->fn(req); an exception fails the request (500 or reset) and is
+ * reported to the loop. The GIL is held; the caller keeps c and rq alive. */
+static void call_req_fn(ws101py_cb *c, ws101_req *req, reqstate *rq) {
+  PyObject *r = NULL, *h = ws101py_wrap(req, WS101PY_T_REQ);
+  if (h) r = PyObject_CallOneArg(c->fn, h);
+  Py_XDECREF(h);
+  if (r)
+    Py_DECREF(r);
+  else {
+    if (rq) req_fail(req, rq);
+    report_exc(c->loop, 0);
+  }
+}
+
 void ws101py_abort_tramp(ws101_req *req, void *ud) {
   ws101py_cb *c = ud;
   PyGILState_STATE g = PyGILState_Ensure();
   reqstate *rq = ws101_req_get_user_data(req);
-  PyObject *r = NULL, *h;
   if (rq) {
     rq->busy++;
     /* The connection is gone: no body callback will come any more (set
@@ -692,17 +705,7 @@ void ws101py_abort_tramp(ws101_req *req, void *ud) {
     rq->body_open = 0;
   }
   c->busy++;
-  if (c->fn) {
-    h = ws101py_wrap(req, WS101PY_T_REQ);
-    if (h) r = PyObject_CallOneArg(c->fn, h);
-    Py_XDECREF(h);
-    if (r)
-      Py_DECREF(r);
-    else {
-      if (rq) req_fail(req, rq);
-      report_exc(c->loop, 0);
-    }
-  }
+  if (c->fn) call_req_fn(c, req, rq);
   cb_leave(c);
   if (rq) {
     rq->busy--;
@@ -718,17 +721,7 @@ void ws101py_drain_tramp(ws101_req *req, void *ud) {
   reqstate *rq = ws101_req_get_user_data(req);
   if (rq) rq->busy++;
   c->busy++;
-  if (c->fn && !(rq && rq->completed)) {
-    PyObject *r = NULL, *h = ws101py_wrap(req, WS101PY_T_REQ);
-    if (h) r = PyObject_CallOneArg(c->fn, h);
-    Py_XDECREF(h);
-    if (r)
-      Py_DECREF(r);
-    else {
-      if (rq) req_fail(req, rq);
-      report_exc(c->loop, 0);
-    }
-  }
+  if (c->fn && !(rq && rq->completed)) call_req_fn(c, req, rq);
   cb_leave(c);
   if (rq) {
     rq->busy--;

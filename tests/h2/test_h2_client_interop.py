@@ -55,26 +55,6 @@ def run(args, input=None):
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, proc, deadline=DEADLINE):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise AssertionError("peer exited with %s" % proc.returncode)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            # The peer prints nothing we could wait on; bounded polling.
-            time.sleep(0.05)
-    raise AssertionError("peer never listened on %d" % port)
 
 
 def seq(*args):
@@ -115,7 +95,7 @@ class Peer:
         self.p = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL, cwd=cwd)
         try:
-            wait_port(port, self.p)
+            demo.wait_port(port, self.p)
         except Exception:
             self.stop()
             raise
@@ -161,7 +141,7 @@ class TlsPeers(unittest.TestCase):
         exe = shutil.which("nghttpd") or "/usr/sbin/nghttpd"
         if not os.access(exe, os.X_OK):
             self.skipTest("nghttpd is not installed (Debian nghttp2-server)")
-        port = free_port()
+        port = demo.free_port()
         with Peer([exe, "-d", self.www, str(port), self.key, self.cert],
                   port):
             url = "https://localhost:%d" % port
@@ -184,7 +164,7 @@ class TlsPeers(unittest.TestCase):
         exe = shutil.which("nghttpd") or "/usr/sbin/nghttpd"
         if not os.access(exe, os.X_OK):
             self.skipTest("nghttpd is not installed (Debian nghttp2-server)")
-        port = free_port()
+        port = demo.free_port()
         with Peer([exe, "-d", self.www, str(port), self.key, self.cert],
                   port):
             rc, out, err = run([TOOL, "connect", "--http2", "--cafile",
@@ -200,7 +180,7 @@ class TlsPeers(unittest.TestCase):
         if not os.access(exe, os.X_OK):
             self.skipTest("h2o is not installed (Debian h2o)")
         with demo.Demo(DEMO_BIN) as d:
-            port = free_port()
+            port = demo.free_port()
             conf = os.path.join(self.www, "h2o.conf")
             log = os.path.join(self.www, "access.log")
             with open(conf, "w") as f:
@@ -312,7 +292,7 @@ class H2cWithBodies(unittest.TestCase):
         try:
             with open(os.path.join(tmp, "h2app.py"), "w") as f:
                 f.write(HYPERCORN_APP)
-            port = free_port()
+            port = demo.free_port()
             with Peer([PY, "-m", "hypercorn", "--bind",
                        "127.0.0.1:%d" % port, "h2app:app"], port, cwd=tmp):
                 rc, rows, err = seq("--http2", "2",

@@ -303,6 +303,32 @@ class Demo:
 # Raw socket helpers
 # ---------------------------------------------------------------------------
 
+
+def free_port():
+    """A port that was free a moment ago (for peers that cannot take 0)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, proc, deadline=20):
+    """Waits until `proc` accepts on `port`. Peers such as nghttpd, h2o or
+    Hypercorn print nothing we could wait on, so this polls, bounded by the
+    deadline, and fails at once if the peer exits."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise AssertionError("peer exited with %s" % proc.returncode)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("peer never listened on %d" % port)
+
+
 def connect(host, port, timeout=IO_DEADLINE):
     s = socket.create_connection((host, port), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -195,27 +195,6 @@ def inflate(payload):
     return d.decompress(payload + b"\x00\x00\xff\xff")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, proc, deadline=DEADLINE):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise AssertionError("peer exited with %s" % proc.returncode)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            # Polling a port the peer is about to open (it prints nothing
-            # we could wait on); bounded by the deadline.
-            time.sleep(0.05)
-    raise AssertionError("peer never listened on %d" % port)
 
 
 class ClientInterop(unittest.TestCase):
@@ -245,7 +224,7 @@ class ClientInterop(unittest.TestCase):
         p = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         try:
-            wait_port(port, p)
+            demo.wait_port(port, p)
         except Exception:
             p.kill()
             p.wait()
@@ -256,7 +235,7 @@ class ClientInterop(unittest.TestCase):
         exe = shutil.which("nghttpd") or "/usr/sbin/nghttpd"
         if not os.access(exe, os.X_OK):
             self.skipTest("nghttpd is not installed (Debian nghttp2-server)")
-        port = free_port()
+        port = demo.free_port()
         p = self.serve([exe, "--no-tls", "-d", self.dir, str(port)], port)
         try:
             rc, out, err = self.get(port, "/f.txt")
@@ -272,7 +251,7 @@ class ClientInterop(unittest.TestCase):
         exe = shutil.which("h2o") or "/usr/bin/h2o"
         if not os.access(exe, os.X_OK):
             self.skipTest("h2o is not installed (Debian h2o)")
-        port = free_port()
+        port = demo.free_port()
         conf = os.path.join(self.dir, "h2o.conf")
         with open(conf, "w") as f:
             f.write("listen:\n  host: 127.0.0.1\n  port: %d\nhosts:\n"
@@ -314,13 +293,13 @@ class HypercornUpgrade(unittest.TestCase):
         tmp = __import__("tempfile").mkdtemp()
         with open(os.path.join(tmp, "h2app.py"), "w") as f:
             f.write(HYPERCORN_APP)
-        port = free_port()
+        port = demo.free_port()
         p = subprocess.Popen(["/usr/bin/python3", "-m", "hypercorn",
                               "--bind", "127.0.0.1:%d" % port, "h2app:app"],
                              cwd=tmp, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         try:
-            wait_port(port, p)
+            demo.wait_port(port, p)
             url = "http://127.0.0.1:%d/" % port
             rc, out, err = run([self.TOOL, "get", "--http2", url])
             self.assertEqual((rc, out), (0, b"http_version=2\n"), err)
@@ -354,7 +333,7 @@ class WsClientOverH2(unittest.TestCase):
         if not os.access(exe, os.X_OK):
             self.skipTest("nghttpx is not installed (Debian nghttp2-proxy)")
         with demo.Demo(DEMO_BIN) as d:
-            port = free_port()
+            port = demo.free_port()
             tmp = __import__("tempfile").mkdtemp()
             acc = os.path.join(tmp, "access.log")
             p = subprocess.Popen(
@@ -364,7 +343,7 @@ class WsClientOverH2(unittest.TestCase):
                  "--errorlog-file=" + os.path.join(tmp, "error.log")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
-                wait_port(port, p)
+                demo.wait_port(port, p)
                 rc, out, err = self.connect(port, [b"via nghttpx"])
                 self.assertEqual(rc, 0, err)
                 self.assertEqual(out, b"via nghttpx\n")
