@@ -483,20 +483,29 @@ def case_verbose():
           "subprotocol: %d %r" % (r.returncode, r.stderr))
     s.wait_err(r"^ws101: \[1\] open from .* on /p, subprotocol superchat$")
     s.stop()
-    # Pings: ws101 serve pings its idle client; -v shows them; and ours.
-    s = Serve(["serve", "--port", "0", "--ping-interval", "100ms"])
-    p = subprocess.Popen([TOOL, "connect", "-v", "-n", "--ping-interval",
-                          "150ms", s.url + "/"], stdin=subprocess.PIPE,
+    # Pings, one side at a time: any frame counts as traffic for the idle
+    # timer, so with both sides pinging, the faster one keeps the other
+    # from ever going idle (the test then depended on scheduling jitter).
+    # ws101 serve pings its idle client: -v shows the ping it answered.
+    check_verbose_ping(["serve", "--port", "0", "--ping-interval", "100ms"],
+                       [], b"* ping (0 bytes), pong sent")
+    # Our client pings an idle server: -v shows the pong that came back.
+    check_verbose_ping(["serve", "--port", "0"], ["--ping-interval", "100ms"],
+                       b"* pong (0 bytes)")
+
+
+def check_verbose_ping(serve_args, connect_args, want):
+    s = Serve(serve_args)
+    p = subprocess.Popen([TOOL, "connect", "-v", "-n"] + connect_args +
+                         [s.url + "/"], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seen, end = b"", time.monotonic() + T
-    while (b"* ping" not in seen or b"* pong" not in seen) and \
-            time.monotonic() < end:
+    while want not in seen and time.monotonic() < end:
         line = p.stderr.readline()
         if not line:
             break
         seen += line
-    check(b"* ping" in seen and b"* pong" in seen, "no ping/pong in -v: %r" %
-          seen)
+    check(want in seen, "no %r in -v: %r" % (want, seen))
     p.stdin.close()
     s.stop()
     check(p.wait(timeout=T) == 0, "client exit after server stop")
