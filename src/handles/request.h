@@ -78,6 +78,11 @@ struct ws101_req {
   int want_drain; /* output had to wait: a drain callback is owed */
   void *user_data;
   char peer[64]; /* remote address, filled on first use */
+  /* Held after its connection or stream went (server.h,
+   * ws101__server_hold): the server's list, and how to free it. Left
+   * alone by ws101__req_reset. */
+  struct ws101_req *held_prev, *held_next;
+  void (*held_release)(struct ws101_req *req);
 };
 
 /* Resets the per-request fields (keeps buffer capacity). */

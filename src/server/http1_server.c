@@ -66,6 +66,9 @@ static void h1_free(h1s *h) {
   free(h);
 }
 
+/* The server's release of a held request nobody answered (server.h). */
+static void h1_release(ws101_req *req) { h1_free(req->proto); }
+
 int ws101__h1_server_attach(ws101__conn *c, ws101_server *srv) {
   h1s *h = calloc(1, sizeof(*h));
   if (h == NULL) return WS101_ENOMEM;
@@ -216,6 +219,7 @@ static int h1_finish(ws101_req *req) {
   req->body_cb = NULL;
   req->abort_cb = NULL;
   if (h->conn == NULL) {
+    ws101__server_unhold(req);
     h1_free(h);
     return WS101_ECLOSED;
   }
@@ -757,7 +761,8 @@ static void h1_on_close(ws101__conn *c, int err) {
   h->req.conn = NULL;
   if (h->active) {
     /* The application still holds the request: it is freed when the
-     * application completes it. */
+     * application completes it, or with the server if it never does. */
+    ws101__server_hold(h->srv, &h->req, h1_release);
     abort_request(h);
     return;
   }

@@ -1,8 +1,8 @@
 /* test_http_server_life.c - connection lifecycle of the HTTP/1.1 server
  * through the public API and real sockets: abort of an asynchronous
- * request, header and idle timeouts, MAX_KEEPALIVE_REQUESTS, the graceful
- * ws101_server_close with a request in flight, and malformed (smuggling)
- * requests. */
+ * request (answered late, or never), header and idle timeouts,
+ * MAX_KEEPALIVE_REQUESTS, the graceful ws101_server_close with a request
+ * in flight, and malformed (smuggling) requests. */
 #include "http_harness.h"
 
 static struct {
@@ -69,6 +69,24 @@ static void test_abort_then_respond(void) {
   hh_expect(c, 404, NULL);
   hh_close(c);
   hh_stop(&s);
+}
+
+/* The client vanishes and the handler never answers: the request is
+ * freed with the server (LSan; before, it leaked until exit). */
+static void test_abort_never_answered(void) {
+  hh_server s;
+  hh_cli *c;
+  memset(&T, 0, sizeof(T));
+  hh_init(&s, NULL);
+  ASSERT_EQ(ws101_server_route(s.srv, "/hold", 0, h_hold, NULL), 0);
+  hh_run(&s);
+  c = hh_connect(s.port);
+  hh_send(c, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(hh_wait(&T.nheld, 1, HH_MS), 1);
+  hh_reset(c);
+  ASSERT_EQ(hh_wait(&T.aborts, 1, HH_MS), 1);
+  hh_stop(&s);
+  ASSERT_EQ(hh_get(&T.aborts), 1);
 }
 
 /* A client that half-closes (FIN) after its request still gets the answer:
@@ -276,6 +294,7 @@ static void test_bad_requests(void) {
 
 int main(void) {
   RUN(test_abort_then_respond);
+  RUN(test_abort_never_answered);
   RUN(test_half_close_gets_response);
   RUN(test_header_timeout);
   RUN(test_idle_timeout);
