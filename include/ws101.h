@@ -334,7 +334,8 @@ typedef enum ws101_opt {
   /** 1 delivers data frames as WS101_WS_FRAGMENT events as they arrive
    *  instead of reassembled messages. [0] */
   WS101_OPT_WS_STREAM_FRAGMENTS = 26,
-  /** Milliseconds allowed for a client's opening handshake. [10000] */
+  /** Milliseconds allowed for a client's opening handshake (the HTTP/1.1
+   *  upgrade, or the extended CONNECT stream over HTTP/2). [10000] */
   WS101_OPT_WS_HANDSHAKE_TIMEOUT_MS = 27,
 
   /* --- permessage-deflate (RFC 7692) --- */
@@ -358,7 +359,9 @@ typedef enum ws101_opt {
   /* --- client --- */
   /** Milliseconds allowed for DNS + TCP connect. [10000] */
   WS101_OPT_CONNECT_TIMEOUT_MS = 60,
-  /** Milliseconds allowed between bytes of a client response. [30000] */
+  /** Milliseconds allowed between bytes of a client response. [30000]
+   *  Over HTTP/2 it holds per stream: a silent stream is reset and fails
+   *  with WS101_ETIMEDOUT, the connection and its other streams go on. */
   WS101_OPT_RESPONSE_TIMEOUT_MS = 61,
   /** 1 buffers a client response body and delivers it as one
    *  WS101_FETCH_BODY event right before WS101_FETCH_DONE; a body larger

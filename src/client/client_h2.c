@@ -45,6 +45,12 @@ struct ws101__h2cli_req {
   ws101__conn *vc;
   ws101__buf in;   /* peer bytes while the WebSocket is paused */
   int in_ended;
+  /* A stream's own deadline (loop ms, 0 = none): RESPONSE_TIMEOUT_MS
+   * between response bytes for a fetch, WS_HANDSHAKE_TIMEOUT_MS until the
+   * answer for an extended CONNECT. The connection carries the earliest
+   * (idle_or_busy), so a silent stream fails alone. */
+  uint64_t deadline;
+  uint32_t timeout_ms;
   ws101__h2cli_req *prev, *next;
 };
 
@@ -143,10 +149,22 @@ static int submit(h2conn *hc, ws101__h2cli_req *r) {
 
 static void vt_read_ctl(ws101__conn *vc, int on);
 
+/* The peer said something on r's stream: its silence clock restarts (a
+ * WebSocket's handshake is over once its head came). */
+static void req_heard(ws101__h2cli_req *r, int head) {
+  if (r->timeout_ms == 0 || r->hc == NULL) return;
+  r->deadline = (head && r->is_ws)
+                    ? 0
+                    : uv_now(r->hc->loop->uv) + r->timeout_ms;
+}
+
 static int on_head(void *ud, ws101__h2_stream *st) {
   ws101__h2cli_req *r = st->user;
   (void)ud;
-  if (r != NULL) r->cbs.on_head(r->ud, &st->head);
+  if (r != NULL) {
+    req_heard(r, 1);
+    r->cbs.on_head(r->ud, &st->head);
+  }
   return 0;
 }
 
@@ -167,7 +185,10 @@ static void on_data(void *ud, ws101__h2_stream *st, const char *d, size_t n) {
     return;
   }
   ws101__h2_consume(hc->h, st, n);
-  if (r != NULL) r->cbs.on_data(r->ud, d, n);
+  if (r != NULL) {
+    req_heard(r, 0);
+    r->cbs.on_data(r->ud, d, n);
+  }
 }
 
 static void on_end(void *ud, ws101__h2_stream *st) {
@@ -275,8 +296,44 @@ static void fail_all(h2conn *hc, int err, const char *msg) {
 
 static void idle_or_busy(h2conn *hc) {
   int busy = hc->reqs != NULL;
+  uint64_t next = 0, now;
+  const ws101__h2cli_req *r;
   ws101__conn_keep_loop_alive(hc->c, busy);
-  ws101__conn_set_deadline(hc->c, busy ? 0 : IDLE_MS);
+  if (!busy) {
+    ws101__conn_set_deadline(hc->c, IDLE_MS);
+    return;
+  }
+  for (r = hc->reqs; r != NULL; r = r->next)
+    if (r->deadline != 0 && (next == 0 || r->deadline < next))
+      next = r->deadline;
+  now = uv_now(hc->loop->uv);
+  ws101__conn_set_deadline(hc->c,
+                           next == 0 ? 0 : next > now ? next - now : 1);
+}
+
+/* The connection's deadline while streams are open: fail the streams
+ * whose own deadline passed (reset, WS101_ETIMEDOUT), keep the others. A
+ * callback may free any request, so the walk restarts after each. */
+static void expire_streams(h2conn *hc) {
+  ws101__h2cli_req *r;
+  char msg[96];
+  uint64_t now = uv_now(hc->loop->uv);
+  for (;;) {
+    for (r = hc->reqs; r != NULL; r = r->next)
+      if (r->deadline != 0 && r->deadline <= now) break;
+    if (r == NULL) break;
+    if (r->is_ws)
+      snprintf(msg, sizeof(msg), "no WebSocket handshake response within %u ms",
+               (unsigned)r->timeout_ms);
+    else
+      snprintf(msg, sizeof(msg), "no response data from the server for %u ms",
+               (unsigned)r->timeout_ms);
+    if (r->st != NULL && hc->h != NULL)
+      ws101__h2_reset(hc->h, r->st, 0x8 /* CANCEL */);
+    req_fail(r, WS101_ETIMEDOUT, msg);
+    if (hc->c == NULL) return;
+  }
+  pump(hc);
 }
 
 static void pump(h2conn *hc) {
@@ -345,6 +402,10 @@ static void c_on_drain(ws101__conn *c) { pump(c->proto_data); }
 
 static void c_on_timeout(ws101__conn *c) {
   h2conn *hc = c->proto_data;
+  if (hc->reqs != NULL) {
+    expire_streams(hc);
+    return;
+  }
   hc->retired = 1;
   ws101__h2_goaway(hc->h);
   pump(hc);
@@ -589,6 +650,8 @@ int ws101__h2cli_request(ws101_loop *loop, const ws101__url *url,
   r->ud = ud;
   r->has_body = has_body;
   r->is_ws = strcmp(method, "CONNECT") == 0;
+  r->timeout_ms = r->is_ws ? o->ws_handshake_timeout_ms : o->response_timeout_ms;
+  if (r->timeout_ms != 0) r->deadline = uv_now(loop->uv) + r->timeout_ms;
   rc |= add_field(&r->fields, ":method", 7, method, strlen(method));
   rc |= add_field(&r->fields, ":scheme", 7, url->tls ? "https" : "http",
                   url->tls ? 5 : 4);

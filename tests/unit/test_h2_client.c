@@ -272,9 +272,77 @@ static void test_h2c_upgrade_client(void) {
   ASSERT_EQ(streams, 0);
 }
 
+/* ---- a silent stream times out alone ------------------------------------ */
+
+static ws101_loop *silent_loop;
+static ws101_options *silent_opts;
+static ex silent, after;
+static char after_url[128];
+
+static void h_silent(ws101_req *req, void *ud) {
+  /* Never answers: the client's RESPONSE_TIMEOUT_MS must end it (the
+   * client's RST_STREAM aborts it here). */
+  (void)req, (void)ud;
+}
+
+static void silent_cb(ws101_fetch *f, int event, const char *data,
+                      size_t len, int arg, void *ud) {
+  ws101_fetch *next;
+  if (event == WS101_FETCH_ERROR) {
+    silent.errors++;
+    silent.status = arg;
+    snprintf(silent.body, sizeof silent.body, "%.*s", (int)len, data);
+    /* The connection is still good: the next fetch rides it. */
+    ASSERT_EQ(ws101_fetch_new(silent_loop, "GET", after_url, silent_opts, cb,
+                              &after, &next),
+              0);
+    ASSERT_EQ(ws101_fetch_send(next, NULL, 0), 0);
+    return;
+  }
+  if (event == WS101_FETCH_DONE) silent.done++;
+  (void)f, (void)ud;
+}
+
+static void test_silent_stream_times_out(void) {
+  ws101_fetch *f;
+  char url[128];
+  int port;
+  memset(&silent, 0, sizeof silent);
+  memset(&after, 0, sizeof after);
+  ASSERT_EQ(ws101_loop_new(&silent_loop), 0);
+  ASSERT_EQ(ws101_server_new(silent_loop, NULL, &srv), 0);
+  ASSERT_EQ(ws101_server_route(srv, "/hello", 0, h_hello, NULL), 0);
+  ASSERT_EQ(ws101_server_route(srv, "/silent", 0, h_silent, NULL), 0);
+  ASSERT_EQ(ws101_server_listen(srv, "127.0.0.1", 0), 0);
+  port = ws101_server_port(srv);
+  ASSERT_EQ(ws101_options_new(&silent_opts), 0);
+  ASSERT_EQ(ws101_options_set(silent_opts, WS101_OPT_CLIENT_HTTP2, 1), 0);
+  ASSERT_EQ(ws101_options_set(silent_opts, WS101_OPT_RESPONSE_TIMEOUT_MS, 200),
+            0);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/silent", port);
+  snprintf(after_url, sizeof after_url, "http://127.0.0.1:%d/hello", port);
+  ASSERT_EQ(ws101_fetch_new(silent_loop, "GET", url, silent_opts, silent_cb,
+                            NULL, &f),
+            0);
+  ASSERT_EQ(ws101_fetch_send(f, NULL, 0), 0);
+  remaining = 1; /* `after` closes the server when it is done */
+  ASSERT_EQ(ws101_loop_run(silent_loop), 0);
+  ASSERT_EQ(silent.errors, 1);
+  ASSERT_EQ(silent.done, 0);
+  ASSERT_EQ(silent.status, WS101_ETIMEDOUT);
+  ASSERT(strstr(silent.body, "200 ms") != NULL);
+  ASSERT_EQ(after.done, 1);
+  ASSERT_EQ(after.status, 200);
+  ASSERT_EQ(conns, 1); /* the timeout reset the stream, not the connection */
+  ASSERT_EQ(streams, 2);
+  ws101_options_free(silent_opts);
+  ASSERT_EQ(ws101_loop_free(silent_loop), 0);
+}
+
 int main(void) {
   RUN(test_concurrent_fetches);
   RUN(test_ws_over_h2);
   RUN(test_h2c_upgrade_client);
+  RUN(test_silent_stream_times_out);
   TEST_DONE();
 }
