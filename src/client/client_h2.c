@@ -141,6 +141,12 @@ static int submit(h2conn *hc, ws101__h2cli_req *r) {
   if (rc == 0) {
     r->submitted = 1;
     ws101__buf_free(&r->fields);
+    /* A fetch's silence is counted from its request on (the set-up
+     * before it had the same allowance, from ws101__h2cli_request); an
+     * extended CONNECT's handshake time runs on from its creation, as
+     * over HTTP/1.1. */
+    if (!r->is_ws && r->timeout_ms != 0)
+      r->deadline = uv_now(hc->loop->uv) + r->timeout_ms;
   }
   return rc;
 }
@@ -333,7 +339,15 @@ static void expire_streams(h2conn *hc) {
     req_fail(r, WS101_ETIMEDOUT, msg);
     if (hc->c == NULL) return;
   }
-  pump(hc);
+  if (hc->h != NULL) {
+    pump(hc);
+  } else if (hc->reqs == NULL) {
+    /* Nobody waits for the TLS handshake that never finished. */
+    hc->retired = 1;
+    ws101__conn_close(hc->c, WS101_ETIMEDOUT);
+  } else {
+    idle_or_busy(hc);
+  }
 }
 
 static void pump(h2conn *hc) {
@@ -407,6 +421,11 @@ static void c_on_timeout(ws101__conn *c) {
     return;
   }
   hc->retired = 1;
+  if (hc->h == NULL) {
+    /* Every request gave up during the TLS handshake. */
+    ws101__conn_close(c, WS101_ETIMEDOUT);
+    return;
+  }
   ws101__h2_goaway(hc->h);
   pump(hc);
   ws101__conn_end(c, 1000);
@@ -523,7 +542,12 @@ static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
     ws101__conn_close(c, WS101_EIO);
     return;
   }
-  if (hc->h != NULL) pump(hc);
+  /* While TLS negotiates, the streams' deadlines bound the handshake
+   * (a server that never finishes it must not hold them forever). */
+  if (hc->h != NULL)
+    pump(hc);
+  else
+    idle_or_busy(hc);
 }
 
 /* ---- the pool ---------------------------------------------------------------- */

@@ -2,6 +2,12 @@
  * our own server on the same loop: concurrent fetches share one
  * connection (the server's counters say so), bodies go both ways (fixed
  * and streamed), headers arrive, errors are events. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "test.h"
 #include "ws101.h"
 
@@ -339,10 +345,164 @@ static void test_silent_stream_times_out(void) {
   ASSERT_EQ(ws101_loop_free(silent_loop), 0);
 }
 
+/* ---- an extended CONNECT nobody answers (RFC 8441) ------------------------ */
+
+#define HS_MS 200 /* WS101_OPT_WS_HANDSHAKE_TIMEOUT_MS of these tests */
+
+static struct {
+  int errors, err, closed, close_code, opened, aborted, guard_fired;
+  uint64_t ws_streams;
+  char msg[128];
+  ws101_timer *guard;
+  struct timespec t0;
+  long elapsed_ms;
+} H;
+
+static long ms_since(const struct timespec *t0) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long)(t.tv_sec - t0->tv_sec) * 1000 +
+         (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static void hs_abort(ws101_req *req, void *ud) {
+  (void)req, (void)ud;
+  H.aborted++;
+}
+
+/* Takes the extended CONNECT and never answers it. */
+static void h_ws_silent(ws101_req *req, void *ud) {
+  (void)ud;
+  ASSERT_EQ(ws101_req_is_websocket(req), 1);
+  ws101_req_on_abort(req, hs_abort, NULL);
+}
+
+/* The test's own deadline: 25 times the handshake timeout. */
+static void hs_guard(ws101_timer *t, void *ud) {
+  (void)t;
+  H.guard_fired = 1;
+  ws101_loop_stop(ud);
+}
+
+static void hs_cli(ws101_ws *ws, int ev, const char *d, size_t n, int arg,
+                   void *ud) {
+  (void)ws, (void)ud;
+  switch (ev) {
+  case WS101_WS_OPEN:
+    H.opened++;
+    break;
+  case WS101_WS_ERROR:
+    H.errors++;
+    H.err = arg;
+    H.elapsed_ms = ms_since(&H.t0);
+    snprintf(H.msg, sizeof H.msg, "%.*s", (int)n, d);
+    break;
+  case WS101_WS_CLOSE:
+    H.closed++;
+    H.close_code = arg;
+    ws101_timer_close(H.guard, NULL, NULL);
+    if (srv != NULL) {
+      ASSERT_EQ(ws101_server_h2_stats(srv, &conns, &streams, &H.ws_streams),
+                0);
+      ws101_server_close(srv, on_closed, NULL);
+    }
+    break;
+  default:
+    break;
+  }
+}
+
+/* Connects to `url` over HTTP/2 with the handshake timeout and runs the
+ * loop until the attempt ends (or the guard gives up). */
+static void run_hs(ws101_loop *loop, const char *url) {
+  ws101_options *o;
+  ASSERT_EQ(ws101_options_new(&o), 0);
+  ASSERT_EQ(ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 1), 0);
+  ASSERT_EQ(ws101_options_set(o, WS101_OPT_WS_HANDSHAKE_TIMEOUT_MS, HS_MS),
+            0);
+  ASSERT_EQ(ws101_timer_new(loop, hs_guard, loop, &H.guard), 0);
+  ASSERT_EQ(ws101_timer_start(H.guard, HS_MS * 25, 0), 0);
+  clock_gettime(CLOCK_MONOTONIC, &H.t0);
+  ASSERT_EQ(ws101_ws_connect(loop, url, o, hs_cli, NULL, NULL), 0);
+  ws101_options_free(o);
+  ASSERT_EQ(ws101_loop_run(loop), 0);
+  ASSERT_EQ(H.guard_fired, 0);
+  ASSERT_EQ(H.opened, 0);
+  ASSERT_EQ(H.errors, 1);
+  ASSERT_EQ(H.err, WS101_ETIMEDOUT);
+  ASSERT(strstr(H.msg, "200 ms") != NULL);
+  ASSERT_GE(H.elapsed_ms, HS_MS); /* loop timers never fire early */
+  ASSERT_EQ(H.closed, 1);
+  ASSERT_EQ(H.close_code, 1006);
+}
+
+/* Our server takes the CONNECT (SETTINGS allow RFC 8441) and its handler
+ * never answers: the attempt fails after the timeout (the client resets
+ * the stream). */
+static void test_ws_handshake_times_out(void) {
+  ws101_loop *loop;
+  char url[96];
+  memset(&H, 0, sizeof H);
+  H.ws_streams = 1;
+  ASSERT_EQ(ws101_loop_new(&loop), 0);
+  ASSERT_EQ(ws101_server_new(loop, NULL, &srv), 0);
+  ASSERT_EQ(ws101_server_route(srv, "/ws", WS101_ROUTE_WEBSOCKET,
+                               h_ws_silent, NULL),
+            0);
+  ASSERT_EQ(ws101_server_listen(srv, "127.0.0.1", 0), 0);
+  snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", ws101_server_port(srv));
+  run_hs(loop, url);
+  ASSERT_EQ(conns, 1);
+  ASSERT_EQ(streams, 1); /* the CONNECT reached the handler... */
+  ASSERT_EQ(H.ws_streams, 0); /* ...which never accepted it */
+  ASSERT_EQ(ws101_loop_free(loop), 0);
+  /* The stream ended under the handler (the client's RST_STREAM, or the
+   * loop's end first); the request it kept was freed with the server. */
+  ASSERT_EQ(H.aborted, 1);
+  srv = NULL;
+}
+
+/* A listening socket nobody accepts: TCP connects (the backlog), and then
+ * nothing comes, not even SETTINGS (ws://) or a TLS ServerHello (wss://).
+ * The extended CONNECT that waits for them times out all the same. */
+static int silent_listener(int *port) {
+  struct sockaddr_in a;
+  socklen_t len = sizeof a;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  ASSERT_EQ(listen(fd, 8), 0);
+  ASSERT_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+static void test_ws_handshake_silent_peer(void) {
+  static const char *const schemes[] = {"ws", "wss"};
+  size_t i;
+  for (i = 0; i < 2; i++) {
+    ws101_loop *loop;
+    char url[96];
+    int port, fd = silent_listener(&port);
+    memset(&H, 0, sizeof H);
+    srv = NULL;
+    ASSERT_EQ(ws101_loop_new(&loop), 0);
+    snprintf(url, sizeof url, "%s://127.0.0.1:%d/ws", schemes[i], port);
+    run_hs(loop, url);
+    ASSERT_EQ(ws101_loop_free(loop), 0);
+    close(fd);
+  }
+}
+
 int main(void) {
   RUN(test_concurrent_fetches);
   RUN(test_ws_over_h2);
   RUN(test_h2c_upgrade_client);
   RUN(test_silent_stream_times_out);
+  RUN(test_ws_handshake_times_out);
+  RUN(test_ws_handshake_silent_peer);
   TEST_DONE();
 }
