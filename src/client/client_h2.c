@@ -24,8 +24,11 @@
 #define PUMP_LIMIT (256 * 1024)
 #define IDLE_MS 60000
 /* Origins whose server answered ALPN with HTTP/1.1, remembered per loop
- * (the oldest is forgotten first). */
+ * (the oldest is forgotten first) for ws101__h2cli_h1_memo_ms: long
+ * enough that requests do not offer h2 in every handshake, short enough
+ * that a server which turns HTTP/2 on is asked again. */
 #define H1_MEMO 16
+uint64_t ws101__h2cli_h1_memo_ms = 5 * 60 * 1000;
 
 typedef struct h2conn h2conn;
 
@@ -69,9 +72,14 @@ struct h2conn {
   char origin[];
 };
 
+typedef struct h1_memo {
+  char *key;      /* a pool key (origin_key) */
+  uint64_t until; /* loop ms: forgotten from then on */
+} h1_memo;
+
 typedef struct h2pool {
   h2conn *conns;
-  char *h1_only[H1_MEMO]; /* pool keys, a ring */
+  h1_memo h1_only[H1_MEMO]; /* a ring */
   unsigned h1_next;
 } h2pool;
 
@@ -474,13 +482,13 @@ static int start_session(h2conn *hc) {
   return 0;
 }
 
-static void remember_h1(h2pool *p, const char *key);
+static void remember_h1(h2pool *p, const char *key, uint64_t now);
 
 /* ALPN chose HTTP/1.1 (or nothing): every waiting request goes back to
  * its owner as HTTP/1.1, the first with this connection. */
 static void fall_back(h2conn *hc, ws101__conn *c) {
   h2pool *p = pool_of(hc->loop);
-  if (p != NULL) remember_h1(p, hc->origin);
+  if (p != NULL) remember_h1(p, hc->origin, uv_now(hc->loop->uv));
   hc->retired = 1;
   hc_unlink(hc);
   hc->c = NULL;
@@ -570,7 +578,7 @@ static void pool_free(void *ptr) {
       hc->loop = NULL; /* the pool is gone: nothing to unlink from */
     }
   }
-  for (i = 0; i < H1_MEMO; i++) free(p->h1_only[i]);
+  for (i = 0; i < H1_MEMO; i++) free(p->h1_only[i].key);
   free(p);
 }
 
@@ -592,42 +600,58 @@ static void origin_key(const ws101__url *url, char *key, size_t cap) {
   snprintf(key, cap, "%s:%u:%d", url->host, (unsigned)url->port, url->tls);
 }
 
-static void remember_h1(h2pool *p, const char *key) {
+static void remember_h1(h2pool *p, const char *key, uint64_t now) {
   unsigned i;
   char *k;
   for (i = 0; i < H1_MEMO; i++)
-    if (p->h1_only[i] != NULL && strcmp(p->h1_only[i], key) == 0) return;
+    if (p->h1_only[i].key != NULL && strcmp(p->h1_only[i].key, key) == 0) {
+      p->h1_only[i].until = now + ws101__h2cli_h1_memo_ms;
+      return;
+    }
   k = strdup(key);
   if (k == NULL) return; /* only a memo: the next request asks again */
-  free(p->h1_only[p->h1_next]);
-  p->h1_only[p->h1_next] = k;
+  free(p->h1_only[p->h1_next].key);
+  p->h1_only[p->h1_next].key = k;
+  p->h1_only[p->h1_next].until = now + ws101__h2cli_h1_memo_ms;
   p->h1_next = (p->h1_next + 1) % H1_MEMO;
 }
 
 static h2conn *conn_for(ws101_loop *loop, const ws101__url *url,
                         const struct ws101_options *o, int *err) {
   h2pool *p = pool_of(loop);
+  ws101__tls_ctx *tls = NULL;
   h2conn *hc;
   size_t olen;
   char key[300];
   *err = WS101_ENOMEM;
   if (p == NULL) return NULL;
+  if (url->tls) {
+    /* Resolved now: the options belong to the request, which may be gone
+     * by the time the connection is up; the context lives with the loop.
+     * It is also the pool's key beside the origin: one context per set
+     * of client TLS settings (CA, verification), so a request that
+     * verifies never rides a connection opened without verifying, or
+     * verified against other CAs. */
+    tls = ws101__tls_client_ctx(loop, o);
+    if (tls == NULL) {
+      *err = WS101_ETLS;
+      return NULL;
+    }
+  }
   origin_key(url, key, sizeof key);
   for (hc = p->conns; hc != NULL; hc = hc->next)
-    if (!hc->retired && strcmp(hc->origin, key) == 0) return hc;
+    if (!hc->retired && hc->tls == tls && strcmp(hc->origin, key) == 0)
+      return hc;
   olen = strlen(key);
   hc = calloc(1, sizeof(*hc) + olen + 1);
   if (hc == NULL) return NULL;
   memcpy(hc->origin, key, olen + 1);
   hc->loop = loop;
   if (url->tls) {
-    /* Resolved now: the options belong to the request, which may be gone
-     * by the time the connection is up; the context lives with the loop. */
-    hc->tls = ws101__tls_client_ctx(loop, o);
+    hc->tls = tls;
     hc->host = strdup(url->host);
     hc->url_origin = strdup(url->origin);
-    if (hc->tls == NULL) *err = WS101_ETLS;
-    if (hc->tls == NULL || hc->host == NULL || hc->url_origin == NULL) {
+    if (hc->host == NULL || hc->url_origin == NULL) {
       hc_free(hc);
       return NULL;
     }
@@ -883,7 +907,13 @@ int ws101__h2cli_h1_only(ws101_loop *loop, const ws101__url *url) {
   unsigned i;
   if (p == NULL) return 0;
   origin_key(url, key, sizeof key);
-  for (i = 0; i < H1_MEMO; i++)
-    if (p->h1_only[i] != NULL && strcmp(p->h1_only[i], key) == 0) return 1;
+  for (i = 0; i < H1_MEMO; i++) {
+    h1_memo *m = &p->h1_only[i];
+    if (m->key == NULL || strcmp(m->key, key) != 0) continue;
+    if (uv_now(loop->uv) < m->until) return 1;
+    free(m->key); /* expired: offer h2 again */
+    m->key = NULL;
+    return 0;
+  }
   return 0;
 }

@@ -75,6 +75,8 @@ int ws101__h2cli_has(ws101_loop *loop, const ws101__url *url);
 /* 1 when url's server answered ALPN with HTTP/1.1 earlier on this loop:
  * go to HTTP/1.1 directly. */
 int ws101__h2cli_h1_only(ws101_loop *loop, const ws101__url *url);
+/* How long that memo holds, in ms (5 minutes; tests shorten it). */
+extern uint64_t ws101__h2cli_h1_memo_ms;
 /* Abandons the exchange (RST_STREAM CANCEL); no callback follows. */
 void ws101__h2cli_cancel(ws101__h2cli_req *r);
 
