@@ -337,7 +337,8 @@ static void expire_streams(h2conn *hc) {
       if (r->deadline != 0 && r->deadline <= now) break;
     if (r == NULL) break;
     if (r->is_ws)
-      snprintf(msg, sizeof(msg), "no WebSocket handshake response within %u ms",
+      snprintf(msg, sizeof(msg),
+               "no WebSocket handshake response within %u ms",
                (unsigned)r->timeout_ms);
     else
       snprintf(msg, sizeof(msg), "no response data from the server for %u ms",
@@ -698,7 +699,8 @@ int ws101__h2cli_request(ws101_loop *loop, const ws101__url *url,
   r->ud = ud;
   r->has_body = has_body;
   r->is_ws = strcmp(method, "CONNECT") == 0;
-  r->timeout_ms = r->is_ws ? o->ws_handshake_timeout_ms : o->response_timeout_ms;
+  r->timeout_ms =
+      r->is_ws ? o->ws_handshake_timeout_ms : o->response_timeout_ms;
   if (r->timeout_ms != 0) r->deadline = uv_now(loop->uv) + r->timeout_ms;
   rc |= add_field(&r->fields, ":method", 7, method, strlen(method));
   rc |= add_field(&r->fields, ":scheme", 7, url->tls ? "https" : "http",

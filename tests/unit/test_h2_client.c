@@ -211,7 +211,7 @@ static void test_ws_over_h2(void) {
   ASSERT_EQ(W.ws_streams, 1);
 }
 
-/* ---- h2c upgrade from the client, and its fallback ------------------------ */
+/* ---- h2c upgrade from the client, and its fallback ----------------------- */
 
 static struct {
   ws101_loop *loop;
@@ -345,7 +345,7 @@ static void test_silent_stream_times_out(void) {
   ASSERT_EQ(ws101_loop_free(silent_loop), 0);
 }
 
-/* ---- an extended CONNECT nobody answers (RFC 8441) ------------------------ */
+/* ---- an extended CONNECT nobody answers (RFC 8441) ----------------------- */
 
 #define HS_MS 200 /* WS101_OPT_WS_HANDSHAKE_TIMEOUT_MS of these tests */
 

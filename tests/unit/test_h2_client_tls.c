@@ -238,7 +238,7 @@ static void test_alpn_fallback_h1(void) {
   ASSERT_EQ(T.ws_status, 101);
 }
 
-/* ---- which requests share a connection ------------------------------------ */
+/* ---- which requests share a connection ----------------------------------- */
 
 #define NSTEP 5
 
@@ -367,7 +367,7 @@ static void test_pool_keys_tls_settings(void) {
   run_pool(0, 1); /* h2 offered, HTTP/1.1 answered (the fallback) */
 }
 
-/* ---- the HTTP/1.1-only memo expires ------------------------------------------ */
+/* ---- the HTTP/1.1-only memo expires -------------------------------------- */
 
 static int memo_now(void) {
   ws101__url u;
