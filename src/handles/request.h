@@ -6,6 +6,7 @@
 #ifndef WS101_REQUEST_H
 #define WS101_REQUEST_H
 
+#include "io/loop.h"
 #include "proto/buf.h"
 #include "proto/http1_parser.h"
 #include "ws101.h"
@@ -78,11 +79,10 @@ struct ws101_req {
   int want_drain; /* output had to wait: a drain callback is owed */
   void *user_data;
   char peer[64]; /* remote address, filled on first use */
-  /* Held after its connection or stream went (server.h,
-   * ws101__server_hold): the server's list, and how to free it. Left
-   * alone by ws101__req_reset. */
-  struct ws101_req *held_prev, *held_next;
-  void (*held_release)(struct ws101_req *req);
+  /* On the loop's orphan list while the application holds it after its
+   * connection or stream went (io/loop.h); left alone by
+   * ws101__req_reset. The protocol sets the release. */
+  ws101__orphan orphan;
 };
 
 /* Resets the per-request fields (keeps buffer capacity). */

@@ -360,41 +360,8 @@ int ws101_server_tls_port(const ws101_server *server) {
   return port_of(server, 1);
 }
 
-void ws101__server_hold(ws101_server *srv, ws101_req *req,
-                        void (*release)(ws101_req *req)) {
-  req->server = srv;
-  req->held_release = release;
-  req->held_prev = NULL;
-  req->held_next = srv->held;
-  if (srv->held != NULL) srv->held->held_prev = req;
-  srv->held = req;
-}
-
-void ws101__server_unhold(ws101_req *req) {
-  if (req->held_release == NULL) return;
-  if (req->held_prev != NULL)
-    req->held_prev->held_next = req->held_next;
-  else
-    req->server->held = req->held_next;
-  if (req->held_next != NULL) req->held_next->held_prev = req->held_prev;
-  req->held_prev = req->held_next = NULL;
-  req->held_release = NULL;
-}
-
-/* Every connection is gone: a request still held was never answered, and
- * the application may not use it once its server is freed. */
-static void release_held(ws101_server *srv) {
-  while (srv->held != NULL) {
-    ws101_req *req = srv->held;
-    void (*release)(ws101_req *) = req->held_release;
-    ws101__server_unhold(req);
-    release(req);
-  }
-}
-
 static void server_free(ws101_server *srv) {
   size_t i;
-  release_held(srv);
   ws101__loop_remove_closable(srv->loop, &srv->closable);
   ws101__pubsub_server_gone(srv); /* every connection is gone by now */
   for (i = 0; i < srv->nroutes; i++) free(srv->routes[i].path);

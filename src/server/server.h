@@ -65,9 +65,6 @@ struct ws101_server {
   /* The TLS context of the TLS listeners (NULL until the first one opens);
    * a reload replaces it, connections keep the one they started with. */
   struct ws101__tls_ctx *tls;
-  /* Requests the application still holds after their connection or
-   * stream went (ws101__server_hold). */
-  ws101_req *held;
 };
 
 /* Answers a routed request the same way whatever the protocol: 404
@@ -75,16 +72,6 @@ struct ws101_server {
  * upgrade (or 500 if it fails unanswered) on one, else the route's
  * handler. req->route and req->opts are set by the protocol. */
 void ws101__server_dispatch(ws101_req *req);
-
-/* A request whose connection (or HTTP/2 stream) is gone while the
- * application still holds it: its answer, whenever it comes, only frees it
- * (WS101_ECLOSED), and if it never comes the server frees it with itself,
- * after the close callback, instead of leaking it. `release` frees the
- * protocol's request state and must not touch the connection or server.
- * unhold takes a completed request off the list (no-op if not held). */
-void ws101__server_hold(ws101_server *srv, ws101_req *req,
-                        void (*release)(ws101_req *req));
-void ws101__server_unhold(ws101_req *req);
 
 /* The route for `path` (longest match), or NULL. */
 const ws101__route *ws101__server_match(const ws101_server *srv,

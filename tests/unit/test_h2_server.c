@@ -474,6 +474,36 @@ static void test_conn_gone_then_late_answer(void) {
   ASSERT_EQ(ws101__h2_server_live(), 0);
 }
 
+/* The stream is reset, the server closes (its callback runs), and only
+ * then does the application answer: still a valid handle, WS101_ECLOSED,
+ * freed at once. */
+static void test_answer_after_server_closed(void) {
+  hh_server s;
+  h2cli *h;
+  int32_t id;
+  memset(&T, 0, sizeof T);
+  hh_init(&s, NULL);
+  ASSERT_EQ(ws101_server_route(s.srv, "/hold", 0, h_hold, NULL), 0);
+  hh_run(&s);
+  h = h2_connect(s.port);
+  id = h2_get(h, "/hold");
+  ASSERT_EQ(hh_wait(&T.body_last, 1, HH_MS), 1);
+  nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+  h2_flush(h);
+  ASSERT_EQ(hh_wait(&T.aborted, 1, HH_MS), 1);
+  h2_free(h);
+  hh_post_close(&s);
+  ASSERT_EQ(hh_wait(&s.closed, 1, HH_MS), 1);
+  ASSERT_EQ(pthread_join(s.th, NULL), 0); /* the loop ran out of work */
+  /* The loop thread is gone: the test thread owns the loop now. */
+  ASSERT_EQ(ws101__h2_server_live(), 1);
+  ASSERT_STR_EQ(ws101_req_path(T.held), "/hold");
+  ASSERT_EQ(ws101_req_respond(T.held, 200, "text/plain", "late", 4),
+            WS101_ECLOSED);
+  ASSERT_EQ(ws101__h2_server_live(), 0);
+  ASSERT_EQ(ws101_loop_free(s.loop), 0);
+}
+
 static void post_stop(ws101_loop *loop, void *ud) {
   (void)ud;
   ws101_loop_stop(loop);
@@ -510,5 +540,6 @@ int main(void) {
   RUN(test_reset_never_answered);
   RUN(test_conn_gone_then_late_answer);
   RUN(test_loop_freed_with_held_stream);
+  RUN(test_answer_after_server_closed);
   TEST_DONE();
 }

@@ -89,6 +89,42 @@ static void test_abort_never_answered(void) {
   ASSERT_EQ(hh_get(&T.aborts), 1);
 }
 
+static void ws_unused(ws101_ws *ws, int ev, const char *d, size_t n, int arg,
+                      void *ud) {
+  (void)ws, (void)ev, (void)d, (void)n, (void)arg, (void)ud;
+  FAILF("a WebSocket on a dead connection");
+}
+
+/* The answer comes after the server closed (its callback ran): the
+ * handle is still good, the answer says WS101_ECLOSED and frees it (ASan:
+ * the WebSocket acceptance no longer reads the freed server's options). */
+static void test_answer_after_server_closed(void) {
+  hh_server s;
+  hh_cli *c;
+  ws101_ws *ws = NULL;
+  memset(&T, 0, sizeof(T));
+  hh_init(&s, NULL);
+  ASSERT_EQ(ws101_server_route(s.srv, "/hold", 0, h_hold, NULL), 0);
+  hh_run(&s);
+  c = hh_connect(s.port);
+  hh_send(c, "GET /hold HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+  ASSERT_EQ(hh_wait(&T.nheld, 1, HH_MS), 1);
+  hh_reset(c);
+  ASSERT_EQ(hh_wait(&T.aborts, 1, HH_MS), 1);
+  hh_post_close(&s);
+  ASSERT_EQ(hh_wait(&s.closed, 1, HH_MS), 1);
+  ASSERT_EQ(pthread_join(s.th, NULL), 0); /* the loop ran out of work */
+  /* The loop thread is gone: the test thread owns the loop now. */
+  ASSERT_STR_EQ(ws101_req_path(T.held), "/hold");
+  ASSERT_EQ(ws101_req_is_websocket(T.held), 1);
+  ASSERT_EQ(ws101_req_accept_websocket(T.held, NULL, ws_unused, NULL, &ws),
+            WS101_ECLOSED);
+  ASSERT(ws == NULL);
+  ASSERT_EQ(ws101_loop_free(s.loop), 0);
+}
+
 /* A client that half-closes (FIN) after its request still gets the answer:
  * HTTP/1.1 allows it, so this is not an abort. */
 static void test_half_close_gets_response(void) {
@@ -295,6 +331,7 @@ static void test_bad_requests(void) {
 int main(void) {
   RUN(test_abort_then_respond);
   RUN(test_abort_never_answered);
+  RUN(test_answer_after_server_closed);
   RUN(test_half_close_gets_response);
   RUN(test_header_timeout);
   RUN(test_idle_timeout);

@@ -695,10 +695,11 @@ WS101_EXTERN ws101_loop *ws101_server_loop(const ws101_server *server);
  * until the response is complete (ws101_req_respond, ws101_req_end or
  * ws101_req_accept_websocket returned). The request handle itself stays
  * valid until then too, even if the peer disconnects first: writes then
- * fail with WS101_ECLOSED and the abort callback tells you. A request the
- * application never completes is freed with its server (after the
- * ws101_server_close callback, or by ws101_loop_free); the handle must
- * not be used after that.
+ * fail with WS101_ECLOSED and the abort callback tells you, and
+ * completing it (ws101_req_respond, ws101_req_end...) returns
+ * WS101_ECLOSED and frees it, even after its server was closed. A request
+ * the application never completes is freed by ws101_loop_free; the handle
+ * must not be used after that.
  */
 
 /** Returns the method ("GET", "POST", ...). */
