@@ -1390,6 +1390,12 @@ WS101_EXTERN void *ws101_fetch_get_user_data(const ws101_fetch *f);
  * certificate" or "no such file: cert.pem") is then available from
  * ws101_tls_last_error(). Client handshake failures carry the same text as
  * the message of WS101_FETCH_ERROR / WS101_WS_ERROR.
+ *
+ * Client connections (HTTP/1.1 keep-alive and HTTP/2 alike) are reused
+ * only by requests to the same origin with the same TLS settings (CA file
+ * and directory, WS101_OPT_TLS_INSECURE_SKIP_VERIFY): a request that
+ * verifies never rides a connection that was opened without verifying or
+ * verified against other CAs.
  */
 
 /** Values of `flags` for ws101_options_add_tls_cert. */
