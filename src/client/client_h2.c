@@ -842,7 +842,8 @@ ws101__conn *ws101__h2cli_ws_attach(ws101__h2cli_req *r) {
 
 int ws101__h2cli_adopt(ws101_loop *loop, const ws101__url *url,
                        ws101__conn *c, const uint8_t *settings, size_t slen,
-                       int head_request, const ws101__h2cli_cbs *cbs, void *ud,
+                       int head_request, uint32_t timeout_ms,
+                       const ws101__h2cli_cbs *cbs, void *ud,
                        ws101__h2cli_req **out, char *rest, size_t n) {
   h2pool *p = pool_of(loop);
   ws101__h2_settings set;
@@ -877,6 +878,8 @@ int ws101__h2cli_adopt(ws101_loop *loop, const ws101__url *url,
   r->ud = ud;
   r->submitted = 1;
   r->ended = 1;
+  r->timeout_ms = timeout_ms;
+  if (timeout_ms != 0) r->deadline = uv_now(loop->uv) + timeout_ms;
   r->hc = hc;
   hc->reqs = r;
   hc->c = c;

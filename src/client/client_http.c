@@ -382,7 +382,8 @@ static int parse_head(ws101_fetch *f) {
       free(hc);
       f->have_head = 0;
       rc = ws101__h2cli_adopt(f->loop, &f->url, c, payload, plen, f->is_head,
-                              &h2_cbs, f, &f->h2r, f->rbuf.data + n,
+                              f->opts.response_timeout_ms, &h2_cbs, f,
+                              &f->h2r, f->rbuf.data + n,
                               f->rbuf.len - (size_t)n);
       if (rc != 0) {
         ws101__conn_set_proto(c, &ws101__client_detached_proto, NULL);

