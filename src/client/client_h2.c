@@ -737,6 +737,10 @@ int ws101__h2cli_request(ws101_loop *loop, const ws101__url *url,
       return rc;
     }
     pump(hc);
+  } else if (hc->c != NULL) {
+    /* Joins a connection still in its TLS handshake, or an extended
+     * CONNECT waiting for SETTINGS: its deadline counts from now on. */
+    idle_or_busy(hc);
   }
   *out = r;
   return 0;
