@@ -24,8 +24,11 @@
 #define PUMP_LIMIT (256 * 1024)
 #define IDLE_MS 60000
 /* Origins whose server answered ALPN with HTTP/1.1, remembered per loop
- * (the oldest is forgotten first). */
+ * (the oldest is forgotten first) for ws101__h2cli_h1_memo_ms: long
+ * enough that requests do not offer h2 in every handshake, short enough
+ * that a server which turns HTTP/2 on is asked again. */
 #define H1_MEMO 16
+uint64_t ws101__h2cli_h1_memo_ms = 5 * 60 * 1000;
 
 typedef struct h2conn h2conn;
 
@@ -45,6 +48,12 @@ struct ws101__h2cli_req {
   ws101__conn *vc;
   ws101__buf in;   /* peer bytes while the WebSocket is paused */
   int in_ended;
+  /* A stream's own deadline (loop ms, 0 = none): RESPONSE_TIMEOUT_MS
+   * between response bytes for a fetch, WS_HANDSHAKE_TIMEOUT_MS until the
+   * answer for an extended CONNECT. The connection carries the earliest
+   * (idle_or_busy), so a silent stream fails alone. */
+  uint64_t deadline;
+  uint32_t timeout_ms;
   ws101__h2cli_req *prev, *next;
 };
 
@@ -63,9 +72,14 @@ struct h2conn {
   char origin[];
 };
 
+typedef struct h1_memo {
+  char *key;      /* a pool key (origin_key) */
+  uint64_t until; /* loop ms: forgotten from then on */
+} h1_memo;
+
 typedef struct h2pool {
   h2conn *conns;
-  char *h1_only[H1_MEMO]; /* pool keys, a ring */
+  h1_memo h1_only[H1_MEMO]; /* a ring */
   unsigned h1_next;
 } h2pool;
 
@@ -135,6 +149,12 @@ static int submit(h2conn *hc, ws101__h2cli_req *r) {
   if (rc == 0) {
     r->submitted = 1;
     ws101__buf_free(&r->fields);
+    /* A fetch's silence is counted from its request on (the set-up
+     * before it had the same allowance, from ws101__h2cli_request); an
+     * extended CONNECT's handshake time runs on from its creation, as
+     * over HTTP/1.1. */
+    if (!r->is_ws && r->timeout_ms != 0)
+      r->deadline = uv_now(hc->loop->uv) + r->timeout_ms;
   }
   return rc;
 }
@@ -143,10 +163,22 @@ static int submit(h2conn *hc, ws101__h2cli_req *r) {
 
 static void vt_read_ctl(ws101__conn *vc, int on);
 
+/* The peer said something on r's stream: its silence clock restarts (a
+ * WebSocket's handshake is over once its head came). */
+static void req_heard(ws101__h2cli_req *r, int head) {
+  if (r->timeout_ms == 0 || r->hc == NULL) return;
+  r->deadline = (head && r->is_ws)
+                    ? 0
+                    : uv_now(r->hc->loop->uv) + r->timeout_ms;
+}
+
 static int on_head(void *ud, ws101__h2_stream *st) {
   ws101__h2cli_req *r = st->user;
   (void)ud;
-  if (r != NULL) r->cbs.on_head(r->ud, &st->head);
+  if (r != NULL) {
+    req_heard(r, 1);
+    r->cbs.on_head(r->ud, &st->head);
+  }
   return 0;
 }
 
@@ -167,7 +199,10 @@ static void on_data(void *ud, ws101__h2_stream *st, const char *d, size_t n) {
     return;
   }
   ws101__h2_consume(hc->h, st, n);
-  if (r != NULL) r->cbs.on_data(r->ud, d, n);
+  if (r != NULL) {
+    req_heard(r, 0);
+    r->cbs.on_data(r->ud, d, n);
+  }
 }
 
 static void on_end(void *ud, ws101__h2_stream *st) {
@@ -275,8 +310,53 @@ static void fail_all(h2conn *hc, int err, const char *msg) {
 
 static void idle_or_busy(h2conn *hc) {
   int busy = hc->reqs != NULL;
+  uint64_t next = 0, now;
+  const ws101__h2cli_req *r;
   ws101__conn_keep_loop_alive(hc->c, busy);
-  ws101__conn_set_deadline(hc->c, busy ? 0 : IDLE_MS);
+  if (!busy) {
+    ws101__conn_set_deadline(hc->c, IDLE_MS);
+    return;
+  }
+  for (r = hc->reqs; r != NULL; r = r->next)
+    if (r->deadline != 0 && (next == 0 || r->deadline < next))
+      next = r->deadline;
+  now = uv_now(hc->loop->uv);
+  ws101__conn_set_deadline(hc->c,
+                           next == 0 ? 0 : next > now ? next - now : 1);
+}
+
+/* The connection's deadline while streams are open: fail the streams
+ * whose own deadline passed (reset, WS101_ETIMEDOUT), keep the others. A
+ * callback may free any request, so the walk restarts after each. */
+static void expire_streams(h2conn *hc) {
+  ws101__h2cli_req *r;
+  char msg[96];
+  uint64_t now = uv_now(hc->loop->uv);
+  for (;;) {
+    for (r = hc->reqs; r != NULL; r = r->next)
+      if (r->deadline != 0 && r->deadline <= now) break;
+    if (r == NULL) break;
+    if (r->is_ws)
+      snprintf(msg, sizeof(msg),
+               "no WebSocket handshake response within %u ms",
+               (unsigned)r->timeout_ms);
+    else
+      snprintf(msg, sizeof(msg), "no response data from the server for %u ms",
+               (unsigned)r->timeout_ms);
+    if (r->st != NULL && hc->h != NULL)
+      ws101__h2_reset(hc->h, r->st, 0x8 /* CANCEL */);
+    req_fail(r, WS101_ETIMEDOUT, msg);
+    if (hc->c == NULL) return;
+  }
+  if (hc->h != NULL) {
+    pump(hc);
+  } else if (hc->reqs == NULL) {
+    /* Nobody waits for the TLS handshake that never finished. */
+    hc->retired = 1;
+    ws101__conn_close(hc->c, WS101_ETIMEDOUT);
+  } else {
+    idle_or_busy(hc);
+  }
 }
 
 static void pump(h2conn *hc) {
@@ -345,7 +425,16 @@ static void c_on_drain(ws101__conn *c) { pump(c->proto_data); }
 
 static void c_on_timeout(ws101__conn *c) {
   h2conn *hc = c->proto_data;
+  if (hc->reqs != NULL) {
+    expire_streams(hc);
+    return;
+  }
   hc->retired = 1;
+  if (hc->h == NULL) {
+    /* Every request gave up during the TLS handshake. */
+    ws101__conn_close(c, WS101_ETIMEDOUT);
+    return;
+  }
   ws101__h2_goaway(hc->h);
   pump(hc);
   ws101__conn_end(c, 1000);
@@ -394,13 +483,13 @@ static int start_session(h2conn *hc) {
   return 0;
 }
 
-static void remember_h1(h2pool *p, const char *key);
+static void remember_h1(h2pool *p, const char *key, uint64_t now);
 
 /* ALPN chose HTTP/1.1 (or nothing): every waiting request goes back to
  * its owner as HTTP/1.1, the first with this connection. */
 static void fall_back(h2conn *hc, ws101__conn *c) {
   h2pool *p = pool_of(hc->loop);
-  if (p != NULL) remember_h1(p, hc->origin);
+  if (p != NULL) remember_h1(p, hc->origin, uv_now(hc->loop->uv));
   hc->retired = 1;
   hc_unlink(hc);
   hc->c = NULL;
@@ -462,7 +551,12 @@ static void on_connected(ws101__conn *c, int err, const char *msg, void *ud) {
     ws101__conn_close(c, WS101_EIO);
     return;
   }
-  if (hc->h != NULL) pump(hc);
+  /* While TLS negotiates, the streams' deadlines bound the handshake
+   * (a server that never finishes it must not hold them forever). */
+  if (hc->h != NULL)
+    pump(hc);
+  else
+    idle_or_busy(hc);
 }
 
 /* ---- the pool ---------------------------------------------------------------- */
@@ -485,7 +579,7 @@ static void pool_free(void *ptr) {
       hc->loop = NULL; /* the pool is gone: nothing to unlink from */
     }
   }
-  for (i = 0; i < H1_MEMO; i++) free(p->h1_only[i]);
+  for (i = 0; i < H1_MEMO; i++) free(p->h1_only[i].key);
   free(p);
 }
 
@@ -507,42 +601,58 @@ static void origin_key(const ws101__url *url, char *key, size_t cap) {
   snprintf(key, cap, "%s:%u:%d", url->host, (unsigned)url->port, url->tls);
 }
 
-static void remember_h1(h2pool *p, const char *key) {
+static void remember_h1(h2pool *p, const char *key, uint64_t now) {
   unsigned i;
   char *k;
   for (i = 0; i < H1_MEMO; i++)
-    if (p->h1_only[i] != NULL && strcmp(p->h1_only[i], key) == 0) return;
+    if (p->h1_only[i].key != NULL && strcmp(p->h1_only[i].key, key) == 0) {
+      p->h1_only[i].until = now + ws101__h2cli_h1_memo_ms;
+      return;
+    }
   k = strdup(key);
   if (k == NULL) return; /* only a memo: the next request asks again */
-  free(p->h1_only[p->h1_next]);
-  p->h1_only[p->h1_next] = k;
+  free(p->h1_only[p->h1_next].key);
+  p->h1_only[p->h1_next].key = k;
+  p->h1_only[p->h1_next].until = now + ws101__h2cli_h1_memo_ms;
   p->h1_next = (p->h1_next + 1) % H1_MEMO;
 }
 
 static h2conn *conn_for(ws101_loop *loop, const ws101__url *url,
                         const struct ws101_options *o, int *err) {
   h2pool *p = pool_of(loop);
+  ws101__tls_ctx *tls = NULL;
   h2conn *hc;
   size_t olen;
   char key[300];
   *err = WS101_ENOMEM;
   if (p == NULL) return NULL;
+  if (url->tls) {
+    /* Resolved now: the options belong to the request, which may be gone
+     * by the time the connection is up; the context lives with the loop.
+     * It is also the pool's key beside the origin: one context per set
+     * of client TLS settings (CA, verification), so a request that
+     * verifies never rides a connection opened without verifying, or
+     * verified against other CAs. */
+    tls = ws101__tls_client_ctx(loop, o);
+    if (tls == NULL) {
+      *err = WS101_ETLS;
+      return NULL;
+    }
+  }
   origin_key(url, key, sizeof key);
   for (hc = p->conns; hc != NULL; hc = hc->next)
-    if (!hc->retired && strcmp(hc->origin, key) == 0) return hc;
+    if (!hc->retired && hc->tls == tls && strcmp(hc->origin, key) == 0)
+      return hc;
   olen = strlen(key);
   hc = calloc(1, sizeof(*hc) + olen + 1);
   if (hc == NULL) return NULL;
   memcpy(hc->origin, key, olen + 1);
   hc->loop = loop;
   if (url->tls) {
-    /* Resolved now: the options belong to the request, which may be gone
-     * by the time the connection is up; the context lives with the loop. */
-    hc->tls = ws101__tls_client_ctx(loop, o);
+    hc->tls = tls;
     hc->host = strdup(url->host);
     hc->url_origin = strdup(url->origin);
-    if (hc->tls == NULL) *err = WS101_ETLS;
-    if (hc->tls == NULL || hc->host == NULL || hc->url_origin == NULL) {
+    if (hc->host == NULL || hc->url_origin == NULL) {
       hc_free(hc);
       return NULL;
     }
@@ -589,6 +699,9 @@ int ws101__h2cli_request(ws101_loop *loop, const ws101__url *url,
   r->ud = ud;
   r->has_body = has_body;
   r->is_ws = strcmp(method, "CONNECT") == 0;
+  r->timeout_ms =
+      r->is_ws ? o->ws_handshake_timeout_ms : o->response_timeout_ms;
+  if (r->timeout_ms != 0) r->deadline = uv_now(loop->uv) + r->timeout_ms;
   rc |= add_field(&r->fields, ":method", 7, method, strlen(method));
   rc |= add_field(&r->fields, ":scheme", 7, url->tls ? "https" : "http",
                   url->tls ? 5 : 4);
@@ -624,6 +737,10 @@ int ws101__h2cli_request(ws101_loop *loop, const ws101__url *url,
       return rc;
     }
     pump(hc);
+  } else if (hc->c != NULL) {
+    /* Joins a connection still in its TLS handshake, or an extended
+     * CONNECT waiting for SETTINGS: its deadline counts from now on. */
+    idle_or_busy(hc);
   }
   *out = r;
   return 0;
@@ -729,7 +846,8 @@ ws101__conn *ws101__h2cli_ws_attach(ws101__h2cli_req *r) {
 
 int ws101__h2cli_adopt(ws101_loop *loop, const ws101__url *url,
                        ws101__conn *c, const uint8_t *settings, size_t slen,
-                       int head_request, const ws101__h2cli_cbs *cbs, void *ud,
+                       int head_request, uint32_t timeout_ms,
+                       const ws101__h2cli_cbs *cbs, void *ud,
                        ws101__h2cli_req **out, char *rest, size_t n) {
   h2pool *p = pool_of(loop);
   ws101__h2_settings set;
@@ -764,6 +882,8 @@ int ws101__h2cli_adopt(ws101_loop *loop, const ws101__url *url,
   r->ud = ud;
   r->submitted = 1;
   r->ended = 1;
+  r->timeout_ms = timeout_ms;
+  if (timeout_ms != 0) r->deadline = uv_now(loop->uv) + timeout_ms;
   r->hc = hc;
   hc->reqs = r;
   hc->c = c;
@@ -796,7 +916,13 @@ int ws101__h2cli_h1_only(ws101_loop *loop, const ws101__url *url) {
   unsigned i;
   if (p == NULL) return 0;
   origin_key(url, key, sizeof key);
-  for (i = 0; i < H1_MEMO; i++)
-    if (p->h1_only[i] != NULL && strcmp(p->h1_only[i], key) == 0) return 1;
+  for (i = 0; i < H1_MEMO; i++) {
+    h1_memo *m = &p->h1_only[i];
+    if (m->key == NULL || strcmp(m->key, key) != 0) continue;
+    if (uv_now(loop->uv) < m->until) return 1;
+    free(m->key); /* expired: offer h2 again */
+    m->key = NULL;
+    return 0;
+  }
   return 0;
 }

@@ -64,10 +64,11 @@ struct ws101__conn *ws101__h2cli_ws_attach(ws101__h2cli_req *r);
 /* h2c (RFC 7540 3.2): the server answered our HTTP/1.1 request `c` with
  * 101. The connection becomes the origin's HTTP/2 connection and the
  * request its stream 1 (*out); `settings` is the payload we sent as
- * HTTP2-Settings, `rest` the bytes after the 101. */
+ * HTTP2-Settings, `rest` the bytes after the 101, `timeout_ms` the
+ * request's RESPONSE_TIMEOUT_MS, which goes on holding for stream 1. */
 int ws101__h2cli_adopt(ws101_loop *loop, const ws101__url *url,
                        struct ws101__conn *c, const uint8_t *settings,
-                       size_t slen, int head_request,
+                       size_t slen, int head_request, uint32_t timeout_ms,
                        const ws101__h2cli_cbs *cbs, void *ud,
                        ws101__h2cli_req **out, char *rest, size_t n);
 /* 1 when an HTTP/2 connection to url's origin is open (reuse it). */
@@ -75,6 +76,8 @@ int ws101__h2cli_has(ws101_loop *loop, const ws101__url *url);
 /* 1 when url's server answered ALPN with HTTP/1.1 earlier on this loop:
  * go to HTTP/1.1 directly. */
 int ws101__h2cli_h1_only(ws101_loop *loop, const ws101__url *url);
+/* How long that memo holds, in ms (5 minutes; tests shorten it). */
+extern uint64_t ws101__h2cli_h1_memo_ms;
 /* Abandons the exchange (RST_STREAM CANCEL); no callback follows. */
 void ws101__h2cli_cancel(ws101__h2cli_req *r);
 

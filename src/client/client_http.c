@@ -101,6 +101,11 @@ struct hconn {
   ws101_fetch *f;     /* exchange in progress, NULL while pooled */
   hconn *prev, *next; /* pool list */
   int pooled;
+  /* https://: the client TLS context (per CA and verification settings,
+   * borrowed from the loop) the connection was verified with; part of
+   * the pool key, so a fetch never reuses a connection that was checked
+   * less strictly, or against other CAs, than it asks for. */
+  const ws101__tls_ctx *tls;
   char origin[]; /* the pool key, "http://host:port" */
 };
 
@@ -155,13 +160,14 @@ static pool *pool_of(ws101_loop *loop) {
 
 /* Takes an idle connection to `origin`, or NULL. The newest is preferred:
  * it is the least likely to have been closed by the server meanwhile. */
-static hconn *pool_take(ws101_loop *loop, const char *origin) {
+static hconn *pool_take(ws101_loop *loop, const char *origin,
+                        const ws101__tls_ctx *tls) {
   pool *p = pool_of(loop);
   hconn *hc;
   if (p == NULL)
     return NULL;
   for (hc = p->idle; hc != NULL; hc = hc->next) {
-    if (strcmp(hc->origin, origin) != 0)
+    if (hc->tls != tls || strcmp(hc->origin, origin) != 0)
       continue;
     pool_unlink(p, hc);
     /* A pooled connection does not keep the loop alive; a busy one does. */
@@ -376,7 +382,8 @@ static int parse_head(ws101_fetch *f) {
       free(hc);
       f->have_head = 0;
       rc = ws101__h2cli_adopt(f->loop, &f->url, c, payload, plen, f->is_head,
-                              &h2_cbs, f, &f->h2r, f->rbuf.data + n,
+                              f->opts.response_timeout_ms, &h2_cbs, f,
+                              &f->h2r, f->rbuf.data + n,
                               f->rbuf.len - (size_t)n);
       if (rc != 0) {
         ws101__conn_set_proto(c, &ws101__client_detached_proto, NULL);
@@ -654,11 +661,16 @@ static void on_connected(ws101__conn *c, int err, const char *msg,
 /* Gets a connection: an idle one from the pool, or a new one. Returns 0 or
  * WS101_ENOMEM. */
 static int start_connect(ws101_fetch *f) {
+  const ws101__tls_ctx *tls = NULL;
   hconn *hc;
   size_t olen;
   int rc;
+  /* NULL on failure: nothing pooled matches, and on_connected reports
+   * the TLS error as before. */
+  if (f->url.tls)
+    tls = ws101__tls_client_ctx(f->loop, &f->opts);
   if (!f->retried) {
-    hc = pool_take(f->loop, f->url.origin);
+    hc = pool_take(f->loop, f->url.origin, tls);
     if (hc != NULL) {
       f->reused = 1;
       connection_ready(f, hc);
@@ -670,6 +682,7 @@ static int start_connect(ws101_fetch *f) {
   if (hc == NULL)
     return WS101_ENOMEM;
   memcpy(hc->origin, f->url.origin, olen + 1);
+  hc->tls = tls;
   rc = ws101__connect_start(f->loop, f->url.host, f->url.port,
                             f->opts.connect_timeout_ms, &h1_client_proto, hc,
                             on_connected, f, &f->creq);
@@ -863,6 +876,10 @@ static int h2_on_fallback(void *ud, ws101__conn *c, const char *body,
     return 0;
   }
   memcpy(hc->origin, f->url.origin, olen + 1);
+  /* Opened by the HTTP/2 pool with the context of this fetch's options
+   * (client_h2.c keys its connections by it too). */
+  if (f->url.tls)
+    hc->tls = ws101__tls_client_ctx(f->loop, &f->opts);
   hc->c = c;
   ws101__conn_set_proto(c, &h1_client_proto, hc);
   connection_ready(f, hc);

@@ -392,6 +392,12 @@ int ws101_req_accept_websocket(ws101_req *req, const char *subprotocol,
   if (out != NULL) *out = NULL;
   if (req == NULL || cb == NULL) return WS101_EINVAL;
   if (req->resp_state != WS101__RESP_IDLE) return WS101_ESTATE;
+  if (req->aborted) {
+    /* Nothing to upgrade any more, and the server (whose options these
+     * are) may be gone: a held request outlives it (io/loop.h). */
+    req->resp_state = WS101__RESP_STREAMING;
+    return complete(req, WS101_ECLOSED);
+  }
   opts = req->opts;
   st = req->version == 20 ? ws101__ws_check_request_h2(&req->head, &why)
                           : ws101__ws_check_request(&req->head, &why);
@@ -410,10 +416,6 @@ int ws101_req_accept_websocket(ws101_req *req, const char *subprotocol,
   neg = ws101__pmd_server_negotiate(offers, opts, &pmd, ext, sizeof(ext));
   if (neg < 0)
     return refuse_upgrade(req, 400, "malformed Sec-WebSocket-Extensions");
-  if (req->aborted) {
-    req->resp_state = WS101__RESP_STREAMING;
-    return complete(req, WS101_ECLOSED);
-  }
   return req->ops->accept_ws(req, subprotocol, neg == 1 ? ext : NULL,
                              neg == 1 ? &pmd : NULL, cb, user_data, out);
 }

@@ -6,6 +6,7 @@
 #ifndef WS101_REQUEST_H
 #define WS101_REQUEST_H
 
+#include "io/loop.h"
 #include "proto/buf.h"
 #include "proto/http1_parser.h"
 #include "ws101.h"
@@ -78,6 +79,10 @@ struct ws101_req {
   int want_drain; /* output had to wait: a drain callback is owed */
   void *user_data;
   char peer[64]; /* remote address, filled on first use */
+  /* On the loop's orphan list while the application holds it after its
+   * connection or stream went (io/loop.h); left alone by
+   * ws101__req_reset. The protocol sets the release. */
+  ws101__orphan orphan;
 };
 
 /* Resets the per-request fields (keeps buffer capacity). */

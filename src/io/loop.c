@@ -240,6 +240,35 @@ void ws101__loop_remove_closable(ws101_loop *loop, ws101__closable *c) {
   c->prev = c->next = NULL;
 }
 
+void ws101__loop_add_orphan(ws101_loop *loop, ws101__orphan *o) {
+  o->loop = loop;
+  o->prev = NULL;
+  o->next = loop->orphans;
+  if (loop->orphans != NULL) loop->orphans->prev = o;
+  loop->orphans = o;
+}
+
+void ws101__loop_remove_orphan(ws101__orphan *o) {
+  if (o->loop == NULL) return;
+  if (o->prev != NULL)
+    o->prev->next = o->next;
+  else
+    o->loop->orphans = o->next;
+  if (o->next != NULL) o->next->prev = o->prev;
+  o->prev = o->next = NULL;
+  o->loop = NULL;
+}
+
+/* Last in ws101_loop_free: what the application held and never
+ * answered. A release may not add orphans. */
+static void release_orphans(ws101_loop *loop) {
+  while (loop->orphans != NULL) {
+    ws101__orphan *o = loop->orphans;
+    ws101__loop_remove_orphan(o);
+    o->release(o);
+  }
+}
+
 /* A close may unlink its own entry at once, so the next one is read
  * first. Closing twice is each owner's to ignore (a closing server does). */
 static void close_closables(ws101_loop *loop) {
@@ -279,6 +308,7 @@ int ws101_loop_free(ws101_loop *loop) {
   loop->post_closed = 1;
   uv_mutex_unlock(&loop->post_mu);
   run_posts(loop);
+  release_orphans(loop);
   if (loop->deflate_shared_free != NULL && loop->deflate_shared != NULL)
     loop->deflate_shared_free(loop->deflate_shared);
   /* Per loop, not per thread: a thread-local buffer leaks when the thread

@@ -22,6 +22,18 @@ typedef struct ws101__closable {
   struct ws101__closable *prev, *next;
 } ws101__closable;
 
+/* Something the application still holds after what carried it is gone:
+ * a server request whose connection or HTTP/2 stream ended before the
+ * answer. Its answer, whenever it comes, frees it; if none comes,
+ * ws101_loop_free calls `release` once every connection is closed and the
+ * last posted callbacks ran (the application cannot use it after that).
+ * The loop only keeps the list. */
+typedef struct ws101__orphan {
+  void (*release)(struct ws101__orphan *self);
+  struct ws101_loop *loop; /* NULL while not on a loop's list */
+  struct ws101__orphan *prev, *next;
+} ws101__orphan;
+
 /* One shared read buffer per loop: libuv reads into it, protocols consume
  * it during the callback and copy only what they must keep. */
 #define WS101__READ_BUF_SIZE (64 * 1024)
@@ -86,6 +98,8 @@ struct ws101_loop {
   void (*tls_clients_free)(void *);
   /* Timers not yet closed (timer.c), closed by ws101_loop_free. */
   struct ws101_timer *timers;
+  /* Held by the application, released by ws101_loop_free. */
+  ws101__orphan *orphans;
 };
 
 /* The loop's Date header value, refreshed at most once per second. */
@@ -97,6 +111,11 @@ void ws101__loop_arm_sweep(ws101_loop *loop);
 /* Registers / unregisters something ws101_loop_free must close. */
 void ws101__loop_add_closable(ws101_loop *loop, ws101__closable *c);
 void ws101__loop_remove_closable(ws101_loop *loop, ws101__closable *c);
+
+/* Puts `o` (its release set) on the loop's orphan list; remove takes it
+ * off (a no-op when it is on none). */
+void ws101__loop_add_orphan(ws101_loop *loop, ws101__orphan *o);
+void ws101__loop_remove_orphan(ws101__orphan *o);
 
 /* Closes every timer still open (timer.c); ws101_loop_free calls it. */
 void ws101__timer_close_all(ws101_loop *loop);

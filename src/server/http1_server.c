@@ -3,6 +3,7 @@
  * handles keep-alive, pipelining, 100-continue, timeouts and the hand-off
  * of an upgraded connection to the WebSocket engine. */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,11 @@ static void h1_free(h1s *h) {
   ws101__req_free(&h->req);
   ws101__buf_free(&h->in);
   free(h);
+}
+
+/* ws101_loop_free's release of a held request nobody answered. */
+static void h1_release(ws101__orphan *o) {
+  h1_free((h1s *)(void *)((char *)o - offsetof(h1s, req.orphan)));
 }
 
 int ws101__h1_server_attach(ws101__conn *c, ws101_server *srv) {
@@ -216,6 +222,7 @@ static int h1_finish(ws101_req *req) {
   req->body_cb = NULL;
   req->abort_cb = NULL;
   if (h->conn == NULL) {
+    ws101__loop_remove_orphan(&req->orphan);
     h1_free(h);
     return WS101_ECLOSED;
   }
@@ -757,7 +764,9 @@ static void h1_on_close(ws101__conn *c, int err) {
   h->req.conn = NULL;
   if (h->active) {
     /* The application still holds the request: it is freed when the
-     * application completes it. */
+     * application completes it, or by ws101_loop_free if it never does. */
+    h->req.orphan.release = h1_release;
+    ws101__loop_add_orphan(h->srv->loop, &h->req.orphan);
     abort_request(h);
     return;
   }

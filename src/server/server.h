@@ -107,4 +107,8 @@ int ws101__h2_server_upgrade(struct ws101__conn *c, ws101_server *srv,
                              const uint8_t *settings, size_t slen,
                              ws101_req *h1req, char *rest, size_t n);
 
+/* HTTP/2 stream objects alive in the process (spares included), for the
+ * leak tests: 0 once every server and connection is gone. */
+size_t ws101__h2_server_live(void);
+
 #endif

@@ -8,7 +8,14 @@
  * - The server has HTTP/2 off (ALPN picks http/1.1): the same fetches,
  *   fixed and streamed bodies included, fall back to HTTP/1.1 (version
  *   11, no HTTP/2 connection counted) and wss:// takes the 101 upgrade.
+ * - Connections are shared only by requests with the same TLS settings
+ *   (HTTP/2 and HTTP/1.1 pools alike): a fetch that verifies never
+ *   rides a connection opened without verifying or with other CAs.
+ * - "This origin answered HTTP/1.1" is remembered for a while only: once
+ *   it expires, the next request offers h2 again.
  * Certificates come from tests/tls/make_certs.sh. */
+#include "client/client_h2.h" /* the HTTP/1.1-only memo */
+#include "proto/url.h"
 #include "test.h"
 #include "ws101.h"
 
@@ -231,10 +238,232 @@ static void test_alpn_fallback_h1(void) {
   ASSERT_EQ(T.ws_status, 101);
 }
 
+/* ---- which requests share a connection ----------------------------------- */
+
+#define NSTEP 5
+
+static struct {
+  ws101_loop *loop;
+  ws101_server *srv;
+  ws101_options *opts[NSTEP];
+  char url[128];
+  int step, client_h2;
+  int status[NSTEP], version[NSTEP], err[NSTEP];
+  char addr[NSTEP][64];
+  uint64_t conns;
+  ws101_timer *timer;
+  int memo[4]; /* ws101__h2cli_h1_only at points of the memo test */
+} P;
+
+/* Answers with the client's address: its port names the connection. */
+static void h_who(ws101_req *req, void *ud) {
+  const char *a = ws101_req_remote_addr(req);
+  (void)ud;
+  ws101_req_respond(req, 200, "text/plain", a, strlen(a));
+}
+
+static void p_next(void);
+
+static void p_fetch(ws101_fetch *f, int ev, const char *d, size_t n, int arg,
+                    void *ud) {
+  int i = P.step;
+  (void)ud;
+  switch (ev) {
+  case WS101_FETCH_RESPONSE:
+    P.status[i] = ws101_fetch_status(f);
+    P.version[i] = ws101_fetch_http_version(f);
+    break;
+  case WS101_FETCH_BODY:
+    snprintf(P.addr[i], sizeof P.addr[i], "%.*s", (int)n, d);
+    break;
+  case WS101_FETCH_DONE:
+  case WS101_FETCH_ERROR:
+    if (ev == WS101_FETCH_ERROR) P.err[i] = arg;
+    P.step++;
+    p_next();
+    break;
+  }
+}
+
+static void p_next(void) {
+  ws101_fetch *f;
+  if (P.step == NSTEP) {
+    ASSERT_EQ(ws101_server_h2_stats(P.srv, &P.conns, NULL, NULL), 0);
+    ws101_server_close(P.srv, NULL, NULL);
+    return;
+  }
+  ASSERT_EQ(ws101_fetch_new(P.loop, "GET", P.url, P.opts[P.step], p_fetch,
+                            NULL, &f),
+            0);
+  ASSERT_EQ(ws101_fetch_send(f, NULL, 0), 0);
+}
+
+static ws101_options *client_opts(int client_h2, int insecure,
+                                  const char *ca) {
+  ws101_options *o;
+  ASSERT_EQ(ws101_options_new(&o), 0);
+  ASSERT_EQ(ws101_options_set(o, WS101_OPT_CLIENT_HTTP2, client_h2), 0);
+  ASSERT_EQ(ws101_options_set(o, WS101_OPT_TLS_INSECURE_SKIP_VERIFY, insecure),
+            0);
+  if (ca != NULL) ASSERT_EQ(ws101_options_set_tls_ca(o, ca, NULL), 0);
+  return o;
+}
+
+static ws101_server *tls_server(ws101_loop *loop, int server_h2, int *port) {
+  ws101_options *so;
+  ws101_server *srv;
+  ASSERT_EQ(ws101_options_new(&so), 0);
+  ASSERT_EQ(ws101_options_add_tls_cert(so, NULL, path("server.pem"),
+                                       path("server.key"),
+                                       WS101_TLS_PEM_FILES),
+            0);
+  ASSERT_EQ(ws101_options_set(so, WS101_OPT_HTTP2, server_h2), 0);
+  ASSERT_EQ(ws101_server_new(loop, so, &srv), 0);
+  ws101_options_free(so);
+  ASSERT_EQ(ws101_server_route(srv, "/who", 0, h_who, NULL), 0);
+  ASSERT_EQ(ws101_server_listen_tls(srv, "127.0.0.1", 0), 0);
+  *port = ws101_server_tls_port(srv);
+  return srv;
+}
+
+/* One after the other, each while the earlier connections idle in the
+ * pools: 0 without verification, 1 verifying against the system store
+ * (which does not know the test CA), 2 and 3 against the test CA, 4
+ * without verification again. */
+static void run_pool(int server_h2, int client_h2) {
+  int i, port;
+  memset(&P, 0, sizeof P);
+  ASSERT_EQ(ws101_loop_new(&P.loop), 0);
+  P.srv = tls_server(P.loop, server_h2, &port);
+  snprintf(P.url, sizeof P.url, "https://localhost:%d/who", port);
+  P.opts[0] = client_opts(client_h2, 1, NULL);
+  P.opts[1] = client_opts(client_h2, 0, NULL);
+  P.opts[2] = client_opts(client_h2, 0, path("ca.pem"));
+  P.opts[3] = client_opts(client_h2, 0, path("ca.pem"));
+  P.opts[4] = client_opts(client_h2, 1, NULL);
+  p_next();
+  ASSERT_EQ(ws101_loop_run(P.loop), 0);
+  ASSERT_EQ(ws101_loop_free(P.loop), 0);
+  for (i = 0; i < NSTEP; i++) ws101_options_free(P.opts[i]);
+  ASSERT_EQ(P.step, NSTEP);
+  /* The strict request was not served by the lax connection. */
+  ASSERT_EQ(P.err[1], WS101_ETLS);
+  ASSERT_EQ(P.status[1], 0);
+  for (i = 0; i < NSTEP; i++) {
+    if (i == 1) continue;
+    ASSERT_EQ(P.err[i], 0);
+    ASSERT_EQ(P.status[i], 200);
+    ASSERT_EQ(P.version[i], server_h2 && client_h2 ? 20 : 11);
+  }
+  ASSERT(strcmp(P.addr[2], P.addr[0]) != 0); /* other CA: its own */
+  ASSERT_STR_EQ(P.addr[3], P.addr[2]);       /* same settings: shared */
+  ASSERT_STR_EQ(P.addr[4], P.addr[0]);
+  if (server_h2 && client_h2) ASSERT_EQ(P.conns, 2);
+}
+
+static void test_pool_keys_tls_settings(void) {
+  run_pool(1, 1); /* HTTP/2 connections */
+  run_pool(0, 0); /* HTTP/1.1 keep-alive */
+  run_pool(0, 1); /* h2 offered, HTTP/1.1 answered (the fallback) */
+}
+
+/* ---- the HTTP/1.1-only memo expires -------------------------------------- */
+
+static int memo_now(void) {
+  ws101__url u;
+  const char *why;
+  int r;
+  ASSERT_EQ(ws101__url_parse(P.url, &u, &why), 0);
+  r = ws101__h2cli_h1_only(P.loop, &u);
+  ws101__url_free(&u);
+  return r;
+}
+
+static void m_fetch(ws101_fetch *f, int ev, const char *d, size_t n, int arg,
+                    void *ud);
+
+static void m_send(void) {
+  ws101_fetch *f;
+  ASSERT_EQ(ws101_fetch_new(P.loop, "GET", P.url, P.opts[0], m_fetch, NULL,
+                            &f),
+            0);
+  ASSERT_EQ(ws101_fetch_send(f, NULL, 0), 0);
+}
+
+static void m_expired(ws101_timer *t, void *ud) {
+  (void)ud;
+  ws101_timer_close(t, NULL, NULL);
+  P.memo[2] = memo_now();
+  m_send(); /* offers h2 again: a new connection */
+}
+
+static void m_fetch(ws101_fetch *f, int ev, const char *d, size_t n, int arg,
+                    void *ud) {
+  int i = P.step;
+  (void)ud;
+  switch (ev) {
+  case WS101_FETCH_RESPONSE:
+    P.status[i] = ws101_fetch_status(f);
+    P.version[i] = ws101_fetch_http_version(f);
+    break;
+  case WS101_FETCH_BODY:
+    snprintf(P.addr[i], sizeof P.addr[i], "%.*s", (int)n, d);
+    break;
+  case WS101_FETCH_ERROR:
+    P.err[i] = arg;
+    /* fall through */
+  case WS101_FETCH_DONE:
+    P.memo[i < 2 ? i : 3] = memo_now(); /* [2]: at the timer */
+    P.step++;
+    if (P.step == 1) {
+      m_send(); /* remembered: straight to the pooled HTTP/1.1 one */
+    } else if (P.step == 2) {
+      /* Loop timers never fire early: the memo is past its time then. */
+      ASSERT_EQ(ws101_timer_new(P.loop, m_expired, NULL, &P.timer), 0);
+      ASSERT_EQ(ws101_timer_start(P.timer, ws101__h2cli_h1_memo_ms * 2, 0),
+                0);
+    } else {
+      ws101_server_close(P.srv, NULL, NULL);
+    }
+    break;
+  }
+}
+
+static void test_h1_memo_expires(void) {
+  uint64_t saved = ws101__h2cli_h1_memo_ms;
+  int port, i;
+  memset(&P, 0, sizeof P);
+  ws101__h2cli_h1_memo_ms = 300;
+  ASSERT_EQ(ws101_loop_new(&P.loop), 0);
+  P.srv = tls_server(P.loop, 0, &port);
+  snprintf(P.url, sizeof P.url, "https://localhost:%d/who", port);
+  P.opts[0] = client_opts(1, 0, path("ca.pem"));
+  ASSERT_EQ(memo_now(), 0);
+  m_send();
+  ASSERT_EQ(ws101_loop_run(P.loop), 0);
+  ASSERT_EQ(ws101_loop_free(P.loop), 0);
+  ws101_options_free(P.opts[0]);
+  ws101__h2cli_h1_memo_ms = saved;
+  ASSERT_EQ(P.step, 3);
+  for (i = 0; i < 3; i++) {
+    ASSERT_EQ(P.err[i], 0);
+    ASSERT_EQ(P.status[i], 200);
+    ASSERT_EQ(P.version[i], 11);
+  }
+  ASSERT_EQ(P.memo[0], 1);                 /* learnt from ALPN */
+  ASSERT_STR_EQ(P.addr[1], P.addr[0]);     /* the pooled connection */
+  ASSERT_EQ(P.memo[1], 1);
+  ASSERT_EQ(P.memo[2], 0);                 /* forgotten in time */
+  ASSERT(strcmp(P.addr[2], P.addr[0]) != 0); /* h2 offered anew */
+  ASSERT_EQ(P.memo[3], 1);                 /* and learnt again */
+}
+
 int main(void) {
   make_pki();
   RUN(test_alpn_h2);
   RUN(test_alpn_fallback_h1);
+  RUN(test_pool_keys_tls_settings);
+  RUN(test_h1_memo_expires);
   {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", pki);

@@ -3,10 +3,13 @@
  * version, h2c and HTTP/2 can be turned off, a streaming handler that does
  * not read holds back only its own stream, an aborted stream calls the
  * abort callback, and a closing server sends GOAWAY and still finishes
- * the request in flight. */
+ * the request in flight. A request the handler keeps after its stream
+ * ended (reset, connection gone, loop freed) may be answered late, which
+ * only frees it, or never, and is then freed with the server. */
 #include <nghttp2/nghttp2.h>
 
 #include "http_harness.h"
+#include "server/server.h" /* ws101__h2_server_live */
 
 #define WS101__TEST_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -399,11 +402,144 @@ static void test_goaway_finishes_in_flight(void) {
   hh_stop(&s);
 }
 
+/* ---- held requests whose stream ended ----------------------------------- */
+
+static struct {
+  int rc, done;
+  const char *tls;
+} L;
+
+/* Late answer on the loop thread, after the connection itself is gone:
+ * the handle is still good (no TLS details any more, nothing sent). */
+static void post_late_checks(ws101_loop *loop, void *ud) {
+  (void)loop, (void)ud;
+  L.tls = ws101_req_tls_version(T.held);
+  ASSERT_STR_EQ(ws101_req_path(T.held), "/hold");
+  ASSERT_EQ(ws101_req_write(T.held, "x", 1), WS101_ECLOSED);
+  L.rc = ws101_req_respond(T.held, 200, "text/plain", "late", 4);
+  T.held = NULL;
+  hh_add(&L.done, 1);
+}
+
+/* The client resets the stream, the handler never answers: the server
+ * frees the request with itself (before: it leaked until exit). */
+static void test_reset_never_answered(void) {
+  hh_server s;
+  h2cli *h;
+  int32_t id;
+  memset(&T, 0, sizeof T);
+  ASSERT_EQ(ws101__h2_server_live(), 0);
+  hh_init(&s, NULL);
+  ASSERT_EQ(ws101_server_route(s.srv, "/hold", 0, h_hold, NULL), 0);
+  hh_run(&s);
+  h = h2_connect(s.port);
+  id = h2_get(h, "/hold");
+  ASSERT_EQ(hh_wait(&T.body_last, 1, HH_MS), 1);
+  nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+  h2_flush(h);
+  ASSERT_EQ(hh_wait(&T.aborted, 1, HH_MS), 1);
+  /* The connection goes on meanwhile. */
+  id = h2_get(h, "/nope");
+  ASSERT(h2_until(h, is_closed, id, HH_MS));
+  ASSERT_EQ(h->status[slot(id)], 404);
+  h2_free(h);
+  hh_stop(&s);
+  ASSERT_EQ(hh_get(&T.aborted), 1);
+  ASSERT_EQ(ws101__h2_server_live(), 0);
+}
+
+/* The whole connection goes while the handler holds a stream; its answer
+ * comes after the transport was freed (ASan: no use after free). */
+static void test_conn_gone_then_late_answer(void) {
+  hh_server s;
+  h2cli *h;
+  memset(&T, 0, sizeof T);
+  memset(&L, 0, sizeof L);
+  hh_init(&s, NULL);
+  ASSERT_EQ(ws101_server_route(s.srv, "/hold", 0, h_hold, NULL), 0);
+  hh_run(&s);
+  h = h2_connect(s.port);
+  h2_get(h, "/hold");
+  ASSERT_EQ(hh_wait(&T.body_last, 1, HH_MS), 1);
+  h2_free(h); /* TCP close: no RST_STREAM, no GOAWAY */
+  ASSERT_EQ(hh_wait(&T.aborted, 1, HH_MS), 1);
+  ASSERT_EQ(ws101_loop_post(s.loop, post_late_checks, NULL), 0);
+  ASSERT_EQ(hh_wait(&L.done, 1, HH_MS), 1);
+  pthread_mutex_lock(&hh_mu);
+  ASSERT_EQ(L.rc, WS101_ECLOSED);
+  ASSERT(L.tls == NULL);
+  pthread_mutex_unlock(&hh_mu);
+  hh_stop(&s);
+  ASSERT_EQ(hh_get(&T.aborted), 1);
+  ASSERT_EQ(ws101__h2_server_live(), 0);
+}
+
+/* The stream is reset, the server closes (its callback runs), and only
+ * then does the application answer: still a valid handle, WS101_ECLOSED,
+ * freed at once. */
+static void test_answer_after_server_closed(void) {
+  hh_server s;
+  h2cli *h;
+  int32_t id;
+  memset(&T, 0, sizeof T);
+  hh_init(&s, NULL);
+  ASSERT_EQ(ws101_server_route(s.srv, "/hold", 0, h_hold, NULL), 0);
+  hh_run(&s);
+  h = h2_connect(s.port);
+  id = h2_get(h, "/hold");
+  ASSERT_EQ(hh_wait(&T.body_last, 1, HH_MS), 1);
+  nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+  h2_flush(h);
+  ASSERT_EQ(hh_wait(&T.aborted, 1, HH_MS), 1);
+  h2_free(h);
+  hh_post_close(&s);
+  ASSERT_EQ(hh_wait(&s.closed, 1, HH_MS), 1);
+  ASSERT_EQ(pthread_join(s.th, NULL), 0); /* the loop ran out of work */
+  /* The loop thread is gone: the test thread owns the loop now. */
+  ASSERT_EQ(ws101__h2_server_live(), 1);
+  ASSERT_STR_EQ(ws101_req_path(T.held), "/hold");
+  ASSERT_EQ(ws101_req_respond(T.held, 200, "text/plain", "late", 4),
+            WS101_ECLOSED);
+  ASSERT_EQ(ws101__h2_server_live(), 0);
+  ASSERT_EQ(ws101_loop_free(s.loop), 0);
+}
+
+static void post_stop(ws101_loop *loop, void *ud) {
+  (void)ud;
+  ws101_loop_stop(loop);
+}
+
+/* The application frees the loop (and so the server) with a stream still
+ * open and never answered: the stream is aborted and its request freed
+ * with the server. */
+static void test_loop_freed_with_held_stream(void) {
+  hh_server s;
+  h2cli *h;
+  memset(&T, 0, sizeof T);
+  hh_init(&s, NULL);
+  ASSERT_EQ(ws101_server_route(s.srv, "/hold", 0, h_hold, NULL), 0);
+  hh_run(&s);
+  h = h2_connect(s.port);
+  h2_get(h, "/hold");
+  ASSERT_EQ(hh_wait(&T.body_last, 1, HH_MS), 1);
+  ASSERT_EQ(ws101_loop_post(s.loop, post_stop, NULL), 0);
+  ASSERT_EQ(pthread_join(s.th, NULL), 0);
+  ASSERT_EQ(ws101_loop_free(s.loop), 0);
+  ASSERT_EQ(T.aborted, 1);
+  ASSERT_EQ(ws101__h2_server_live(), 0);
+  ASSERT(h2_until(h, got_eof, 0, HH_MS));
+  h2_free(h);
+}
+
 int main(void) {
   RUN(test_version_both_protocols);
   RUN(test_h2c_upgrade_and_off);
   RUN(test_stream_body_backpressure);
   RUN(test_abort_then_late_respond);
   RUN(test_goaway_finishes_in_flight);
+  RUN(test_reset_never_answered);
+  RUN(test_conn_gone_then_late_answer);
+  RUN(test_loop_freed_with_held_stream);
+  RUN(test_answer_after_server_closed);
   TEST_DONE();
 }

@@ -1,8 +1,8 @@
 /* test_http_server_life.c - connection lifecycle of the HTTP/1.1 server
  * through the public API and real sockets: abort of an asynchronous
- * request, header and idle timeouts, MAX_KEEPALIVE_REQUESTS, the graceful
- * ws101_server_close with a request in flight, and malformed (smuggling)
- * requests. */
+ * request (answered late, or never), header and idle timeouts,
+ * MAX_KEEPALIVE_REQUESTS, the graceful ws101_server_close with a request
+ * in flight, and malformed (smuggling) requests. */
 #include "http_harness.h"
 
 static struct {
@@ -69,6 +69,60 @@ static void test_abort_then_respond(void) {
   hh_expect(c, 404, NULL);
   hh_close(c);
   hh_stop(&s);
+}
+
+/* The client vanishes and the handler never answers: the request is
+ * freed with the server (LSan; before, it leaked until exit). */
+static void test_abort_never_answered(void) {
+  hh_server s;
+  hh_cli *c;
+  memset(&T, 0, sizeof(T));
+  hh_init(&s, NULL);
+  ASSERT_EQ(ws101_server_route(s.srv, "/hold", 0, h_hold, NULL), 0);
+  hh_run(&s);
+  c = hh_connect(s.port);
+  hh_send(c, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(hh_wait(&T.nheld, 1, HH_MS), 1);
+  hh_reset(c);
+  ASSERT_EQ(hh_wait(&T.aborts, 1, HH_MS), 1);
+  hh_stop(&s);
+  ASSERT_EQ(hh_get(&T.aborts), 1);
+}
+
+static void ws_unused(ws101_ws *ws, int ev, const char *d, size_t n, int arg,
+                      void *ud) {
+  (void)ws, (void)ev, (void)d, (void)n, (void)arg, (void)ud;
+  FAILF("a WebSocket on a dead connection");
+}
+
+/* The answer comes after the server closed (its callback ran): the
+ * handle is still good, the answer says WS101_ECLOSED and frees it (ASan:
+ * the WebSocket acceptance no longer reads the freed server's options). */
+static void test_answer_after_server_closed(void) {
+  hh_server s;
+  hh_cli *c;
+  ws101_ws *ws = NULL;
+  memset(&T, 0, sizeof(T));
+  hh_init(&s, NULL);
+  ASSERT_EQ(ws101_server_route(s.srv, "/hold", 0, h_hold, NULL), 0);
+  hh_run(&s);
+  c = hh_connect(s.port);
+  hh_send(c, "GET /hold HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+  ASSERT_EQ(hh_wait(&T.nheld, 1, HH_MS), 1);
+  hh_reset(c);
+  ASSERT_EQ(hh_wait(&T.aborts, 1, HH_MS), 1);
+  hh_post_close(&s);
+  ASSERT_EQ(hh_wait(&s.closed, 1, HH_MS), 1);
+  ASSERT_EQ(pthread_join(s.th, NULL), 0); /* the loop ran out of work */
+  /* The loop thread is gone: the test thread owns the loop now. */
+  ASSERT_STR_EQ(ws101_req_path(T.held), "/hold");
+  ASSERT_EQ(ws101_req_is_websocket(T.held), 1);
+  ASSERT_EQ(ws101_req_accept_websocket(T.held, NULL, ws_unused, NULL, &ws),
+            WS101_ECLOSED);
+  ASSERT(ws == NULL);
+  ASSERT_EQ(ws101_loop_free(s.loop), 0);
 }
 
 /* A client that half-closes (FIN) after its request still gets the answer:
@@ -276,6 +330,8 @@ static void test_bad_requests(void) {
 
 int main(void) {
   RUN(test_abort_then_respond);
+  RUN(test_abort_never_answered);
+  RUN(test_answer_after_server_closed);
   RUN(test_half_close_gets_response);
   RUN(test_header_timeout);
   RUN(test_idle_timeout);

@@ -334,7 +334,8 @@ typedef enum ws101_opt {
   /** 1 delivers data frames as WS101_WS_FRAGMENT events as they arrive
    *  instead of reassembled messages. [0] */
   WS101_OPT_WS_STREAM_FRAGMENTS = 26,
-  /** Milliseconds allowed for a client's opening handshake. [10000] */
+  /** Milliseconds allowed for a client's opening handshake (the HTTP/1.1
+   *  upgrade, or the extended CONNECT stream over HTTP/2). [10000] */
   WS101_OPT_WS_HANDSHAKE_TIMEOUT_MS = 27,
 
   /* --- permessage-deflate (RFC 7692) --- */
@@ -358,7 +359,9 @@ typedef enum ws101_opt {
   /* --- client --- */
   /** Milliseconds allowed for DNS + TCP connect. [10000] */
   WS101_OPT_CONNECT_TIMEOUT_MS = 60,
-  /** Milliseconds allowed between bytes of a client response. [30000] */
+  /** Milliseconds allowed between bytes of a client response. [30000]
+   *  Over HTTP/2 it holds per stream: a silent stream is reset and fails
+   *  with WS101_ETIMEDOUT, the connection and its other streams go on. */
   WS101_OPT_RESPONSE_TIMEOUT_MS = 61,
   /** 1 buffers a client response body and delivers it as one
    *  WS101_FETCH_BODY event right before WS101_FETCH_DONE; a body larger
@@ -692,7 +695,11 @@ WS101_EXTERN ws101_loop *ws101_server_loop(const ws101_server *server);
  * until the response is complete (ws101_req_respond, ws101_req_end or
  * ws101_req_accept_websocket returned). The request handle itself stays
  * valid until then too, even if the peer disconnects first: writes then
- * fail with WS101_ECLOSED and the abort callback tells you.
+ * fail with WS101_ECLOSED and the abort callback tells you, and
+ * completing it (ws101_req_respond, ws101_req_end...) returns
+ * WS101_ECLOSED and frees it, even after its server was closed. A request
+ * the application never completes is freed by ws101_loop_free; the handle
+ * must not be used after that.
  */
 
 /** Returns the method ("GET", "POST", ...). */
@@ -1383,6 +1390,12 @@ WS101_EXTERN void *ws101_fetch_get_user_data(const ws101_fetch *f);
  * certificate" or "no such file: cert.pem") is then available from
  * ws101_tls_last_error(). Client handshake failures carry the same text as
  * the message of WS101_FETCH_ERROR / WS101_WS_ERROR.
+ *
+ * Client connections (HTTP/1.1 keep-alive and HTTP/2 alike) are reused
+ * only by requests to the same origin with the same TLS settings (CA file
+ * and directory, WS101_OPT_TLS_INSECURE_SKIP_VERIFY): a request that
+ * verifies never rides a connection that was opened without verifying or
+ * verified against other CAs.
  */
 
 /** Values of `flags` for ws101_options_add_tls_cert. */
