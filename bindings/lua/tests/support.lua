@@ -138,6 +138,10 @@ function T.read_until(proc, pattern)
              table.concat(proc.lines, "\n"), 2)
     end
     proc.lines[#proc.lines + 1] = line
+    -- A peer that lacks what it needs (e.g. npm `ws` not installed) says
+    -- "SKIPPED: why" and exits 77: the test skips, loudly, with its reason.
+    local why = line:match("^SKIPPED: (.*)")
+    if why then T.skip(why) end
     local cap = { line:match(pattern) }
     if cap[1] then return (table.unpack or unpack)(cap) end
   end
