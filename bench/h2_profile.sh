@@ -56,7 +56,7 @@ for s in $SERVERS; do
   ok=$(awk '/^requests:/ {print $8}' "$H2_RUN/h2load-$s.out")
   h2_stop "$s"
   f=$RESULTS/h2-profile-$s-$mode-m$M.txt
-  callgrind_annotate --inclusive=no "$(ls -S "$out".* | head -1)" 2>/dev/null >"$f"
+  callgrind_annotate --auto=no --inclusive=no "$(ls -S "$out".* | head -1)" 2>/dev/null >"$f"
   # kept for callgrind_annotate --tree=caller / kcachegrind (not committed)
   cp "$(ls -S "$out".* | head -1)" "$H2_BUILD/callgrind-h2-$s-$mode-m$M.out" 2>/dev/null
   # every process of the server (the report above shows the biggest)

@@ -32,6 +32,12 @@ struct ws101__h2 {
   /* Flood bucket, in thousandths of a frame so the refill is exact. */
   uint64_t tokens_milli, last_ms;
   int have_time;
+  /* A frame nghttp2 gave us that did not fit the gathered write: it is
+   * the next call's output (nghttp2 keeps it valid until its next
+   * mem_send), and an error met after gathered bytes waits the same way. */
+  const uint8_t *held;
+  size_t held_len;
+  int send_err;
 };
 
 void ws101__h2_settings_defaults(ws101__h2_settings *s) {
@@ -98,6 +104,9 @@ typedef struct h2_pool {
    * and the next one reuses them (16 per session covered -m 10 only). */
   ws101__h2_stream *spare;
   int nspare;
+  /* Small frames of one ws101__h2_send gathered into one write (see
+   * there); per thread, because the caller copies them out at once. */
+  char gather[4096];
 } h2_pool;
 
 static _Thread_local h2_pool *thread_pool;
@@ -736,19 +745,56 @@ int ws101__h2_recv(ws101__h2 *h, const char *data, size_t len,
   return h->fatal ? WS101_EPROTO : 0;
 }
 
+/* nghttp2_session_mem_send returns one frame per call, and a response is
+ * two (HEADERS, DATA): writing each was ~250 instructions per request in
+ * the caller's write path. Frames under GATHER_SMALL are copied together
+ * (a second copy of a few dozen bytes); a bigger one goes out as
+ * nghttp2 made it, alone, so bodies are still copied once. */
+#define GATHER_SMALL 1024
+
 ssize_t ws101__h2_send(ws101__h2 *h, const char **out) {
-  const uint8_t *p = NULL;
-  ssize_t n = nghttp2_session_mem_send(h->s, &p);
-  if (n < 0) {
+  char *g = h->pool->gather;
+  size_t len = 0;
+  if (h->held != NULL) {
+    *out = (const char *)h->held;
+    h->held = NULL;
+    return (ssize_t)h->held_len;
+  }
+  if (h->send_err) {
     h->fatal = 1;
     return WS101_EPROTO;
   }
-  *out = (const char *)p;
-  return n;
+  for (;;) {
+    const uint8_t *p = NULL;
+    ssize_t n = nghttp2_session_mem_send(h->s, &p);
+    if (n < 0) {
+      h->send_err = 1;
+      break;
+    }
+    if (n == 0) break;
+    if (len == 0 && n >= GATHER_SMALL) {
+      *out = (const char *)p;
+      return n;
+    }
+    if (n >= GATHER_SMALL || len + (size_t)n > sizeof h->pool->gather) {
+      h->held = p;
+      h->held_len = (size_t)n;
+      break;
+    }
+    memcpy(g + len, p, (size_t)n);
+    len += (size_t)n;
+  }
+  if (len == 0 && h->send_err) {
+    h->fatal = 1;
+    return WS101_EPROTO;
+  }
+  *out = g;
+  return (ssize_t)len;
 }
 
 int ws101__h2_alive(const ws101__h2 *h) {
-  return nghttp2_session_want_read(h->s) || nghttp2_session_want_write(h->s);
+  return h->held != NULL || nghttp2_session_want_read(h->s) ||
+         nghttp2_session_want_write(h->s);
 }
 
 static int submit_nv(const ws101__h2_field *fields, size_t n, nghttp2_nv *nv,

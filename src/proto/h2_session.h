@@ -125,9 +125,11 @@ void ws101__h2_free(ws101__h2 *h);
 int ws101__h2_recv(ws101__h2 *h, const char *data, size_t len,
                    uint64_t now_ms);
 
-/* Returns the next bytes to send in *out (valid until the next call on
- * `h`) and their length; 0 when there is nothing to send; WS101_EPROTO on
- * a fatal session error. */
+/* Returns the next bytes to send in *out and their length; 0 when there
+ * is nothing to send; WS101_EPROTO on a fatal session error. Small frames
+ * come several at once, from a buffer of the thread: *out is valid until
+ * the next ws101__h2_send of any session of this thread, so copy it (or
+ * write it) before calling again. Call until it returns 0. */
 ssize_t ws101__h2_send(ws101__h2 *h, const char **out);
 
 /* 1 while the session still wants to read or write, 0 when it is done

@@ -521,6 +521,81 @@ static void test_window_backpressure(void) {
   nghttp2_session_del(c.s);
 }
 
+/* Frames in one ws101__h2_send chunk; the chunk must end on a frame
+ * boundary. *big is set when a frame's payload is 16 KiB. */
+static int count_frames(const char *p, size_t n, int *big) {
+  size_t off = 0;
+  int frames = 0;
+  while (off + 9 <= n) {
+    const unsigned char *h = (const unsigned char *)p + off;
+    size_t len = ((size_t)h[0] << 16) | ((size_t)h[1] << 8) | h[2];
+    if (len == 16384 && h[3] == NGHTTP2_DATA) *big = 1;
+    off += 9 + len;
+    frames++;
+  }
+  ASSERT_EQ(off, n);
+  return frames;
+}
+
+/* Small frames leave ws101__h2_send several at once (one write per
+ * response instead of one per frame); a full-size DATA frame still goes
+ * alone, after the small ones before it, and nothing is lost or reordered
+ * (the client session would reject a broken stream of frames). */
+static void test_send_gathers_small_frames(void) {
+  static char body[20001];
+  char buf[4096];
+  srv_state s;
+  cli_state c;
+  const char *p;
+  ssize_t n;
+  int i, calls = 0, frames = 0, big = 0;
+  size_t len;
+  srv_init(&s, NULL);
+  cli_init(&c);
+  s.resp = "hello\n";
+  for (i = 0; i < 3; i++)
+    ASSERT_GT(nghttp2_submit_request(c.s, NULL, get_nv, 5, NULL, NULL), 0);
+  len = cli_out(&c, buf, sizeof buf);
+  ASSERT_EQ(ws101__h2_recv(s.h, buf, len, 0), 0);
+  while ((n = ws101__h2_send(s.h, &p)) > 0) {
+    calls++;
+    frames += count_frames(p, (size_t)n, &big);
+    ASSERT_EQ(nghttp2_session_mem_recv(c.s, (const uint8_t *)p, (size_t)n), n);
+  }
+  ASSERT_EQ(n, 0);
+  /* SETTINGS, its ACK, then HEADERS and DATA of three responses. */
+  ASSERT_GE(frames, 8);
+  ASSERT_EQ(calls, 1);
+  ASSERT_EQ(c.closed, 3);
+  /* s_read_body serves its bytes once: the first stream gets them, the
+   * others an empty DATA frame with END_STREAM. */
+  ASSERT_EQ(c.body_len, 6);
+
+  memset(body, 'x', sizeof body - 1);
+  s.resp = body;
+  s.resp_off = 0;
+  c.body_len = 0;
+  ASSERT_GT(nghttp2_submit_request(c.s, NULL, get_nv, 5, NULL, NULL), 0);
+  len = cli_out(&c, buf, sizeof buf);
+  ASSERT_EQ(ws101__h2_recv(s.h, buf, len, 0), 0);
+  calls = 0;
+  while ((n = ws101__h2_send(s.h, &p)) > 0) {
+    int f, b = 0;
+    calls++;
+    f = count_frames(p, (size_t)n, &b);
+    if (b) ASSERT_EQ(f, 1); /* the full-size frame is not copied */
+    big |= b;
+    ASSERT_EQ(nghttp2_session_mem_recv(c.s, (const uint8_t *)p, (size_t)n), n);
+  }
+  ASSERT_EQ(n, 0);
+  ASSERT_EQ(big, 1);
+  ASSERT_GE(calls, 3); /* WINDOW_UPDATE/HEADERS, 16 KiB DATA, the rest */
+  ASSERT_EQ(c.body_len, 20000);
+  ASSERT_EQ(c.closed, 4);
+  ws101__h2_free(s.h);
+  nghttp2_session_del(c.s);
+}
+
 static void test_extended_connect(void) {
   static const nghttp2_nv nv[] = {
       NV(":method", "CONNECT"), NV(":protocol", "websocket"),
@@ -620,6 +695,7 @@ int main(void) {
   RUN(test_smaller_stream_id);
   RUN(test_bad_preface);
   RUN(test_window_backpressure);
+  RUN(test_send_gathers_small_frames);
   RUN(test_extended_connect);
   RUN(test_decode_settings);
   RUN(test_upgrade_stream1);

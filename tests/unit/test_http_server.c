@@ -322,6 +322,20 @@ static void h_checks(ws101_req *req, void *ud) {
   char body[512];
   int n;
   (void)ud;
+  /* Values longer than 8 bytes are checked a word at a time: a bad byte
+   * in any lane of any word, and a good tab or obs-text byte in one. */
+  ASSERT_EQ(ws101_req_add_header(req, "X-L", "0123456789abcde\x7f"),
+            WS101_EINVAL);
+  ASSERT_EQ(ws101_req_add_header(req, "X-L", "01234567\x01""abcdefgh"),
+            WS101_EINVAL);
+  ASSERT_EQ(ws101_req_add_header(req, "X-L", "0123456789abcdefg\n"),
+            WS101_EINVAL);
+  ASSERT_EQ(ws101_req_add_header(req, "X-L", "\x1f""123456789"), WS101_EINVAL);
+  ASSERT_EQ(ws101_req_add_header(req, "X-L", "abcdefgh\rijklmnop"),
+            WS101_EINVAL);
+  ASSERT_EQ(ws101_req_add_header(req, "X-Long",
+                                 "0123456\t89ab \xc3\xa9""fghijklmn~"),
+            0);
   n = snprintf(body, sizeof(body), "%d %d %d %d %d %d %d %d %d %d %d %d %d %d",
                ws101_req_add_header(req, "Connection", "keep-alive"),
                ws101_req_add_header(req, "transfer-encoding", "chunked"),
@@ -364,6 +378,8 @@ static void test_response_checks(void) {
   ASSERT_STR_EQ(r.body, expect);
   ASSERT_EQ(r.status, 201);
   ASSERT_STR_EQ(hh_hdr(&r, "X-Ok"), "fine\tvalue");
+  ASSERT_STR_EQ(hh_hdr(&r, "X-Long"), "0123456\t89ab \xc3\xa9""fghijklmn~");
+  ASSERT(hh_hdr(&r, "X-L") == NULL);
   ASSERT(hh_hdr(&r, "Injected") == NULL);
   ASSERT(hh_hdr(&r, "Upgrade") == NULL);
   ASSERT_STR_EQ(hh_hdr(&r, "Transfer-Encoding"), "chunked");
