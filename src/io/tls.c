@@ -696,11 +696,9 @@ static void fail(ws101__conn *c, const char *what) {
   }
   free(t->err);
   t->err = strdup(last_error);
-  if (t->cipher.len > t->cipher.off) {
-    uv_buf_t b = uv_buf_init(t->cipher.data + t->cipher.off,
-                             (unsigned)(t->cipher.len - t->cipher.off));
-    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-  }
+  if (t->cipher.len > t->cipher.off)
+    ws101__conn_write_now(c, t->cipher.data + t->cipher.off,
+                          t->cipher.len - t->cipher.off);
   ws101__conn_close(c, WS101_ETLS);
 }
 

@@ -23,17 +23,19 @@ typedef struct ws101__route {
 } ws101__route;
 
 typedef struct ws101__listener {
-  uv_tcp_t tcp;
+  /* Watches the listening socket `fd`; server.c accepts with accept4. */
+  uv_poll_t poll;
+  int fd;
+  /* A descriptor held in reserve: when the table is full (EMFILE), it is
+   * closed to accept and close the waiting connections, then reopened, so
+   * a full table never makes the level-triggered poll spin. */
+  int spare_fd;
   struct ws101_server *server;
   int tls; /* accepts TLS with server->tls */
   struct ws101__listener *next;
-  /* A connection is ready but left unaccepted (max_connections reached,
-   * or no memory): libuv stops watching the listener until uv_accept. */
+  /* max_connections reached (or EMFILE without a spare): the listener is
+   * not watched until a connection closes (the kernel backlog waits). */
   int waiting;
-  /* Accepts and closes a connection we cannot serve (no memory), so the
-   * listener never stalls; busy until its close callback. */
-  uv_tcp_t drop;
-  int drop_busy;
 } ws101__listener;
 
 struct ws101_server {
