@@ -77,7 +77,8 @@ static ws101__conn_x *x_get(ws101__conn *c) {
 static void x_drop(ws101__conn *c) {
   ws101__conn_x *x = c->x;
   if (x == NULL || (c->flags & WS101__CONN_WRITING) ||
-      x->send_deadline != 0 || x->inflight.data != NULL)
+      x->send_deadline != 0 || x->inflight.data != NULL ||
+      x->out.data != NULL)
     return;
   c->x = NULL;
   req_put(c->loop, x);
@@ -89,9 +90,10 @@ size_t ws101__malloc_chunk(size_t n) {
 }
 
 size_t ws101__conn_memory(const ws101__conn *c) {
-  size_t n = ws101__malloc_chunk(WS101__CONN_ROOM_OFF + c->room) + c->out.cap;
+  size_t n = ws101__malloc_chunk(WS101__CONN_ROOM_OFF + c->room);
   if (c->x != NULL)
-    n += ws101__malloc_chunk(sizeof(ws101__req_block)) + c->x->inflight.cap;
+    n += ws101__malloc_chunk(sizeof(ws101__req_block)) + c->x->out.cap +
+         c->x->inflight.cap;
   return n;
 }
 
@@ -496,9 +498,14 @@ static void mark_dirty(ws101__conn *c) {
   c->loop->dirty = c;
 }
 
+static size_t corked(const ws101__conn *c) {
+  return c->x != NULL ? c->x->out.len - c->x->out.off : 0;
+}
+
 static size_t buffered(const ws101__conn *c) {
-  size_t n = c->out.len - c->out.off;
-  if (c->x != NULL) n += c->x->inflight.len - c->x->inflight.off;
+  size_t n = 0;
+  if (c->x != NULL)
+    n = c->x->out.len - c->x->out.off + c->x->inflight.len - c->x->inflight.off;
   if (c->tls != NULL) {
     const ws101__outbuf *o = ws101__tls_cipher(c->tls);
     n += o->len - o->off;
@@ -514,7 +521,7 @@ static size_t buffered(const ws101__conn *c) {
 static void queued(ws101__conn *c) {
   if (c->flags & WS101__CONN_IN_READ) {
     if (c->vt != NULL) mark_dirty(c);
-  } else if (c->out.len - c->out.off >= CORK_FLUSH_AT) {
+  } else if (corked(c) >= CORK_FLUSH_AT) {
     ws101__conn_flush(c);
   } else {
     mark_dirty(c);
@@ -588,7 +595,7 @@ int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
   if (total == 0) return 0;
   if (total >= ZERO_COPY_MIN && c->vt == NULL && c->tls == NULL &&
       !(c->flags & (WS101__CONN_WRITING | WS101__CONN_CONNECTING)) &&
-      c->out.len == c->out.off) {
+      corked(c) == 0) {
     int w = sock_try_write(c, bufs, n);
     if (w > 0) skip = (size_t)w;
     else if (w != UV_EAGAIN && w != UV_ENOSYS) {
@@ -606,13 +613,17 @@ int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
       return 0;
     }
   }
+  if (x_get(c) == NULL) {
+    ws101__conn_close(c, WS101_ENOMEM);
+    return WS101_ENOMEM;
+  }
   for (i = 0; i < n; i++) {
     size_t len = bufs[i].len;
     if (skip >= len) {
       skip -= len;
       continue;
     }
-    rc = out_append(c->loop, &c->out, bufs[i].base + skip, len - skip);
+    rc = out_append(c->loop, &c->x->out, bufs[i].base + skip, len - skip);
     skip = 0;
     if (rc != 0) {
       ws101__conn_close(c, rc);
@@ -628,12 +639,12 @@ int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
 char *ws101__conn_reserve(ws101__conn *c, size_t n) {
   int rc;
   if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_SHUTDOWN)) return NULL;
-  rc = out_room(c->loop, &c->out, n);
+  rc = x_get(c) != NULL ? out_room(c->loop, &c->x->out, n) : WS101_ENOMEM;
   if (rc != 0) {
     ws101__conn_close(c, rc);
     return NULL;
   }
-  return c->out.data + c->out.len;
+  return c->x->out.data + c->x->out.len;
 }
 
 int ws101__conn_write_small(ws101__conn *c, const char *hdr, size_t hn,
@@ -643,15 +654,16 @@ int ws101__conn_write_small(ws101__conn *c, const char *hdr, size_t hn,
   int rc;
   if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_SHUTDOWN))
     return WS101_ECLOSED;
-  rc = out_room(c->loop, &c->out, hn + len);
+  rc = x_get(c) != NULL ? out_room(c->loop, &c->x->out, hn + len)
+                        : WS101_ENOMEM;
   if (rc != 0) {
     ws101__conn_close(c, rc);
     return rc;
   }
-  p = c->out.data + c->out.len;
+  p = c->x->out.data + c->x->out.len;
   for (i = 0; i < hn; i++) p[i] = hdr[i]; /* 2..14 bytes: no memcpy call */
   if (len) memcpy(p + hn, data, len);
-  c->out.len += hn + len;
+  c->x->out.len += hn + len;
   queued(c);
   return 0;
 }
@@ -659,7 +671,7 @@ int ws101__conn_write_small(ws101__conn *c, const char *hdr, size_t hn,
 void ws101__conn_commit(ws101__conn *c, size_t n) {
   if (n == 0 || (c->flags & (WS101__CONN_CLOSING | WS101__CONN_SHUTDOWN)))
     return;
-  c->out.len += n;
+  c->x->out.len += n; /* reserve created c->x */
   queued(c);
 }
 
@@ -679,15 +691,26 @@ void ws101__conn_flush_from_loop(ws101__conn *c) {
   flush(c, 1);
 }
 
+static void flush_out(ws101__conn *c, int may_drain);
+
+/* Whatever the flush did, an idle transport gives its pending-write
+ * state back (x_drop keeps it while anything is queued or waiting). */
 static void flush(ws101__conn *c, int may_drain) {
-  uv_buf_t b;
-  int w;
-  ws101__outbuf tmp, *o = &c->out;
   if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_WRITING |
                   WS101__CONN_CONNECTING))
     return;
+  flush_out(c, may_drain);
+  if (c->x != NULL && !(c->flags & WS101__CONN_CLOSING)) x_drop(c);
+}
+
+static ws101__outbuf no_output; /* an empty cork buffer while c->x is NULL */
+
+static void flush_out(ws101__conn *c, int may_drain) {
+  uv_buf_t b;
+  int w;
+  ws101__outbuf tmp, *o = c->x != NULL ? &c->x->out : &no_output;
   if (c->vt != NULL) {
-    if (c->out.len == c->out.off) {
+    if (o->len == o->off) {
       if (c->flags & WS101__CONN_ENDING)
         finish_end(c);
       else if (may_drain && c->proto->on_drain != NULL)
@@ -708,7 +731,7 @@ static void flush(ws101__conn *c, int may_drain) {
     if (c->flags & WS101__CONN_ENDING)
       finish_end(c);
     else if (may_drain && (c->flags & WS101__CONN_DRAIN_OWED) &&
-             c->out.len == c->out.off) {
+             corked(c) == 0) {
       c->flags &= ~WS101__CONN_DRAIN_OWED;
       if (c->proto->on_drain != NULL) c->proto->on_drain(c);
     }
@@ -725,7 +748,7 @@ static void flush(ws101__conn *c, int may_drain) {
   if (o->off == o->len) {
     out_release(c->loop, o);
     /* Plaintext held back until the handshake completes is not drained. */
-    if (c->out.len != c->out.off) return;
+    if (corked(c) != 0) return;
     /* (ws101__flow_emptied has nothing to do without a send deadline or
      * a stop of reading: spare the call.) */
     if (((c->x != NULL && c->x->send_deadline != 0) ||
@@ -805,6 +828,11 @@ void ws101__conn_want_drain(ws101__conn *c) {
 }
 
 size_t ws101__conn_buffered(const ws101__conn *c) { return buffered(c); }
+size_t ws101__conn_corked(const ws101__conn *c) { return corked(c); }
+
+ws101__outbuf *ws101__conn_cork(ws101__conn *c) {
+  return x_get(c) != NULL ? &c->x->out : NULL;
+}
 
 void ws101__conn_pause(ws101__conn *c) {
   c->flags |= WS101__CONN_PAUSED;
@@ -921,8 +949,8 @@ static void close_cb(uv_handle_t *h) {
   loop->nconns--;
   if (c->proto != NULL && c->proto->on_close != NULL)
     c->proto->on_close(c, c->close_err);
-  out_release(loop, &c->out);
   if (c->x != NULL) {
+    out_release(loop, &c->x->out);
     out_release(loop, &c->x->inflight);
     req_put(loop, c->x);
     c->x = NULL;
@@ -997,13 +1025,15 @@ ws101__conn *ws101__conn_new_stream(ws101_loop *loop, const ws101__conn_vt *vt,
 }
 
 size_t ws101__conn_take(ws101__conn *c, char *buf, size_t max) {
-  size_t n = c->out.len - c->out.off;
+  ws101__outbuf *o = c->x != NULL ? &c->x->out : &no_output;
+  size_t n = o->len - o->off;
   if (n > max) n = max;
   if (n == 0) return 0;
-  memcpy(buf, c->out.data + c->out.off, n);
-  c->out.off += n;
-  if (c->out.off == c->out.len) {
-    out_release(c->loop, &c->out);
+  memcpy(buf, o->data + o->off, n);
+  o->off += n;
+  if (o->off == o->len) {
+    out_release(c->loop, o);
+    x_drop(c);
     /* Ending: this was the last output, the stream may end with it. */
     if (c->flags & WS101__CONN_ENDING)
       c->flags |= WS101__CONN_SHUTDOWN;

@@ -85,11 +85,15 @@ typedef struct ws101__outbuf {
   size_t off, len, cap;
 } ws101__outbuf;
 
-/* What a connection needs only while output waits for the socket to
- * become writable or the send timeout runs: allocated then (from the
- * loop's request cache) and released when the transport is idle again, so
- * that an idle connection carries one pointer instead of these fields. */
+/* What a connection needs only while it has output (corked, or waiting
+ * for the socket to become writable) or the send timeout runs: allocated
+ * then (from the loop's request cache) and released when the transport is
+ * idle again, so that an idle connection carries one pointer instead of
+ * these fields. */
 typedef struct ws101__conn_x {
+  /* `out` collects writes (the cork buffer); its buffer is lent from the
+   * loop's pool only while it holds bytes. */
+  ws101__outbuf out;
   ws101__outbuf inflight; /* what the kernel refused, sent on UV_WRITABLE */
   uint64_t send_deadline; /* uv_now() ms; 0 = not waiting on the peer */
   size_t send_mark;       /* inflight bytes left at the last check */
@@ -117,10 +121,7 @@ struct ws101__conn {
   ws101_loop *loop;
   const ws101__proto *proto;
   void *proto_data;
-  /* `out` collects writes; its buffer is lent from the loop's pool only
-   * while it holds bytes. */
-  ws101__outbuf out;
-  ws101__conn_x *x; /* NULL while no write/shutdown is pending */
+  ws101__conn_x *x; /* NULL while no output is queued or waiting */
   uint64_t deadline; /* uv_now() ms; 0 = none */
   /* Output flow control (conn_flow.c): the limit above which reading
    * stops; the send timeout is send_timeout_ms below. */
@@ -246,6 +247,10 @@ void ws101__conn_want_drain(ws101__conn *c);
 
 /* Bytes queued and not yet accepted by the kernel. */
 size_t ws101__conn_buffered(const ws101__conn *c);
+/* Of those, the bytes in the cork buffer (not yet flushed). */
+size_t ws101__conn_corked(const ws101__conn *c);
+/* The cork buffer, created if need be (io/tls.c); NULL on ENOMEM. */
+ws101__outbuf *ws101__conn_cork(ws101__conn *c);
 
 /* Receive-side backpressure. */
 void ws101__conn_pause(ws101__conn *c);
