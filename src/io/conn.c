@@ -64,12 +64,15 @@ void ws101__conn_cache_free(ws101_loop *loop) {
 }
 
 /* The pending-write state, created when a write or shutdown must wait. */
-static ws101__conn_x *x_get(ws101__conn *c) {
-  if (c->x == NULL) {
-    c->x = req_get(c->loop);
-    if (c->x != NULL) memset(c->x, 0, sizeof(*c->x));
-  }
+__attribute__((noinline)) static ws101__conn_x *x_new(ws101__conn *c) {
+  c->x = req_get(c->loop);
+  if (c->x != NULL) memset(c->x, 0, sizeof(*c->x));
   return c->x;
+}
+
+/* Inlined where every write passes: the check, not the allocation. */
+static inline ws101__conn_x *x_get(ws101__conn *c) {
+  return c->x != NULL ? c->x : x_new(c);
 }
 
 /* Releases it once nothing is pending any more: no write waiting, no
@@ -498,14 +501,22 @@ static void mark_dirty(ws101__conn *c) {
   c->loop->dirty = c;
 }
 
-static size_t corked(const ws101__conn *c) {
+/* Both run for every message (backpressure and out_limit checks): inlined,
+ * they cost a few loads, not a call. */
+__attribute__((always_inline)) static inline size_t
+corked(const ws101__conn *c) {
   return c->x != NULL ? c->x->out.len - c->x->out.off : 0;
 }
 
-static size_t buffered(const ws101__conn *c) {
+__attribute__((always_inline)) static inline size_t
+buffered(const ws101__conn *c) {
   size_t n = 0;
-  if (c->x != NULL)
-    n = c->x->out.len - c->x->out.off + c->x->inflight.len - c->x->inflight.off;
+  if (c->x != NULL) {
+    n = c->x->out.len - c->x->out.off;
+    /* inflight holds bytes only while WRITING (flush sets both). */
+    if (c->flags & WS101__CONN_WRITING)
+      n += c->x->inflight.len - c->x->inflight.off;
+  }
   if (c->tls != NULL) {
     const ws101__outbuf *o = ws101__tls_cipher(c->tls);
     n += o->len - o->off;
@@ -649,21 +660,27 @@ char *ws101__conn_reserve(ws101__conn *c, size_t n) {
 
 int ws101__conn_write_small(ws101__conn *c, const char *hdr, size_t hn,
                             const char *data, size_t len) {
+  ws101__conn_x *x;
   char *p;
   size_t i;
   int rc;
   if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_SHUTDOWN))
     return WS101_ECLOSED;
-  rc = x_get(c) != NULL ? out_room(c->loop, &c->x->out, hn + len)
-                        : WS101_ENOMEM;
+  x = x_get(c);
+  rc = x != NULL ? out_room(c->loop, &x->out, hn + len) : WS101_ENOMEM;
   if (rc != 0) {
     ws101__conn_close(c, rc);
     return rc;
   }
-  p = c->x->out.data + c->x->out.len;
-  for (i = 0; i < hn; i++) p[i] = hdr[i]; /* 2..14 bytes: no memcpy call */
+  p = x->out.data + x->out.len;
+  if (hn == 2) { /* a server frame up to 125 bytes: the usual */
+    p[0] = hdr[0];
+    p[1] = hdr[1];
+  } else {
+    for (i = 0; i < hn; i++) p[i] = hdr[i]; /* up to 14: no memcpy call */
+  }
   if (len) memcpy(p + hn, data, len);
-  c->x->out.len += hn + len;
+  x->out.len += hn + len;
   queued(c);
   return 0;
 }
