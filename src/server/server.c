@@ -412,6 +412,7 @@ static void server_free(ws101_server *srv) {
   for (i = 0; i < srv->nroutes; i++) free(srv->routes[i].path);
   free(srv->routes);
   free(srv->hdr_scratch);
+  ws101__h1_cache_free(srv);
   ws101__tls_ctx_free(srv->tls);
   ws101__options_clear(&srv->opts);
   free(srv);

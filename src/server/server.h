@@ -67,6 +67,12 @@ struct ws101_server {
   /* The TLS context of the TLS listeners (NULL until the first one opens);
    * a reload replaces it, connections keep the one they started with. */
   struct ws101__tls_ctx *tls;
+  /* HTTP/1.1 connection states given back (http1_server.c), reused by the
+   * next connections: a state freed at an upgrade would otherwise leave a
+   * hole that the next, smaller connection block splits, wasting the rest
+   * (about 80 bytes per idle WebSocket, bench/RESULTS.md). */
+  void *h1_cache;
+  unsigned h1_cache_len;
 };
 
 /* Answers a routed request the same way whatever the protocol: 404
@@ -90,6 +96,8 @@ extern const struct ws101__proto ws101__h1_server_proto;
 /* Sets up HTTP/1.1 state on a freshly accepted connection. */
 struct ws101__conn;
 int ws101__h1_server_attach(struct ws101__conn *c, ws101_server *srv);
+/* Frees the server's cache of HTTP/1.1 states (server_free). */
+void ws101__h1_cache_free(ws101_server *srv);
 /* ALPN chose "h2" on a connection ws101__h1_server_attach set up and that
  * has read nothing yet: it becomes HTTP/2 from its first byte (an invalid
  * preface then gets GOAWAY, not a 400). Returns 0, or an error code with
