@@ -673,7 +673,7 @@ int ws101__ws_send_prepared(ws101_ws *ws, const ws101__ws_prepared *m) {
   }
   {
     ws101__conn *c = ws->conn;
-    size_t corked = c->out.len - c->out.off;
+    size_t corked = ws101__conn_corked(c);
     uv_buf_t b;
     /* A subscriber gets many published frames per iteration. Hand its
      * corked bytes to the kernel before they outgrow one pooled output

@@ -1,8 +1,8 @@
 /* client_connect.c - see client_connect.h.
  *
- * Lifetime: the request owns up to four asynchronous things (its timer, a
- * pending getaddrinfo, a pending uv_connect, and the connection being tried)
- * and each holds a reference. The user callback runs once (`done`), but the
+ * Lifetime: the request owns up to three asynchronous things (its timer, a
+ * pending getaddrinfo, and the connection being tried, whose non-blocking
+ * connect conn.c watches) and each holds a reference. The user callback runs once (`done`), but the
  * memory goes only when the last reference drops, because libuv still
  * writes into the embedded requests until their callbacks have run. */
 #include "io/client_connect.h"
@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct ws101__connect {
   ws101_loop *loop;
@@ -25,7 +26,6 @@ struct ws101__connect {
   int first_err;  /* most telling connect error seen (refused wins) */
   uv_timer_t timer;
   uv_getaddrinfo_t gai;
-  uv_connect_t creq;
   struct addrinfo *res, *next; /* resolver answer and the next to try */
   ws101__conn *cur; /* the connection being tried */
   char host[256];
@@ -103,8 +103,8 @@ static void on_timeout(uv_timer_t *t);
 
 int (*ws101__connect_fd_hook)(const char *host, uint16_t port);
 
-/* `c` is connected: hand it over. Drops the connection's reference and the
- * pending connect's. */
+/* `c` is connected: hand it over. Drops the connection's reference (after
+ * the callback, which may use r->host). */
 static void connected(ws101__connect *r, ws101__conn *c) {
   r->cur = NULL;
   r->done = 1;
@@ -112,24 +112,17 @@ static void connected(ws101__connect *r, ws101__conn *c) {
     uv_close((uv_handle_t *)&r->timer, on_timer_close);
   /* The connection leaves our care: its on_close will be the caller's. */
   ws101__conn_set_proto(c, r->proto, r->proto_data);
-  r->refs--; /* the connection's reference; the connect's is below */
   r->cb(c, 0, NULL, r->user_data);
   unref(r);
 }
 
-static void on_connect(uv_connect_t *req, int status) {
-  ws101__connect *r = (ws101__connect *)req->data;
-  /* conn.h puts the uv_tcp_t first, so the stream is the connection. */
-  ws101__conn *c = (ws101__conn *)(void *)req->handle;
+/* conn.c: the non-blocking connect of `c` completed (status 0) or failed.
+ * A closing connection is never reported, so `c` is still ours. */
+void ws101__connect_done(ws101__conn *c, int status) {
+  ws101__connect *r = (ws101__connect *)c->proto_data;
   if (r->done || c != r->cur) {
-    unref(r); /* canceled or timed out: the close is already under way */
-    return;
-  }
-  if (status == UV_ECANCELED) {
-    /* Someone else closed it (the loop is being freed): stop trying. */
-    r->cur = NULL;
-    finish(r, WS101_ECANCELED, "connection attempt canceled");
-    unref(r);
+    /* Canceled or timed out: should have been closed; be sure. */
+    ws101__conn_close(c, WS101_ECANCELED);
     return;
   }
   if (status == 0) {
@@ -141,8 +134,7 @@ static void on_connect(uv_connect_t *req, int status) {
   if (r->first_err == 0 || status == UV_ECONNREFUSED) r->first_err = status;
   r->cur = NULL;
   ws101__conn_close(c, ws101__uv_err(status));
-  try_next(r);
-  unref(r);
+  try_next(r); /* r lives on: the closing connection holds a reference */
 }
 
 /* Starts the next address, or fails with the best error seen. */
@@ -160,36 +152,34 @@ static void try_next(ws101__connect *r) {
       fail_connect(r, r->first_err ? r->first_err : UV_EADDRNOTAVAIL);
       return;
     }
-    c = ws101__conn_new(r->loop, &attempt_proto, r);
-    if (c == NULL) {
-      finish(r, WS101_ENOMEM, "out of memory creating a connection");
-      return;
-    }
-    c->flags |= WS101__CONN_CLIENT;
-    r->refs++; /* released by attempt_on_close or handed over on success */
     if (ws101__connect_fd_hook != NULL) {
       /* Fuzzers: an already connected socket instead of the network. */
       int fd = ws101__connect_fd_hook(r->host, r->port);
-      rc = fd < 0 ? UV_ECONNREFUSED : uv_tcp_open(&c->tcp, fd);
-      if (rc == 0) {
-        r->refs++; /* the connect's, as uv_tcp_connect would hold */
-        connected(r, c);
+      c = NULL;
+      if (fd >= 0) /* (uv_poll_init makes it non-blocking) */
+        c = ws101__conn_new(r->loop, &attempt_proto, r, fd);
+      if (c == NULL) {
+        if (fd >= 0) close(fd);
+        fail_connect(r, UV_ECONNREFUSED); /* one address only */
         return;
       }
-      ws101__conn_close(c, ws101__uv_err(rc));
-      fail_connect(r, rc); /* one address only */
+      c->flags |= WS101__CONN_CLIENT;
+      r->refs++; /* released by attempt_on_close or handed over */
+      connected(r, c);
       return;
-    } else {
-      rc = uv_tcp_connect(&r->creq, &c->tcp, sa, on_connect);
     }
+    rc = ws101__conn_connect(r->loop, &attempt_proto, r, sa, &c);
     if (rc == 0) {
       r->cur = c;
-      r->refs++; /* released in on_connect */
+      r->refs++; /* released by attempt_on_close or handed over */
+      return;
+    }
+    if (rc == UV_ENOMEM) {
+      finish(r, WS101_ENOMEM, "out of memory creating a connection");
       return;
     }
     /* e.g. EAFNOSUPPORT on a host without IPv6: try the next address. */
     if (r->first_err == 0 || rc == UV_ECONNREFUSED) r->first_err = rc;
-    ws101__conn_close(c, ws101__uv_err(rc));
   }
 }
 
@@ -250,7 +240,6 @@ int ws101__connect_start(ws101_loop *loop, const char *host, uint16_t port,
   r->timeout_ms = timeout_ms;
   r->port = port;
   strcpy(r->host, host);
-  r->creq.data = r;
   r->gai.data = r;
 
   uv_timer_init(loop->uv, &r->timer);

@@ -1,16 +1,23 @@
 /* conn.c - the TCP transport under every connection: reading into the
  * loop's shared buffer, corked and zero-copy writes, graceful ends,
- * deadlines. Protocols see only the ws101__proto callbacks. */
+ * deadlines. Protocols see only the ws101__proto callbacks.
+ *
+ * The socket is watched by a uv_poll_t and read, written and shut down
+ * with our own syscalls (libuv's uv_tcp_t costs 88 bytes more per
+ * connection, for a write-request queue we keep ourselves anyway): recv
+ * on UV_READABLE, send at once and UV_WRITABLE only for what the kernel
+ * refused, shutdown(SHUT_WR) once the queue is empty. */
 #include "io/conn.h"
 #include "io/tls.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifndef _WIN32
 #include <sys/socket.h>
-#endif
+#include <sys/uio.h>
+#include <unistd.h>
 
 /* Writes at least this big skip the cork buffer when the queue is empty:
  * the kernel usually takes them whole, so copying would be pure cost. */
@@ -19,10 +26,8 @@
  * the iteration, bounding memory per connection during bursts. */
 #define CORK_FLUSH_AT (64 * 1024)
 
-/* One block size serves both request types. */
+/* The cache's block: a pending-write state, or a link while cached. */
 typedef union ws101__req_block {
-  uv_write_t w;
-  uv_shutdown_t s;
   ws101__conn_x x;
   void *next;
 } ws101__req_block;
@@ -59,20 +64,24 @@ void ws101__conn_cache_free(ws101_loop *loop) {
 }
 
 /* The pending-write state, created when a write or shutdown must wait. */
-static ws101__conn_x *x_get(ws101__conn *c) {
-  if (c->x == NULL) {
-    c->x = req_get(c->loop);
-    if (c->x != NULL) memset(c->x, 0, sizeof(*c->x));
-  }
+__attribute__((noinline)) static ws101__conn_x *x_new(ws101__conn *c) {
+  c->x = req_get(c->loop);
+  if (c->x != NULL) memset(c->x, 0, sizeof(*c->x));
   return c->x;
 }
 
-/* Releases it once nothing is pending any more: no uv_write, no
- * uv_shutdown, no send timeout running, no buffer in flight. */
+/* Inlined where every write passes: the check, not the allocation. */
+static inline ws101__conn_x *x_get(ws101__conn *c) {
+  return c->x != NULL ? c->x : x_new(c);
+}
+
+/* Releases it once nothing is pending any more: no write waiting, no
+ * send timeout running, no buffer in flight. */
 static void x_drop(ws101__conn *c) {
   ws101__conn_x *x = c->x;
-  if (x == NULL || (c->flags & WS101__CONN_WRITING) || x->sreq != NULL ||
-      x->send_deadline != 0 || x->inflight.data != NULL)
+  if (x == NULL || (c->flags & WS101__CONN_WRITING) ||
+      x->send_deadline != 0 || x->inflight.data != NULL ||
+      x->out.data != NULL)
     return;
   c->x = NULL;
   req_put(c->loop, x);
@@ -84,9 +93,10 @@ size_t ws101__malloc_chunk(size_t n) {
 }
 
 size_t ws101__conn_memory(const ws101__conn *c) {
-  size_t n = ws101__malloc_chunk(WS101__CONN_ROOM_OFF + c->room) + c->out.cap;
+  size_t n = ws101__malloc_chunk(WS101__CONN_ROOM_OFF + c->room);
   if (c->x != NULL)
-    n += ws101__malloc_chunk(sizeof(ws101__req_block)) + c->x->inflight.cap;
+    n += ws101__malloc_chunk(sizeof(ws101__req_block)) + c->x->out.cap +
+         c->x->inflight.cap;
   return n;
 }
 
@@ -159,24 +169,27 @@ static void untime(ws101__conn *c) {
 }
 
 ws101__conn *ws101__conn_new(ws101_loop *loop, const ws101__proto *proto,
-                             void *proto_data) {
-  return ws101__conn_new_room(loop, proto, proto_data, 0);
+                             void *proto_data, int fd) {
+  return ws101__conn_new_room(loop, proto, proto_data, 0, fd);
 }
 
 ws101__conn *ws101__conn_new_room(ws101_loop *loop, const ws101__proto *proto,
-                                  void *proto_data, size_t room) {
+                                  void *proto_data, size_t room, int fd) {
   ws101__conn *c;
+  int rc;
   if (room > UINT16_MAX) return NULL;
   /* Only the struct is zeroed: the room is its new user's to initialise. */
   c = malloc(room ? WS101__CONN_ROOM_OFF + room : sizeof(*c));
   if (c == NULL) return NULL;
   memset(c, 0, sizeof(*c));
   c->room = (uint16_t)room;
-  if (uv_tcp_init(loop->uv, &c->tcp) != 0) {
+  rc = fd >= 0 ? uv_poll_init_socket(loop->uv, &c->io.poll, fd)
+               : uv_timer_init(loop->uv, &c->io.timer);
+  if (rc != 0) {
     free(c);
     return NULL;
   }
-  c->tcp.data = (void *)&conn_tag;
+  uv_handle_set_data((uv_handle_t *)(void *)&c->io, (void *)&conn_tag);
   c->loop = loop;
   c->proto = proto;
   c->proto_data = proto_data;
@@ -203,13 +216,28 @@ void ws101__conn_room_release(void *room) {
   room_unref((ws101__conn *)(void *)((char *)room - WS101__CONN_ROOM_OFF));
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  ws101__conn *c = (ws101__conn *)(void *)h;
-  (void)suggested;
-  /* libuv reads and dispatches one stream at a time, so one buffer per
-   * loop serves every connection. */
-  buf->base = c->loop->rbuf;
-  buf->len = ws101__read_size(WS101__READ_BUF_SIZE);
+/* The descriptor of a socket connection (not for stream transports). */
+#define CONN_FD(c) ((c)->io.poll.io_watcher.fd)
+
+static void io_cb(uv_poll_t *h, int status, int events);
+
+/* Makes the watcher watch what the flags want: readable while reading,
+ * writable while a write waits or a connect is pending. Only a change
+ * reaches libuv (and the kernel's epoll set at the next poll). */
+static void poll_update(ws101__conn *c) {
+  uint32_t want = 0, have;
+  if (c->flags & WS101__CONN_CLOSING) return;
+  if (c->flags & WS101__CONN_READING) want |= UV_READABLE;
+  if (c->flags & (WS101__CONN_WRITING | WS101__CONN_CONNECTING))
+    want |= UV_WRITABLE;
+  have = (c->flags >> WS101__CONN_POLL_SHIFT) & 3u;
+  if (want == have) return;
+  if (want != 0)
+    uv_poll_start(&c->io.poll, (int)want, io_cb);
+  else
+    uv_poll_stop(&c->io.poll);
+  c->flags = (c->flags & ~(WS101__CONN_POLL_R | WS101__CONN_POLL_W)) |
+             (want << WS101__CONN_POLL_SHIFT);
 }
 
 static void finish_end(ws101__conn *c);
@@ -217,8 +245,8 @@ static void flush(ws101__conn *c, int may_drain);
 
 /* The peer's stream ended: a FIN, a read error, or (TLS) close_notify. */
 void ws101__conn_peer_ended(ws101__conn *c, int err) {
-  if (c->flags & WS101__CONN_READING) uv_read_stop((uv_stream_t *)&c->tcp);
   c->flags &= ~WS101__CONN_READING;
+  if (c->vt == NULL) poll_update(c);
   c->flags |= WS101__CONN_READ_EOF;
   if (c->flags & WS101__CONN_ENDING) {
     /* We already said goodbye; the peer's FIN completes it. */
@@ -229,23 +257,20 @@ void ws101__conn_peer_ended(ws101__conn *c, int err) {
   c->proto->on_read_end(c, err);
 }
 
-static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  ws101__conn *c = (ws101__conn *)(void *)s;
-  int err;
-  if (nread > 0) {
-    if (c->flags & WS101__CONN_ENDING) return; /* discard after our end */
-    if (c->tls != NULL) {
-      ws101__tls_input(c, buf->base, (size_t)nread);
-    } else {
-      c->flags |= WS101__CONN_IN_READ;
-      c->proto->on_read(c, buf->base, (size_t)nread);
-      c->flags &= ~WS101__CONN_IN_READ;
-    }
-    if (!(c->flags & WS101__CONN_CLOSING)) flush(c, 1);
-    return;
+/* Bytes from the socket, in the loop's read buffer. */
+static void got_bytes(ws101__conn *c, char *data, size_t n) {
+  if (c->flags & WS101__CONN_ENDING) return; /* discard after our end */
+  if (c->tls != NULL) {
+    ws101__tls_input(c, data, n);
+  } else {
+    c->flags |= WS101__CONN_IN_READ;
+    c->proto->on_read(c, data, n);
+    c->flags &= ~WS101__CONN_IN_READ;
   }
-  if (nread == 0) return; /* EAGAIN */
-  err = ws101__uv_err((int)nread);
+  if (!(c->flags & WS101__CONN_CLOSING)) flush(c, 1);
+}
+
+static void got_end(ws101__conn *c, int err) {
   /* Over TLS a FIN without close_notify may be an attacker cutting the
    * stream short: say so instead of passing it off as an orderly end. */
   if (c->tls != NULL && err == WS101_EEOF &&
@@ -254,20 +279,100 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   ws101__conn_peer_ended(c, err);
 }
 
+/* UV_READABLE: read until the kernel has no more (a short read says so)
+ * or 32 full buffers went by (fairness with the other connections: the
+ * poll is level-triggered and comes back), as libuv's own stream does.
+ * libuv dispatches one handle at a time, so one buffer per loop serves
+ * every connection. */
+static void read_ready(ws101__conn *c) {
+  char *buf = c->loop->rbuf;
+  size_t want = ws101__read_size(WS101__READ_BUF_SIZE);
+  int fd = CONN_FD(c), count = 32;
+  while (count-- > 0 && (c->flags & WS101__CONN_READING) &&
+         !(c->flags & WS101__CONN_CLOSING)) {
+    ssize_t n;
+    do n = recv(fd, buf, want, 0);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+      got_bytes(c, buf, (size_t)n);
+      if ((size_t)n < want) return;
+      continue;
+    }
+    if (n == 0) {
+      got_end(c, WS101_EEOF);
+      return;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    got_end(c, ws101__uv_err(-errno));
+    return;
+  }
+}
+
+static void write_ready(ws101__conn *c);
+static void connect_ready(ws101__conn *c);
+
+/* status < 0 is libuv seeing POLLERR: it has stopped the watcher. What
+ * the socket holds is read first (data before a reset, as recv gives
+ * them), then the pending error ends what still waits on it. */
+static void io_error(ws101__conn *c) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  c->flags &= ~(WS101__CONN_POLL_R | WS101__CONN_POLL_W);
+  if (c->flags & WS101__CONN_CONNECTING) {
+    connect_ready(c);
+    return;
+  }
+  if (c->flags & WS101__CONN_READING) read_ready(c);
+  if (c->flags & WS101__CONN_CLOSING) return;
+  if (getsockopt(CONN_FD(c), SOL_SOCKET, SO_ERROR, &err, &len) != 0 ||
+      err == 0)
+    err = EPIPE;
+  if (c->flags & WS101__CONN_READING) {
+    got_end(c, ws101__uv_err(-err));
+    if (c->flags & WS101__CONN_CLOSING) return;
+  }
+  if (c->flags & WS101__CONN_WRITING) {
+    ws101__conn_close(c, ws101__uv_err(-err));
+    return;
+  }
+  poll_update(c);
+}
+
+static void io_cb(uv_poll_t *h, int status, int events) {
+  ws101__conn *c = (ws101__conn *)(void *)h;
+  if (status < 0) {
+    io_error(c);
+    return;
+  }
+  if (c->flags & WS101__CONN_CONNECTING) {
+    if (events & UV_WRITABLE) connect_ready(c);
+    return;
+  }
+  if ((events & UV_READABLE) && (c->flags & WS101__CONN_READING)) {
+    read_ready(c);
+    if (c->flags & WS101__CONN_CLOSING) return;
+  }
+  if ((events & UV_WRITABLE) && (c->flags & WS101__CONN_WRITING))
+    write_ready(c);
+}
+
 int ws101__conn_start(ws101__conn *c) {
-  int rc;
   if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_READING)) return 0;
   if (c->flags & (WS101__CONN_PAUSED | WS101__CONN_READ_EOF)) return 0;
   if (c->flags & WS101__CONN_OUT_FULL) return 0; /* conn_flow.c resumes */
+  c->flags |= WS101__CONN_READING;
   if (c->vt != NULL) {
-    c->flags |= WS101__CONN_READING;
     c->vt->read_ctl(c, 1);
     return 0;
   }
-  rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
-  if (rc != 0) return ws101__uv_err(rc);
-  c->flags |= WS101__CONN_READING;
+  poll_update(c);
   return 0;
+}
+
+/* Reading stops (pause, output over the limit). */
+void ws101__conn_read_stop(ws101__conn *c) {
+  c->flags &= ~WS101__CONN_READING;
+  if (c->vt == NULL) poll_update(c);
 }
 
 void ws101__conn_set_proto(ws101__conn *c, const ws101__proto *proto,
@@ -396,9 +501,22 @@ static void mark_dirty(ws101__conn *c) {
   c->loop->dirty = c;
 }
 
-static size_t buffered(const ws101__conn *c) {
-  size_t n = c->out.len - c->out.off;
-  if (c->x != NULL) n += c->x->inflight.len - c->x->inflight.off;
+/* Both run for every message (backpressure and out_limit checks): inlined,
+ * they cost a few loads, not a call. */
+__attribute__((always_inline)) static inline size_t
+corked(const ws101__conn *c) {
+  return c->x != NULL ? c->x->out.len - c->x->out.off : 0;
+}
+
+__attribute__((always_inline)) static inline size_t
+buffered(const ws101__conn *c) {
+  size_t n = 0;
+  if (c->x != NULL) {
+    n = c->x->out.len - c->x->out.off;
+    /* inflight holds bytes only while WRITING (flush sets both). */
+    if (c->flags & WS101__CONN_WRITING)
+      n += c->x->inflight.len - c->x->inflight.off;
+  }
   if (c->tls != NULL) {
     const ws101__outbuf *o = ws101__tls_cipher(c->tls);
     n += o->len - o->off;
@@ -414,7 +532,7 @@ static size_t buffered(const ws101__conn *c) {
 static void queued(ws101__conn *c) {
   if (c->flags & WS101__CONN_IN_READ) {
     if (c->vt != NULL) mark_dirty(c);
-  } else if (c->out.len - c->out.off >= CORK_FLUSH_AT) {
+  } else if (corked(c) >= CORK_FLUSH_AT) {
     ws101__conn_flush(c);
   } else {
     mark_dirty(c);
@@ -425,14 +543,8 @@ static void queued(ws101__conn *c) {
     ws101__flow_queued(c);
 }
 
-/* One write(2) for what libuv's uv_try_write would do here: the callers
- * already know that no uv_write is queued (WRITING) and that the socket
- * is connected (it was accepted), which is all uv_try_write checks before
- * its own write, so its bookkeeping per call is saved. MSG_NOSIGNAL: a
- * reset peer cannot raise SIGPIPE. Client connections (a connect may be
- * pending), fault injection and other platforms go through libuv.
- * Returns bytes written, UV_EAGAIN or a negative libuv error. */
-#if defined(MSG_NOSIGNAL) && !defined(_WIN32)
+/* send(2) results as libuv codes. MSG_NOSIGNAL: a reset peer cannot
+ * raise SIGPIPE. */
 static int sent(ssize_t w) {
   if (w >= 0) return w > INT32_MAX ? INT32_MAX : (int)w;
   if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
@@ -440,39 +552,48 @@ static int sent(ssize_t w) {
   return -errno; /* libuv's codes on Unix are negated errno values */
 }
 
-/* Two buffers (a frame header and its payload) in one sendmsg. Apart from
- * sock_try_write, whose one-buffer case then needs no stack frame. */
-static int send_two(uv_os_fd_t fd, const uv_buf_t *bufs) {
-  struct iovec iov[2];
+/* Several buffers (a frame header and its payload) in one sendmsg. Apart
+ * from ws101__sock_send, whose one-buffer case then needs no stack frame. */
+static int send_iov(int fd, const uv_buf_t *bufs, unsigned n) {
+  struct iovec iov[8];
   struct msghdr m;
   ssize_t w;
+  unsigned i;
+  if (n > 8) n = 8; /* the rest goes with the next write */
   memset(&m, 0, sizeof m);
-  iov[0].iov_base = bufs[0].base;
-  iov[0].iov_len = bufs[0].len;
-  iov[1].iov_base = bufs[1].base;
-  iov[1].iov_len = bufs[1].len;
+  for (i = 0; i < n; i++) {
+    iov[i].iov_base = bufs[i].base;
+    iov[i].iov_len = bufs[i].len;
+  }
   m.msg_iov = iov;
-  m.msg_iovlen = 2;
+  m.msg_iovlen = n;
   do w = sendmsg(fd, &m, MSG_NOSIGNAL);
   while (w < 0 && errno == EINTR);
   return sent(w);
 }
-#endif
 
-static int sock_try_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
-#if defined(MSG_NOSIGNAL) && !defined(_WIN32)
-  uv_os_fd_t fd;
+int ws101__sock_send(int fd, const uv_buf_t *bufs, unsigned n) {
   ssize_t w;
-  if ((c->flags & WS101__CONN_CLIENT) || ws101__faults.write_max != 0 ||
-      n > 2 || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
-    return ws101__try_write((uv_stream_t *)&c->tcp, bufs, n);
-  if (n == 2) return send_two(fd, bufs);
+  if (n != 1) return send_iov(fd, bufs, n);
   do w = send(fd, bufs[0].base, bufs[0].len, MSG_NOSIGNAL);
   while (w < 0 && errno == EINTR);
   return sent(w);
-#else
-  return ws101__try_write((uv_stream_t *)&c->tcp, bufs, n);
-#endif
+}
+
+/* Returns bytes written, UV_EAGAIN or a negative libuv error. */
+static int sock_try_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
+  if (ws101__faults.write_max != 0)
+    return ws101__try_write(CONN_FD(c), bufs, n);
+  return ws101__sock_send(CONN_FD(c), bufs, n);
+}
+
+void ws101__conn_write_now(ws101__conn *c, const char *p, size_t n) {
+  uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+  /* Not behind bytes already waiting: they would be overtaken. */
+  if (c->vt != NULL || (c->flags & (WS101__CONN_CLOSING | WS101__CONN_WRITING |
+                                    WS101__CONN_CONNECTING)))
+    return;
+  (void)sock_try_write(c, &b, 1);
 }
 
 int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
@@ -484,8 +605,8 @@ int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
   for (i = 0; i < n; i++) total += bufs[i].len;
   if (total == 0) return 0;
   if (total >= ZERO_COPY_MIN && c->vt == NULL && c->tls == NULL &&
-      !(c->flags & WS101__CONN_WRITING) &&
-      c->out.len == c->out.off) {
+      !(c->flags & (WS101__CONN_WRITING | WS101__CONN_CONNECTING)) &&
+      corked(c) == 0) {
     int w = sock_try_write(c, bufs, n);
     if (w > 0) skip = (size_t)w;
     else if (w != UV_EAGAIN && w != UV_ENOSYS) {
@@ -503,13 +624,17 @@ int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
       return 0;
     }
   }
+  if (x_get(c) == NULL) {
+    ws101__conn_close(c, WS101_ENOMEM);
+    return WS101_ENOMEM;
+  }
   for (i = 0; i < n; i++) {
     size_t len = bufs[i].len;
     if (skip >= len) {
       skip -= len;
       continue;
     }
-    rc = out_append(c->loop, &c->out, bufs[i].base + skip, len - skip);
+    rc = out_append(c->loop, &c->x->out, bufs[i].base + skip, len - skip);
     skip = 0;
     if (rc != 0) {
       ws101__conn_close(c, rc);
@@ -525,30 +650,37 @@ int ws101__conn_write(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
 char *ws101__conn_reserve(ws101__conn *c, size_t n) {
   int rc;
   if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_SHUTDOWN)) return NULL;
-  rc = out_room(c->loop, &c->out, n);
+  rc = x_get(c) != NULL ? out_room(c->loop, &c->x->out, n) : WS101_ENOMEM;
   if (rc != 0) {
     ws101__conn_close(c, rc);
     return NULL;
   }
-  return c->out.data + c->out.len;
+  return c->x->out.data + c->x->out.len;
 }
 
 int ws101__conn_write_small(ws101__conn *c, const char *hdr, size_t hn,
                             const char *data, size_t len) {
+  ws101__conn_x *x;
   char *p;
   size_t i;
   int rc;
   if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_SHUTDOWN))
     return WS101_ECLOSED;
-  rc = out_room(c->loop, &c->out, hn + len);
+  x = x_get(c);
+  rc = x != NULL ? out_room(c->loop, &x->out, hn + len) : WS101_ENOMEM;
   if (rc != 0) {
     ws101__conn_close(c, rc);
     return rc;
   }
-  p = c->out.data + c->out.len;
-  for (i = 0; i < hn; i++) p[i] = hdr[i]; /* 2..14 bytes: no memcpy call */
+  p = x->out.data + x->out.len;
+  if (hn == 2) { /* a server frame up to 125 bytes: the usual */
+    p[0] = hdr[0];
+    p[1] = hdr[1];
+  } else {
+    for (i = 0; i < hn; i++) p[i] = hdr[i]; /* up to 14: no memcpy call */
+  }
   if (len) memcpy(p + hn, data, len);
-  c->out.len += hn + len;
+  x->out.len += hn + len;
   queued(c);
   return 0;
 }
@@ -556,11 +688,9 @@ int ws101__conn_write_small(ws101__conn *c, const char *hdr, size_t hn,
 void ws101__conn_commit(ws101__conn *c, size_t n) {
   if (n == 0 || (c->flags & (WS101__CONN_CLOSING | WS101__CONN_SHUTDOWN)))
     return;
-  c->out.len += n;
+  c->x->out.len += n; /* reserve created c->x */
   queued(c);
 }
-
-static void write_cb(uv_write_t *req, int status);
 
 void ws101__conn_flush(ws101__conn *c) { flush(c, 0); }
 
@@ -578,13 +708,26 @@ void ws101__conn_flush_from_loop(ws101__conn *c) {
   flush(c, 1);
 }
 
+static void flush_out(ws101__conn *c, int may_drain);
+
+/* Whatever the flush did, an idle transport gives its pending-write
+ * state back (x_drop keeps it while anything is queued or waiting). */
 static void flush(ws101__conn *c, int may_drain) {
+  if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_WRITING |
+                  WS101__CONN_CONNECTING))
+    return;
+  flush_out(c, may_drain);
+  if (c->x != NULL && !(c->flags & WS101__CONN_CLOSING)) x_drop(c);
+}
+
+static ws101__outbuf no_output; /* an empty cork buffer while c->x is NULL */
+
+static void flush_out(ws101__conn *c, int may_drain) {
   uv_buf_t b;
   int w;
-  ws101__outbuf tmp, *o = &c->out;
-  if (c->flags & (WS101__CONN_CLOSING | WS101__CONN_WRITING)) return;
+  ws101__outbuf tmp, *o = c->x != NULL ? &c->x->out : &no_output;
   if (c->vt != NULL) {
-    if (c->out.len == c->out.off) {
+    if (o->len == o->off) {
       if (c->flags & WS101__CONN_ENDING)
         finish_end(c);
       else if (may_drain && c->proto->on_drain != NULL)
@@ -605,7 +748,7 @@ static void flush(ws101__conn *c, int may_drain) {
     if (c->flags & WS101__CONN_ENDING)
       finish_end(c);
     else if (may_drain && (c->flags & WS101__CONN_DRAIN_OWED) &&
-             c->out.len == c->out.off) {
+             corked(c) == 0) {
       c->flags &= ~WS101__CONN_DRAIN_OWED;
       if (c->proto->on_drain != NULL) c->proto->on_drain(c);
     }
@@ -622,7 +765,7 @@ static void flush(ws101__conn *c, int may_drain) {
   if (o->off == o->len) {
     out_release(c->loop, o);
     /* Plaintext held back until the handshake completes is not drained. */
-    if (c->out.len != c->out.off) return;
+    if (corked(c) != 0) return;
     /* (ws101__flow_emptied has nothing to do without a send deadline or
      * a stop of reading: spare the call.) */
     if (((c->x != NULL && c->x->send_deadline != 0) ||
@@ -639,8 +782,8 @@ static void flush(ws101__conn *c, int may_drain) {
       c->proto->on_drain(c);
     return;
   }
-  /* The kernel is full: hand the rest to uv_write and collect new writes in
-   * the other buffer meanwhile (double buffering, no copy). */
+  /* The kernel is full: keep the rest for UV_WRITABLE and collect new
+   * writes in the other buffer meanwhile (double buffering, no copy). */
   if (x_get(c) == NULL) {
     ws101__conn_close(c, WS101_ENOMEM);
     return;
@@ -649,32 +792,31 @@ static void flush(ws101__conn *c, int may_drain) {
   c->x->inflight = *o;
   *o = tmp;
   o->off = o->len = 0;
-  b = uv_buf_init(c->x->inflight.data + c->x->inflight.off,
-                  (unsigned)(c->x->inflight.len - c->x->inflight.off));
-  c->x->wreq = req_get(c->loop);
-  if (c->x->wreq == NULL) {
-    ws101__conn_close(c, WS101_ENOMEM);
-    return;
-  }
-  c->x->wreq->data = c;
-  w = uv_write(c->x->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
-  if (w != 0) {
-    req_put(c->loop, c->x->wreq);
-    c->x->wreq = NULL;
-    ws101__conn_close(c, ws101__uv_err(w));
-    return;
-  }
   c->flags |= WS101__CONN_WRITING;
+  poll_update(c);
   ws101__flow_waiting(c);
 }
 
-static void write_cb(uv_write_t *req, int status) {
-  ws101__conn *c = req->data;
-  req_put(c->loop, req);
-  c->x->wreq = NULL;
+static void write_done(ws101__conn *c, int status);
+
+/* UV_WRITABLE while bytes wait: as much as the kernel takes now. */
+static void write_ready(ws101__conn *c) {
+  ws101__outbuf *in = &c->x->inflight;
+  uv_buf_t b = uv_buf_init(in->data + in->off, (unsigned)(in->len - in->off));
+  int w = sock_try_write(c, &b, 1);
+  if (w == UV_EAGAIN) return;
+  if (w < 0) {
+    write_done(c, w);
+    return;
+  }
+  in->off += (size_t)w;
+  if (in->off == in->len) write_done(c, 0);
+}
+
+/* Everything that waited was written (status 0) or the socket failed. */
+static void write_done(ws101__conn *c, int status) {
   c->flags &= ~WS101__CONN_WRITING;
   out_release(c->loop, &c->x->inflight);
-  if (c->flags & WS101__CONN_CLOSING) return;
   if (status < 0) {
     ws101__conn_close(c, ws101__uv_err(status));
     return;
@@ -685,6 +827,7 @@ static void write_cb(uv_write_t *req, int status) {
     ws101__conn_flush(c);
     if (c->flags & (WS101__CONN_WRITING | WS101__CONN_CLOSING)) return;
   }
+  poll_update(c); /* nothing waits: stop watching for writable */
   ws101__flow_emptied(c);
   c->flags &= ~WS101__CONN_DRAIN_OWED;
   if (c->flags & WS101__CONN_ENDING) {
@@ -702,6 +845,11 @@ void ws101__conn_want_drain(ws101__conn *c) {
 }
 
 size_t ws101__conn_buffered(const ws101__conn *c) { return buffered(c); }
+size_t ws101__conn_corked(const ws101__conn *c) { return corked(c); }
+
+ws101__outbuf *ws101__conn_cork(ws101__conn *c) {
+  return x_get(c) != NULL ? &c->x->out : NULL;
+}
 
 void ws101__conn_pause(ws101__conn *c) {
   c->flags |= WS101__CONN_PAUSED;
@@ -709,10 +857,7 @@ void ws101__conn_pause(ws101__conn *c) {
     c->flags &= ~WS101__CONN_READING;
     return;
   }
-  if (c->flags & WS101__CONN_READING) {
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    c->flags &= ~WS101__CONN_READING;
-  }
+  ws101__conn_read_stop(c);
 }
 
 void ws101__conn_resume(ws101__conn *c) {
@@ -781,17 +926,6 @@ void ws101__conn_sweep(ws101_loop *loop) {
   }
 }
 
-static void shutdown_cb(uv_shutdown_t *req, int status) {
-  ws101__conn *c = req->data;
-  req_put(c->loop, req);
-  c->x->sreq = NULL;
-  if (c->flags & WS101__CONN_CLOSING) return;
-  x_drop(c);
-  /* Close once the peer's FIN arrives, or at once if it already came or
-   * the shutdown failed; the linger deadline covers silent peers. */
-  if (status < 0 || (c->flags & WS101__CONN_READ_EOF)) ws101__conn_close(c, 0);
-}
-
 /* Everything queued is written: send FIN and keep reading (discarding)
  * until the peer's FIN, so the kernel does not answer its late bytes with
  * a reset that would destroy our last response in flight. */
@@ -802,14 +936,10 @@ static void finish_end(ws101__conn *c) {
     c->vt->end(c);
     return;
   }
-  if (x_get(c) == NULL || (c->x->sreq = req_get(c->loop)) == NULL) {
-    ws101__conn_close(c, 0);
-    return;
-  }
-  c->x->sreq->data = c;
-  if (uv_shutdown(c->x->sreq, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
-    req_put(c->loop, c->x->sreq);
-    c->x->sreq = NULL;
+  /* Close at once if the peer's FIN already came or the shutdown failed;
+   * else when it arrives (ws101__conn_peer_ended), and the linger deadline
+   * covers silent peers. */
+  if ((c->flags & WS101__CONN_READ_EOF) || shutdown(CONN_FD(c), SHUT_WR) != 0) {
     ws101__conn_close(c, 0);
     return;
   }
@@ -836,8 +966,8 @@ static void close_cb(uv_handle_t *h) {
   loop->nconns--;
   if (c->proto != NULL && c->proto->on_close != NULL)
     c->proto->on_close(c, c->close_err);
-  out_release(loop, &c->out);
   if (c->x != NULL) {
+    out_release(loop, &c->x->out);
     out_release(loop, &c->x->inflight);
     req_put(loop, c->x);
     c->x = NULL;
@@ -860,26 +990,35 @@ void ws101__conn_close(ws101__conn *c, int err) {
   c->close_err = err;
   untime(c);
   if (c->vt != NULL) c->vt->close(c, err);
-  uv_close((uv_handle_t *)&c->tcp, close_cb);
+  if (uv_handle_get_type((uv_handle_t *)&c->io) == UV_POLL) {
+    /* uv_close takes the descriptor out of the epoll set at once, so it
+     * may go now (as a uv_tcp_t's would): the peer sees the end without
+     * waiting for the close callback. */
+    int fd = CONN_FD(c);
+    uv_close((uv_handle_t *)&c->io, close_cb);
+    close(fd);
+  } else {
+    uv_close((uv_handle_t *)&c->io, close_cb);
+  }
 }
 
 void ws101__conn_keep_loop_alive(ws101__conn *c, int on) {
   if (on)
-    uv_ref((uv_handle_t *)&c->tcp);
+    uv_ref((uv_handle_t *)&c->io);
   else
-    uv_unref((uv_handle_t *)&c->tcp);
+    uv_unref((uv_handle_t *)&c->io);
 }
 
 void ws101__conn_peer(const ws101__conn *c, char *buf, size_t size) {
   struct sockaddr_storage ss;
-  int len = sizeof(ss);
+  socklen_t len = sizeof(ss);
   char ip[64];
   buf[0] = '\0';
   if (c->vt != NULL) {
     c->vt->peer(c, buf, size);
     return;
   }
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return;
+  if (getpeername(CONN_FD(c), (struct sockaddr *)&ss, &len) != 0) return;
   if (ss.ss_family == AF_INET6) {
     const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
     uv_ip6_name(a, ip, sizeof(ip));
@@ -895,7 +1034,7 @@ void ws101__conn_peer(const ws101__conn *c, char *buf, size_t size) {
 
 ws101__conn *ws101__conn_new_stream(ws101_loop *loop, const ws101__conn_vt *vt,
                                     void *vt_data) {
-  ws101__conn *c = ws101__conn_new(loop, NULL, NULL);
+  ws101__conn *c = ws101__conn_new(loop, NULL, NULL, -1);
   if (c == NULL) return NULL;
   c->vt = vt;
   c->vt_data = vt_data;
@@ -903,13 +1042,15 @@ ws101__conn *ws101__conn_new_stream(ws101_loop *loop, const ws101__conn_vt *vt,
 }
 
 size_t ws101__conn_take(ws101__conn *c, char *buf, size_t max) {
-  size_t n = c->out.len - c->out.off;
+  ws101__outbuf *o = c->x != NULL ? &c->x->out : &no_output;
+  size_t n = o->len - o->off;
   if (n > max) n = max;
   if (n == 0) return 0;
-  memcpy(buf, c->out.data + c->out.off, n);
-  c->out.off += n;
-  if (c->out.off == c->out.len) {
-    out_release(c->loop, &c->out);
+  memcpy(buf, o->data + o->off, n);
+  o->off += n;
+  if (o->off == o->len) {
+    out_release(c->loop, o);
+    x_drop(c);
     /* Ending: this was the last output, the stream may end with it. */
     if (c->flags & WS101__CONN_ENDING)
       c->flags |= WS101__CONN_SHUTDOWN;
@@ -936,4 +1077,51 @@ void ws101__conn_deliver_eof(ws101__conn *c) {
     return;
   }
   c->proto->on_read_end(c, WS101_EEOF);
+}
+
+/* ---- client connect ------------------------------------------------------ */
+
+int ws101__conn_connect(ws101_loop *loop, const ws101__proto *proto,
+                        void *proto_data, const struct sockaddr *sa,
+                        ws101__conn **out) {
+  socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                            : sizeof(struct sockaddr_in);
+  ws101__conn *c;
+  int fd, rc;
+  *out = NULL;
+  fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  do rc = connect(fd, sa, len);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0 && errno != EINPROGRESS) {
+    rc = -errno;
+    close(fd);
+    return rc;
+  }
+  c = ws101__conn_new(loop, proto, proto_data, fd);
+  if (c == NULL) {
+    close(fd);
+    return UV_ENOMEM;
+  }
+  /* Writable means connected or failed (SO_ERROR says which); an
+   * immediate success goes the same way, so the callback is never
+   * re-entrant. */
+  c->flags |= WS101__CONN_CLIENT | WS101__CONN_CONNECTING;
+  poll_update(c);
+  *out = c;
+  return 0;
+}
+
+static void connect_ready(ws101__conn *c) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(CONN_FD(c), SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+    err = errno;
+  if (err == EINPROGRESS || err == EALREADY) { /* not yet */
+    poll_update(c);
+    return;
+  }
+  c->flags &= ~WS101__CONN_CONNECTING;
+  poll_update(c);
+  ws101__connect_done(c, err ? -err : 0);
 }

@@ -58,20 +58,26 @@ typedef struct ws101__proto {
 } ws101__proto;
 
 enum {
-  WS101__CONN_READING = 1u << 0,   /* uv_read_start active */
+  WS101__CONN_READING = 1u << 0,   /* reading wanted (UV_READABLE) */
   WS101__CONN_PAUSED = 1u << 1,    /* application paused reading */
   WS101__CONN_IN_READ = 1u << 2,   /* inside on_read dispatch */
   WS101__CONN_DIRTY = 1u << 3,     /* on the loop's flush list */
-  WS101__CONN_WRITING = 1u << 4,   /* a uv_write is in flight */
+  WS101__CONN_WRITING = 1u << 4,   /* x->inflight waits for UV_WRITABLE */
   WS101__CONN_ENDING = 1u << 5,    /* flush, shutdown, then close */
   WS101__CONN_CLOSING = 1u << 6,   /* uv_close called */
-  WS101__CONN_SHUTDOWN = 1u << 7,  /* uv_shutdown sent */
+  WS101__CONN_SHUTDOWN = 1u << 7,  /* shutdown(SHUT_WR) done */
   WS101__CONN_CLIENT = 1u << 8,    /* we connected out */
   WS101__CONN_READ_EOF = 1u << 9,  /* peer sent FIN */
   WS101__CONN_TIMED = 1u << 10,    /* on the loop's deadline list */
   WS101__CONN_OUT_FULL = 1u << 11, /* output over out_limit: not reading */
-  WS101__CONN_DRAIN_OWED = 1u << 12 /* OUT_FULL ended outside the loop */
+  WS101__CONN_DRAIN_OWED = 1u << 12, /* OUT_FULL ended outside the loop */
+  /* What the uv_poll_t watches now (UV_READABLE, UV_WRITABLE << shift):
+   * conn.c's poll_update changes it only when the wanted set differs. */
+  WS101__CONN_POLL_R = 1u << 13,
+  WS101__CONN_POLL_W = 1u << 14,
+  WS101__CONN_CONNECTING = 1u << 15 /* non-blocking connect() pending */
 };
+#define WS101__CONN_POLL_SHIFT 13
 
 /* Output bytes: `data[off..len)` not yet handed to the socket. */
 typedef struct ws101__outbuf {
@@ -79,16 +85,18 @@ typedef struct ws101__outbuf {
   size_t off, len, cap;
 } ws101__outbuf;
 
-/* What a connection needs only while a uv_write or uv_shutdown is pending
- * or the send timeout runs: allocated then (from the loop's request cache)
- * and released when the transport is idle again, so that an idle
- * connection carries one pointer instead of these fields. */
+/* What a connection needs only while it has output (corked, or waiting
+ * for the socket to become writable) or the send timeout runs: allocated
+ * then (from the loop's request cache) and released when the transport is
+ * idle again, so that an idle connection carries one pointer instead of
+ * these fields. */
 typedef struct ws101__conn_x {
-  ws101__outbuf inflight; /* what the current uv_write sends */
-  uv_write_t *wreq;
-  uv_shutdown_t *sreq;
+  /* `out` collects writes (the cork buffer); its buffer is lent from the
+   * loop's pool only while it holds bytes. */
+  ws101__outbuf out;
+  ws101__outbuf inflight; /* what the kernel refused, sent on UV_WRITABLE */
   uint64_t send_deadline; /* uv_now() ms; 0 = not waiting on the peer */
-  size_t send_mark;       /* libuv write queue size at the last check */
+  size_t send_mark;       /* inflight bytes left at the last check */
 } ws101__conn_x;
 
 /* Who accepted a connection (a server embeds one): told when each of its
@@ -101,14 +109,19 @@ typedef struct ws101__conn_owner {
 /* Field order keeps the pointers together and the 32-bit fields at the
  * end, so the struct has no padding (see bench/RESULTS.md, layout). */
 struct ws101__conn {
-  uv_tcp_t tcp;
+  /* The socket's watcher: a uv_poll_t (160 bytes, against a uv_tcp_t's
+   * 248) with our own recv/send/shutdown on its descriptor. A stream
+   * transport (no socket) has a timer there instead, never started: its
+   * uv_close gives the same deferred close callback. First member: the
+   * callbacks find the connection from the handle. */
+  union {
+    uv_poll_t poll;
+    uv_timer_t timer;
+  } io;
   ws101_loop *loop;
   const ws101__proto *proto;
   void *proto_data;
-  /* `out` collects writes; its buffer is lent from the loop's pool only
-   * while it holds bytes. */
-  ws101__outbuf out;
-  ws101__conn_x *x; /* NULL while no write/shutdown is pending */
+  ws101__conn_x *x; /* NULL while no output is queued or waiting */
   uint64_t deadline; /* uv_now() ms; 0 = none */
   /* Output flow control (conn_flow.c): the limit above which reading
    * stops; the send timeout is send_timeout_ms below. */
@@ -146,18 +159,30 @@ struct ws101__conn {
   ((sizeof(ws101__conn) + WS101__CONN_ROOM_ALIGN - 1) &                       \
    ~(size_t)(WS101__CONN_ROOM_ALIGN - 1))
 
-/* Allocates a connection for an accepted or outgoing TCP stream on `loop`
- * (uv_tcp_init is done here) and links it into the loop. The caller then
- * uv_accept()s or uv_tcp_connect()s on &c->tcp. conn.c frees it after
- * proto->on_close has returned. Returns NULL on failure. */
+/* Allocates a connection for the connected, non-blocking socket `fd`
+ * (accepted, or a client's) on `loop` and links it into the loop; the
+ * connection owns `fd` from then on (closed with it). fd < 0: a stream
+ * transport without a socket (ws101__conn_new_stream). conn.c frees it
+ * after proto->on_close has returned. Returns NULL on failure, and then
+ * `fd` is still the caller's. */
 ws101__conn *ws101__conn_new(ws101_loop *loop, const ws101__proto *proto,
-                             void *proto_data);
+                             void *proto_data, int fd);
 /* The same with `room` bytes after the struct that a later protocol may
  * take over with ws101__conn_room_take (a server that has WebSocket routes
  * allocates every connection this way: one block for the connection and
  * the handle an upgrade creates, no separate allocation left behind). */
 ws101__conn *ws101__conn_new_room(ws101_loop *loop, const ws101__proto *proto,
-                                  void *proto_data, size_t room);
+                                  void *proto_data, size_t room, int fd);
+
+/* Starts a non-blocking connect() to `sa` on a new socket and returns the
+ * connection (flag WS101__CONN_CLIENT) in *out: once the socket is
+ * writable, conn.c calls ws101__connect_done(c, status) (client_connect.c)
+ * with 0 or a negative libuv error. Returns 0 or a negative libuv error
+ * (nothing created). */
+int ws101__conn_connect(ws101_loop *loop, const ws101__proto *proto,
+                        void *proto_data, const struct sockaddr *sa,
+                        ws101__conn **out);
+void ws101__connect_done(ws101__conn *c, int status);
 
 /* Hands the room (at least `n` bytes, 8-byte aligned) to the caller,
  * or returns NULL if there is none, too small, or it is already taken.
@@ -222,9 +247,15 @@ void ws101__conn_want_drain(ws101__conn *c);
 
 /* Bytes queued and not yet accepted by the kernel. */
 size_t ws101__conn_buffered(const ws101__conn *c);
+/* Of those, the bytes in the cork buffer (not yet flushed). */
+size_t ws101__conn_corked(const ws101__conn *c);
+/* The cork buffer, created if need be (io/tls.c); NULL on ENOMEM. */
+ws101__outbuf *ws101__conn_cork(ws101__conn *c);
 
 /* Receive-side backpressure. */
 void ws101__conn_pause(ws101__conn *c);
+/* Stops reading without the application's pause (conn_flow.c). */
+void ws101__conn_read_stop(ws101__conn *c);
 void ws101__conn_resume(ws101__conn *c);
 
 /* Sets when on_timeout fires, `ms` from now (0 clears). Timers are swept by
@@ -260,8 +291,8 @@ int ws101__conn_out_full(const ws101__conn *c);
 /* Hooks conn.c calls; nothing else should. */
 void ws101__flow_queued(ws101__conn *c);      /* bytes were queued */
 int ws101__flow_emptied(ws101__conn *c);      /* queue empty; 1 = resumed */
-void ws101__flow_waiting(ws101__conn *c);     /* a uv_write is pending */
-void ws101__flow_written(ws101__conn *c);     /* that uv_write completed */
+void ws101__flow_waiting(ws101__conn *c);     /* output waits for writable */
+void ws101__flow_written(ws101__conn *c);     /* that output is all written */
 void ws101__flow_send_expired(ws101__conn *c, uint64_t now);
 /* Links or unlinks `c` on the loop's deadline list after a change of
  * c->deadline or c->send_deadline (conn.c). */
@@ -277,7 +308,13 @@ typedef struct ws101__io_faults {
   unsigned counter;
 } ws101__io_faults;
 extern ws101__io_faults ws101__faults;
-int ws101__try_write(uv_stream_t *s, const uv_buf_t *bufs, unsigned n);
+int ws101__try_write(int fd, const uv_buf_t *bufs, unsigned n);
+/* One send(2)/sendmsg(2) of `bufs` on `fd` (MSG_NOSIGNAL): bytes written,
+ * UV_EAGAIN, or a negative libuv error. */
+int ws101__sock_send(int fd, const uv_buf_t *bufs, unsigned n);
+/* Best-effort write of `n` bytes straight to the connection's socket,
+ * ignoring what is queued (TLS: the alert before a failed close). */
+void ws101__conn_write_now(ws101__conn *c, const char *p, size_t n);
 size_t ws101__read_size(size_t want);
 
 /* "ip:port" / "[ip6]:port" of the peer into buf (>= 56 bytes). */
@@ -302,7 +339,7 @@ void ws101__conn_peer(const ws101__conn *c, char *buf, size_t size);
  * - Ending (ws101__conn_end) flushes, then vt->end: the stream's END_STREAM
  *   once `out` is taken. Closing calls vt->close (reset the stream if it is
  *   still open) before the usual asynchronous on_close.
- * The uv_tcp_t is initialised but never opened: uv_close on it gives the
+ * Its handle is a timer that is never started: uv_close on it gives the
  * same deferred close callback as a socket, so lifetimes do not change. */
 struct ws101__conn_vt {
   void (*flush)(ws101__conn *c);

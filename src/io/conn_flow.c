@@ -26,10 +26,7 @@ void ws101__flow_queued(ws101__conn *c) {
   if (c->out_limit == 0 || (c->flags & WS101__CONN_OUT_FULL)) return;
   if (ws101__conn_buffered(c) <= c->out_limit) return;
   c->flags |= WS101__CONN_OUT_FULL;
-  if (c->flags & WS101__CONN_READING) {
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    c->flags &= ~WS101__CONN_READING;
-  }
+  if (c->flags & WS101__CONN_READING) ws101__conn_read_stop(c);
 }
 
 /* The queue is empty: the peer keeps up again. Resuming only when empty
@@ -46,33 +43,38 @@ int ws101__flow_emptied(ws101__conn *c) {
   return 1;
 }
 
-/* The kernel took less than everything: a uv_write now waits on the
- * peer. Start the send timeout unless it already runs. */
+/* The kernel took less than everything: the rest (x->inflight) now waits
+ * on the peer. Start the send timeout unless it already runs. */
+static size_t waiting_bytes(const ws101__conn *c) {
+  return c->x->inflight.len - c->x->inflight.off;
+}
+
 void ws101__flow_waiting(ws101__conn *c) {
-  /* c->x exists: a uv_write is pending (conn.c). */
+  /* c->x exists: output is waiting (conn.c). */
   if (c->send_timeout_ms == 0 || c->x->send_deadline != 0) return;
-  c->x->send_mark = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+  c->x->send_mark = waiting_bytes(c);
   c->x->send_deadline = uv_now(c->loop->uv) + c->send_timeout_ms;
   ws101__conn_timed_update(c);
 }
 
-/* A whole uv_write left: that is progress. A next one re-arms afresh. */
+/* All that waited left: that is progress. A next wait re-arms afresh. */
 void ws101__flow_written(ws101__conn *c) {
   if (c->x != NULL) c->x->send_deadline = 0;
   ws101__conn_timed_update(c);
 }
 
-/* The send deadline passed. libuv writes a pending uv_write piecewise and
- * shrinks its write queue size as the kernel accepts bytes: any shrink
- * since the last look is progress (a slow reader, not a dead one) and
- * earns another period; none closes the connection. */
+/* The send deadline passed. What waits is written piecewise as the kernel
+ * accepts bytes: any shrink since the last look is progress (a slow
+ * reader, not a dead one) and earns another period; none closes the
+ * connection. */
 void ws101__flow_send_expired(ws101__conn *c, uint64_t now) {
-  size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+  size_t q;
   if (!(c->flags & WS101__CONN_WRITING)) {
     c->x->send_deadline = 0;
     ws101__conn_timed_update(c);
     return;
   }
+  q = waiting_bytes(c);
   if (q < c->x->send_mark) {
     c->x->send_mark = q;
     c->x->send_deadline = now + c->send_timeout_ms;

@@ -73,8 +73,9 @@ struct ws101_loop {
   /* The cached HTTP Date value ("Sun, 06 Nov 1994 08:49:37 GMT"). */
   char date[32];
   uint64_t date_sec;
-  /* Cache of released uv_write_t / uv_shutdown_t (a union-sized block),
-   * so backpressured writes do not call malloc each time. */
+  /* Cache of released pending-write states (ws101__conn_x, conn.c), so
+   * connections that start and stop having output do not call malloc
+   * each time. */
   void *req_cache;
   size_t req_cache_len;
   /* Pool of output buffers lent to connections while they have output. */

@@ -696,11 +696,9 @@ static void fail(ws101__conn *c, const char *what) {
   }
   free(t->err);
   t->err = strdup(last_error);
-  if (t->cipher.len > t->cipher.off) {
-    uv_buf_t b = uv_buf_init(t->cipher.data + t->cipher.off,
-                             (unsigned)(t->cipher.len - t->cipher.off));
-    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-  }
+  if (t->cipher.len > t->cipher.off)
+    ws101__conn_write_now(c, t->cipher.data + t->cipher.off,
+                          t->cipher.len - t->cipher.off);
   ws101__conn_close(c, WS101_ETLS);
 }
 
@@ -878,11 +876,14 @@ static int seal(ws101__conn *c, const char *p, size_t n) {
 
 int ws101__tls_write_direct(ws101__conn *c, const uv_buf_t *bufs, unsigned n) {
   ws101__tls *t = c->tls;
-  ws101__outbuf *o = &c->out;
-  size_t live = o->len - o->off, skip = 0;
+  ws101__outbuf *o;
+  size_t live, skip = 0;
   unsigned i = 0;
   int rc;
   if (!t->handshake_done || t->notify_sent) return 0;
+  o = ws101__conn_cork(c);
+  if (o == NULL) goto nomem;
+  live = o->len - o->off;
   /* Bytes corked before, leading small buffers (a frame header) and the
    * start of the first big one make the first record together, instead
    * of records of their own. */
@@ -915,9 +916,9 @@ nomem:
 
 int ws101__tls_encrypt(ws101__conn *c, int ending) {
   ws101__tls *t = c->tls;
-  ws101__outbuf *o = &c->out;
+  ws101__outbuf *o = c->x != NULL ? &c->x->out : NULL;
   if (!t->handshake_done) return 0;
-  if (o->len > o->off) {
+  if (o != NULL && o->len > o->off) {
     /* One SSL_write for the whole cork buffer: OpenSSL cuts it into
      * 16 KiB records, and the write BIO never refuses. */
     int rc = seal(c, o->data + o->off, o->len - o->off);

@@ -1,10 +1,17 @@
 /* server.c - ws101_server: listeners, the route table, accepting
  * connections and the graceful close of everything a server owns. */
+/* accept4 and SOCK_NONBLOCK (Linux; glibc declares them under _GNU_SOURCE). */
+#define _GNU_SOURCE
 #include "server/server.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "io/conn.h"
@@ -137,32 +144,6 @@ static void tls_ready(ws101__conn *c) {
   if (alpn != NULL && strcmp(alpn, "h2") == 0) ws101__h1_server_switch_h2(c);
 }
 
-static void try_accept(ws101__listener *l);
-
-static void drop_closed(uv_handle_t *h) {
-  ws101__listener *l = h->data;
-  if (l->drop_busy < 0) { /* the listener closed meanwhile */
-    free(l);
-    return;
-  }
-  l->drop_busy = 0;
-  if (l->waiting) try_accept(l);
-}
-
-/* Without memory for a connection, accept it into the listener's spare
- * handle and close it at once: leaving it unaccepted would stop the
- * listener with no connection left to restart it. */
-static void drop_one(ws101__listener *l) {
-  if (l->drop_busy || uv_tcp_init(l->server->loop->uv, &l->drop) != 0) {
-    l->waiting = 1; /* drop_closed retries */
-    return;
-  }
-  l->drop.data = l;
-  l->drop_busy = 1;
-  uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&l->drop);
-  uv_close((uv_handle_t *)&l->drop, drop_closed);
-}
-
 static int has_ws_route(const ws101_server *srv) {
   size_t i;
   for (i = 0; i < srv->nroutes; i++)
@@ -170,61 +151,153 @@ static int has_ws_route(const ws101_server *srv) {
   return 0;
 }
 
-static void try_accept(ws101__listener *l) {
+/* Serves the accepted socket `fd` (non-blocking). Without memory for a
+ * connection it is closed at once: the peer sees a reset, the listener
+ * goes on. */
+static void serve(ws101__listener *l, int fd) {
   ws101_server *srv = l->server;
   ws101__conn *c;
-  l->waiting = 0;
-  if (srv->closing) return;
-  if (srv->opts.max_connections != 0 &&
-      srv->nconns >= srv->opts.max_connections) {
-    /* Leave it in libuv's hands: it stops polling the listener, the kernel
-     * backlog holds the rest, and ws101__server_conn_closed resumes. */
-    l->waiting = 1;
-    return;
-  }
+  int one = 1;
   /* With WebSocket routes, each connection comes with room for the handle
    * an upgrade creates: one allocation per WebSocket, none freed after the
    * 101 to leave a hole in the heap. (A handler upgrading on a plain route
    * with ws101_req_accept_websocket gets a handle of its own instead.) */
   c = ws101__conn_new_room(srv->loop, &ws101__h1_server_proto, NULL,
-                           has_ws_route(srv) ? WS101__WS_ROOM : 0);
+                           has_ws_route(srv) ? WS101__WS_ROOM : 0, fd);
   if (c == NULL) {
-    drop_one(l);
+    close(fd);
     return;
   }
   c->owner = &srv->conn_owner;
   srv->nconns++;
   ws101__conn_set_flow(c, (size_t)srv->opts.output_buffer_limit,
                        srv->opts.send_timeout_ms);
-  if (uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&c->tcp) != 0 ||
-      ws101__h1_server_attach(c, srv) != 0 ||
+  /* Small request/response exchanges must not wait for Nagle. (A Unix
+   * socket handed over by a test refuses: harmless.) */
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (ws101__h1_server_attach(c, srv) != 0 ||
       (l->tls && ws101__conn_tls_server(c, srv->tls, tls_ready) != 0)) {
     c->proto = NULL; /* nothing protocol-side to release */
     ws101__conn_close(c, WS101_EIO);
     return;
   }
-  /* Small request/response exchanges must not wait for Nagle. */
-  uv_tcp_nodelay(&c->tcp, 1);
   if (ws101__conn_start(c) != 0) ws101__conn_close(c, WS101_EIO);
 }
 
-/* EMFILE/ENFILE come here as status < 0 after libuv's own remedy (it
- * accepts and closes the pending connections with a reserved descriptor),
- * so a full descriptor table never makes the loop spin. */
-static void on_connection(uv_stream_t *ls, int status) {
-  ws101__listener *l = ls->data;
+static void on_listen_io(uv_poll_t *h, int status, int events);
+
+/* Stops watching the listener until a connection closes. */
+static void listener_wait(ws101__listener *l) {
+  l->waiting = 1;
+  uv_poll_stop(&l->poll);
+}
+
+/* EMFILE/ENFILE: accept and close what waits, with the spare descriptor
+ * freed for it (libuv's remedy), so the poll does not fire again at once.
+ * Returns 0 if that was possible. */
+static int drop_waiting(ws101__listener *l) {
+  int fd;
+  if (l->spare_fd < 0) return -1;
+  close(l->spare_fd);
+  l->spare_fd = -1;
+  for (;;) {
+    fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0)
+      close(fd);
+    else if (errno != EINTR)
+      break;
+  }
+  l->spare_fd = open("/", O_RDONLY | O_CLOEXEC);
+  return 0;
+}
+
+/* Accepts until the kernel has no more or the server is full. */
+static void accept_all(ws101__listener *l) {
+  ws101_server *srv = l->server;
+  for (;;) {
+    int fd;
+    if (srv->closing) return;
+    if (srv->opts.max_connections != 0 &&
+        srv->nconns >= srv->opts.max_connections) {
+      /* The kernel backlog holds the rest; conn_closed resumes. */
+      listener_wait(l);
+      return;
+    }
+    fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      serve(l, fd);
+      continue;
+    }
+    switch (errno) {
+    case EINTR:
+    case ECONNABORTED: /* gone before we took it */
+      continue;
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+      return;
+    case EMFILE:
+    case ENFILE:
+      srv->accept_errors++;
+      if (drop_waiting(l) != 0) listener_wait(l);
+      return;
+    default: /* ENOBUFS, ENOMEM...: try again at the next readiness */
+      srv->accept_errors++;
+      return;
+    }
+  }
+}
+
+static void on_listen_io(uv_poll_t *h, int status, int events) {
+  ws101__listener *l = h->data;
+  (void)events;
   if (status < 0) {
+    /* libuv stopped the watcher on POLLERR: count it, watch again. */
     l->server->accept_errors++;
+    if (!l->server->closing) uv_poll_start(&l->poll, UV_READABLE, on_listen_io);
     return;
   }
-  try_accept(l);
+  accept_all(l);
+}
+
+/* Listens on the bound socket `fd` (owned from here on, closed on
+ * failure). */
+static int listener_open(ws101_server *srv, int fd, int tls) {
+  ws101__listener *l;
+  int rc;
+  if (listen(fd, 511) != 0) {
+    rc = -errno;
+    close(fd);
+    return ws101__uv_err(rc);
+  }
+  l = calloc(1, sizeof(*l));
+  if (l == NULL) {
+    close(fd);
+    return WS101_ENOMEM;
+  }
+  rc = uv_poll_init_socket(srv->loop->uv, &l->poll, fd);
+  if (rc != 0) {
+    close(fd);
+    free(l);
+    return ws101__uv_err(rc);
+  }
+  l->poll.data = l;
+  l->fd = fd;
+  l->spare_fd = open("/", O_RDONLY | O_CLOEXEC);
+  l->server = srv;
+  l->tls = tls;
+  l->next = srv->listeners;
+  srv->listeners = l;
+  srv->nlisteners_open++;
+  uv_poll_start(&l->poll, UV_READABLE, on_listen_io);
+  return 0;
 }
 
 static int listen_on(ws101_server *server, const char *host, int port,
                      int tls) {
   struct sockaddr_storage ss;
-  ws101__listener *l;
-  int rc;
+  int fd, rc, one = 1;
   if (server == NULL || host == NULL || port < 0 || port > 65535 ||
       server->closing)
     return WS101_EINVAL;
@@ -232,64 +305,36 @@ static int listen_on(ws101_server *server, const char *host, int port,
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
       uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
     return WS101_EINVAL;
-  l = calloc(1, sizeof(*l));
-  if (l == NULL) return WS101_ENOMEM;
-  rc = uv_tcp_init(server->loop->uv, &l->tcp);
-  if (rc != 0) {
-    free(l);
+  /* What uv_tcp_bind did: SO_REUSEADDR (a restarted server rebinds over
+   * TIME_WAIT), IPv6 sockets for IPv6 only. */
+  fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ws101__uv_err(-errno);
+  (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (ss.ss_family == AF_INET6)
+    (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (bind(fd, (const struct sockaddr *)&ss,
+           ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                    : sizeof(struct sockaddr_in)) != 0) {
+    rc = -errno;
+    close(fd);
     return ws101__uv_err(rc);
   }
-  l->tcp.data = l;
-  l->server = server;
-  l->tls = tls;
-  l->next = server->listeners;
-  server->listeners = l;
-  server->nlisteners_open++;
-  rc = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&ss,
-                   ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-  if (rc == 0) rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
-  if (rc != 0) {
-    server->listeners = l->next;
-    server->nlisteners_open--;
-    uv_close((uv_handle_t *)&l->tcp, (uv_close_cb)free);
-    return ws101__uv_err(rc);
-  }
-  return 0;
+  return listener_open(server, fd, tls);
 }
 
 int ws101__server_listen_fd(ws101_server *srv, int fd) {
-  ws101__listener *l;
-  int rc;
+  int fl;
   if (srv->closing) {
     close(fd);
     return WS101_ESTATE;
   }
-  l = calloc(1, sizeof(*l));
-  if (l == NULL) {
+  /* accept_all relies on EAGAIN: the descriptor must not block. */
+  fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
     close(fd);
-    return WS101_ENOMEM;
+    return WS101_EINVAL;
   }
-  rc = uv_tcp_init(srv->loop->uv, &l->tcp);
-  if (rc != 0) {
-    close(fd);
-    free(l);
-    return ws101__uv_err(rc);
-  }
-  l->tcp.data = l;
-  l->server = srv;
-  l->next = srv->listeners;
-  srv->listeners = l;
-  srv->nlisteners_open++;
-  rc = uv_tcp_open(&l->tcp, fd);
-  if (rc != 0) close(fd); /* not adopted: uv_close will not close it */
-  if (rc == 0) rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
-  if (rc != 0) {
-    srv->listeners = l->next;
-    srv->nlisteners_open--;
-    uv_close((uv_handle_t *)&l->tcp, (uv_close_cb)free);
-    return ws101__uv_err(rc);
-  }
-  return 0;
+  return listener_open(srv, fd, 0);
 }
 
 /* Public form of ws101__server_listen_fd (used by ws101_workers): the same
@@ -334,7 +379,7 @@ int ws101_server_reload_tls(ws101_server *server, const ws101_options *opts) {
 
 static int port_of(const ws101_server *server, int tls_only) {
   struct sockaddr_storage ss;
-  int len = sizeof(ss);
+  socklen_t len = sizeof(ss);
   const ws101__listener *l, *first = NULL;
   if (server == NULL) return WS101_EINVAL;
   /* The list is newest first; the first listener is at its end. Without
@@ -345,7 +390,7 @@ static int port_of(const ws101_server *server, int tls_only) {
   if (first == NULL && !tls_only)
     for (l = server->listeners; l != NULL; l = l->next) first = l;
   l = first;
-  if (l == NULL || uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len))
+  if (l == NULL || getsockname(l->fd, (struct sockaddr *)&ss, &len) != 0)
     return WS101_ESTATE;
   if (ss.ss_family == AF_INET6)
     return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
@@ -367,6 +412,7 @@ static void server_free(ws101_server *srv) {
   for (i = 0; i < srv->nroutes; i++) free(srv->routes[i].path);
   free(srv->routes);
   free(srv->hdr_scratch);
+  ws101__h1_cache_free(srv);
   ws101__tls_ctx_free(srv->tls);
   ws101__options_clear(&srv->opts);
   free(srv);
@@ -382,11 +428,7 @@ static void maybe_done(ws101_server *srv) {
 static void listener_closed(uv_handle_t *h) {
   ws101__listener *l = h->data;
   ws101_server *srv = l->server;
-  l->waiting = 0;
-  if (l->drop_busy)
-    l->drop_busy = -1; /* drop_closed frees it */
-  else
-    free(l);
+  free(l);
   srv->nlisteners_open--;
   maybe_done(srv);
 }
@@ -433,10 +475,12 @@ static void conn_closed(ws101__conn_owner *owner) {
   ws101_server *srv = (ws101_server *)(void *)owner; /* its first member */
   ws101__listener *l;
   srv->nconns--;
+  /* A slot is free: watch the waiting listeners again (the loop calls
+   * accept_all, never from inside this close callback). */
   for (l = srv->listeners; l != NULL && !srv->closing; l = l->next)
     if (l->waiting) {
-      try_accept(l);
-      break; /* one slot freed: one connection */
+      l->waiting = 0;
+      uv_poll_start(&l->poll, UV_READABLE, on_listen_io);
     }
   maybe_done(srv);
 }
@@ -467,7 +511,10 @@ int ws101_server_close(ws101_server *server, ws101_server_close_cb cb,
   server->close_user = user_data;
   for (l = server->listeners; l != NULL; l = next) {
     next = l->next;
-    uv_close((uv_handle_t *)&l->tcp, listener_closed);
+    /* uv_close takes the descriptor out of the epoll set at once. */
+    uv_close((uv_handle_t *)&l->poll, listener_closed);
+    close(l->fd);
+    if (l->spare_fd >= 0) close(l->spare_fd);
   }
   server->listeners = NULL;
   ws101__conn_foreach(server->loop, shutdown_conn, server);

@@ -23,17 +23,19 @@ typedef struct ws101__route {
 } ws101__route;
 
 typedef struct ws101__listener {
-  uv_tcp_t tcp;
+  /* Watches the listening socket `fd`; server.c accepts with accept4. */
+  uv_poll_t poll;
+  int fd;
+  /* A descriptor held in reserve: when the table is full (EMFILE), it is
+   * closed to accept and close the waiting connections, then reopened, so
+   * a full table never makes the level-triggered poll spin. */
+  int spare_fd;
   struct ws101_server *server;
   int tls; /* accepts TLS with server->tls */
   struct ws101__listener *next;
-  /* A connection is ready but left unaccepted (max_connections reached,
-   * or no memory): libuv stops watching the listener until uv_accept. */
+  /* max_connections reached (or EMFILE without a spare): the listener is
+   * not watched until a connection closes (the kernel backlog waits). */
   int waiting;
-  /* Accepts and closes a connection we cannot serve (no memory), so the
-   * listener never stalls; busy until its close callback. */
-  uv_tcp_t drop;
-  int drop_busy;
 } ws101__listener;
 
 struct ws101_server {
@@ -65,6 +67,12 @@ struct ws101_server {
   /* The TLS context of the TLS listeners (NULL until the first one opens);
    * a reload replaces it, connections keep the one they started with. */
   struct ws101__tls_ctx *tls;
+  /* HTTP/1.1 connection states given back (http1_server.c), reused by the
+   * next connections: a state freed at an upgrade would otherwise leave a
+   * hole that the next, smaller connection block splits, wasting the rest
+   * (about 80 bytes per idle WebSocket, bench/RESULTS.md). */
+  void *h1_cache;
+  unsigned h1_cache_len;
 };
 
 /* Answers a routed request the same way whatever the protocol: 404
@@ -88,6 +96,8 @@ extern const struct ws101__proto ws101__h1_server_proto;
 /* Sets up HTTP/1.1 state on a freshly accepted connection. */
 struct ws101__conn;
 int ws101__h1_server_attach(struct ws101__conn *c, ws101_server *srv);
+/* Frees the server's cache of HTTP/1.1 states (server_free). */
+void ws101__h1_cache_free(ws101_server *srv);
 /* ALPN chose "h2" on a connection ws101__h1_server_attach set up and that
  * has read nothing yet: it becomes HTTP/2 from its first byte (an invalid
  * preface then gets GOAWAY, not a 400). Returns 0, or an error code with

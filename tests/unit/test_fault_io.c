@@ -156,8 +156,8 @@ static bytes run(int faults) {
   hh_close(c);
   hh_stop(&s);
   /* The faulty run really went through the injected write path: every
-   * try_write of ours (the only place our code sees a short or refused
-   * write; libuv completes a uv_write itself) was cut or refused. */
+   * send of ours (the first try and those on UV_WRITABLE) was cut or
+   * refused in turn. */
   if (faults) ASSERT_GT(ws101__faults.counter, 10);
   memset(&ws101__faults, 0, sizeof(ws101__faults));
   free(in.p);

@@ -59,9 +59,9 @@ static void test_idle_memory(void) {
   cli_expect(c, 1, "warm up the buffers");
   live_on_loop(&L, measure_mem, NULL);
   fprintf(stderr, ", %zu idle after an echo\n", g_mem);
-  /* One block (connection + handle + strings, 640 B with glibc) and the
+  /* One block (connection + handle + strings, 528 B with glibc) and the
    * descriptor's slot in libuv's watcher array: bench/RESULTS.md. */
-  ASSERT_LT(g_mem, 680);
+  ASSERT_LT(g_mem, 560);
   cli_close_handshake(c);
   live_wait(&L, WS101_WS_CLOSE, 1);
   cli_free(c);
