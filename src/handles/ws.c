@@ -25,22 +25,37 @@ enum { T_NONE = 0, T_PING, T_PONG, T_CLOSE };
 /* Compression output above this size is not kept between messages. */
 #define SCRATCH_KEEP (256 * 1024)
 
-/* Compressed messages are produced in a per-loop scratch buffer:
- * write_frame copies (or masks) them into the connection before returning,
- * so one buffer per loop serves every connection. (Not per thread: a
+/* This file's per-loop state (the loop's ws_scratch slot). Compressed
+ * messages are produced in `scratch`: write_frame copies (or masks) them
+ * into the connection before returning, so one buffer per loop serves
+ * every connection. `eng` is the engines' context: the cache of receive
+ * state blocks that connections hold only mid-frame or mid-message, and
+ * the loop's shared deflate pair. (Per loop, not per thread: a
  * thread-local buffer leaks when the thread that ran the loop exits.) */
-static void free_scratch(void *p) {
-  ws101__buf_free((ws101__buf *)p);
-  free(p);
+typedef struct loop_ws {
+  ws101__buf scratch; /* first: loop.h documents the slot as a ws101__buf */
+  ws101__wse_ctx eng;
+} loop_ws;
+
+static void free_loop_ws(void *p) {
+  loop_ws *l = (loop_ws *)p;
+  ws101__buf_free(&l->scratch);
+  ws101__wse_ctx_clear(&l->eng);
+  free(l);
+}
+
+static loop_ws *loop_ws_of(ws101_loop *loop) {
+  if (loop->ws_scratch == NULL) {
+    loop->ws_scratch = calloc(1, sizeof(loop_ws));
+    if (loop->ws_scratch == NULL) return NULL;
+    loop->ws_scratch_free = free_loop_ws;
+  }
+  return (loop_ws *)loop->ws_scratch;
 }
 
 static ws101__buf *loop_scratch(ws101_loop *loop) {
-  if (loop->ws_scratch == NULL) {
-    loop->ws_scratch = calloc(1, sizeof(ws101__buf));
-    if (loop->ws_scratch == NULL) return NULL;
-    loop->ws_scratch_free = free_scratch;
-  }
-  return (ws101__buf *)loop->ws_scratch;
+  loop_ws *l = loop_ws_of(loop);
+  return l != NULL ? &l->scratch : NULL;
 }
 
 /* The handle's occasional state, created on first use (NULL: no memory). */
@@ -391,6 +406,8 @@ static void finish(ws101_ws *ws) {
           ws->rare != NULL && ws->rare->reason ? ws->rare->reason : "",
           ws->rare != NULL ? ws->rare->reason_len : 0, ws->close_code);
   ws101__wse_free(&ws->eng);
+  /* The loop may go before the handle's last reference (destroy()). */
+  if (!ws->eng.feeding) ws->eng.ctx = NULL;
   if (ws->rare != NULL) {
     free(ws->rare->pend);
     ws->rare->pend = NULL;
@@ -513,18 +530,23 @@ void ws101__ws_attach(ws101_ws *ws, ws101__conn *c, char *leftover,
   char addr[64];
   char *strs;
   size_t alen, aoff;
+  loop_ws *l = loop_ws_of(c->loop);
   ws->conn = c;
   ws->loop = c->loop;
+  /* Without memory for it the engine allocates its blocks itself. */
+  ws->eng.ctx = l != NULL ? &l->eng : NULL;
   /* Directions without context takeover can share the loop's streams
-   * instead of holding ~300 KiB of zlib state per connection. */
-  if (ws->eng.has_pmd && (ws->eng.pmdp.server_no_context_takeover ||
-                          ws->eng.pmdp.client_no_context_takeover)) {
+   * instead of holding ~300 KiB of zlib state per connection (the pair
+   * is used only for those: ws101__pmd_new). */
+  if (l != NULL && ws->eng.has_pmd &&
+      (ws->eng.pmdp.server_no_context_takeover ||
+       ws->eng.pmdp.client_no_context_takeover)) {
     if (c->loop->deflate_shared == NULL) {
       c->loop->deflate_shared = ws101__pmd_shared_new(o);
       if (c->loop->deflate_shared != NULL)
         c->loop->deflate_shared_free = free_shared;
     }
-    ws->eng.pmd_shared = (ws101__pmd_shared *)c->loop->deflate_shared;
+    l->eng.pmd_shared = (ws101__pmd_shared *)c->loop->deflate_shared;
   }
   ws101__conn_peer(c, addr, sizeof addr);
   alen = strlen(addr);
@@ -851,7 +873,12 @@ ws101_loop *ws101_ws_loop(const ws101_ws *ws) { return ws->loop; }
 size_t ws101_ws_memory(const ws101_ws *ws) {
   size_t n;
   if (ws == NULL) return 0;
-  n = ws101__wse_memory(&ws->eng);
+  n = ws->eng.pmd != NULL ? ws101__pmd_memory(ws->eng.pmd) : 0;
+  if (ws->eng.part != NULL) { /* only mid-frame or mid-message */
+    n += ws101__malloc_chunk(sizeof(*ws->eng.part));
+    if (ws->eng.part->msg.cap)
+      n += ws101__malloc_chunk(ws->eng.part->msg.cap);
+  }
   if (!ws->embedded) n += ws101__malloc_chunk(sizeof(*ws));
   if (ws->strs_cap == 0)
     n += ws101__malloc_chunk(addr_off(ws) + strlen(str_at(ws, 3)) + 1);

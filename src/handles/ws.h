@@ -61,9 +61,12 @@ typedef struct ws101__ws_rare {
 
 /* Bytes of strings (path, subprotocol, extensions, remote address) a
  * handle keeps inside its own allocation when it lives in a connection's
- * room; longer ones get a block of their own. Chosen so that a server
- * connection with its room ends on a malloc chunk boundary. */
-#define WS101__WS_INLINE_STRS 48
+ * room; longer ones get a block of their own. At least 48, rounded up so
+ * that a server connection with its room fills its malloc chunk exactly
+ * (glibc: 8 bytes of header, 16-byte granules; ws101__malloc_chunk). */
+#define WS101__WS_INLINE_STRS                                                 \
+  (48 + (16 - (WS101__CONN_ROOM_OFF + sizeof(struct ws101_ws) + 48 + 8) % 16) \
+            % 16)
 /* The room a server connection reserves for its WebSocket (io/conn.h). */
 #define WS101__WS_ROOM (sizeof(struct ws101_ws) + WS101__WS_INLINE_STRS)
 
