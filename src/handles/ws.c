@@ -383,9 +383,9 @@ static void destroy(ws101_ws *ws) {
     if (ws->rare->reason_owned) free(ws->rare->reason);
     free(ws->rare->pend);
     free(ws->rare->tls_subject);
+    free(ws->rare->strs);
     free(ws->rare);
   }
-  if (ws->strs_cap == 0) free(ws->strs);
   if (ws->embedded)
     ws101__conn_room_release(ws); /* frees the connection's block if gone */
   else
@@ -429,41 +429,53 @@ const ws101__proto ws101__ws_proto = {
 /* ------------------------------------------------------------------------ */
 /* Creation                                                                 */
 
-/* Lays out ws->strs as path, subprotocol, extensions, then an empty remote
- * address that attach fills in: one allocation for every string a handle
- * reports. The old block is freed only once the new one is built, so
- * `path` may point into it. Returns 0 or WS101_ENOMEM (ws unchanged). */
-/* The i-th string of ws->strs (0 path, 1 subprotocol, 2 extensions, 3
- * remote address). Found by walking rather than kept as offsets: the
- * accessors are rare, the bytes are in every handle. */
+/* The handle's strings: path, subprotocol, extensions, remote address,
+ * NUL-separated, in the bytes after the struct (strs_cap of them) or, when
+ * they do not fit there, in a block of their own kept in ws->rare (so an
+ * embedded handle carries no pointer to them). "" before they are set. */
+static const char *strs(const ws101_ws *ws) {
+  if (ws->strs_cap != 0) return (const char *)(ws + 1);
+  return ws->rare != NULL && ws->rare->strs != NULL ? ws->rare->strs
+                                                    : "\0\0\0";
+}
+
+/* The i-th string (0 path, 1 subprotocol, 2 extensions, 3 remote
+ * address). Found by walking rather than kept as offsets: the accessors
+ * are rare, the bytes are in every handle. */
 static const char *str_at(const ws101_ws *ws, int i) {
-  const char *p = ws->strs;
+  const char *p = strs(ws);
   for (; i > 0; i--) p += strlen(p) + 1;
   return p;
 }
 
 static size_t addr_off(const ws101_ws *ws) {
-  return (size_t)(str_at(ws, 3) - ws->strs);
+  return (size_t)(str_at(ws, 3) - strs(ws));
 }
 
-static int set_strs(ws101_ws *ws, const char *path, const char *sub,
-                    const char *ext) {
+/* Lays out the strings as path, subprotocol, extensions, then an empty
+ * remote address that attach fills in: one allocation for every string a
+ * handle reports. `first` (ws101__ws_new only) may use the inline bytes;
+ * a replacement may be built from strings that live there, so it goes to
+ * a block, and the old block is freed only once the new one is built.
+ * Returns 0 or WS101_ENOMEM (ws unchanged). */
+static int set_strs(ws101_ws *ws, int first, const char *path,
+                    const char *sub, const char *ext) {
   size_t lp = strlen(path), ls = strlen(sub), lx = strlen(ext);
   char *s;
   if (lp + ls + lx > (size_t)UINT32_MAX - 3) return WS101_ENOMEM;
-  /* The inline bytes serve only the first layout (ws101__ws_new): a
-   * replacement may be built from strings that live there. */
-  if (ws->strs == NULL && ws->strs_cap >= lp + ls + lx + 4)
+  if (first && ws->strs_cap >= lp + ls + lx + 4)
     s = (char *)(ws + 1);
-  else if ((s = malloc(lp + ls + lx + 4)) == NULL)
+  else if (rare(ws) == NULL || (s = malloc(lp + ls + lx + 4)) == NULL)
     return WS101_ENOMEM;
   memcpy(s, path, lp + 1);
   memcpy(s + lp + 1, sub, ls + 1);
   memcpy(s + lp + 1 + ls + 1, ext, lx + 1);
   s[lp + ls + lx + 3] = '\0';
-  if (ws->strs != (char *)(ws + 1)) free(ws->strs);
-  if (s != (char *)(ws + 1)) ws->strs_cap = 0; /* strs is a heap block */
-  ws->strs = s;
+  if (s != (char *)(ws + 1)) {
+    free(ws->rare->strs);
+    ws->rare->strs = s;
+    ws->strs_cap = 0; /* the strings are in that block now */
+  }
   return 0;
 }
 
@@ -487,7 +499,7 @@ ws101_ws *ws101__ws_new(const ws101__ws_init *init) {
     ws->rare->client_ops = init->client_ops;
   }
   if ((init->client != NULL && ws->rare == NULL) ||
-      set_strs(ws, init->path ? init->path : "",
+      set_strs(ws, 1, init->path ? init->path : "",
                init->subprotocol ? init->subprotocol : "",
                init->extensions ? init->extensions : "") != 0) {
     free(ws->rare);
@@ -512,7 +524,7 @@ ws101_ws *ws101__ws_new(const ws101__ws_init *init) {
 int ws101__ws_set_negotiated(ws101_ws *ws, const char *subprotocol,
                              const char *extensions,
                              const ws101__pmd_params *pmd) {
-  int rc = set_strs(ws, ws->strs, subprotocol ? subprotocol : "",
+  int rc = set_strs(ws, 0, strs(ws), subprotocol ? subprotocol : "",
                     extensions ? extensions : "");
   if (rc != 0) return rc;
   ws101__wse_free(&ws->eng);
@@ -528,7 +540,7 @@ void ws101__ws_attach(ws101_ws *ws, ws101__conn *c, char *leftover,
                       size_t len) {
   const struct ws101_options *o = ws->eng.opts;
   char addr[64];
-  char *strs;
+  char *s;
   size_t alen, aoff;
   loop_ws *l = loop_ws_of(c->loop);
   ws->conn = c;
@@ -552,18 +564,18 @@ void ws101__ws_attach(ws101_ws *ws, ws101__conn *c, char *leftover,
   alen = strlen(addr);
   aoff = addr_off(ws);
   if (ws->strs_cap >= aoff + alen + 1) {
-    memcpy(ws->strs + aoff, addr, alen + 1);
-  } else {
+    memcpy((char *)(ws + 1) + aoff, addr, alen + 1);
+  } else if (rare(ws) != NULL) { /* without memory the address stays "" */
     if (ws->strs_cap != 0) { /* outgrows the inline bytes: move out */
-      strs = malloc(aoff + alen + 1);
-      if (strs != NULL) memcpy(strs, ws->strs, aoff);
+      s = malloc(aoff + alen + 1);
+      if (s != NULL) memcpy(s, ws + 1, aoff);
     } else {
-      strs = realloc(ws->strs, aoff + alen + 1);
+      s = realloc(ws->rare->strs, aoff + alen + 1);
     }
-    if (strs != NULL) {
-      ws->strs = strs;
+    if (s != NULL) {
+      ws->rare->strs = s;
       ws->strs_cap = 0;
-      memcpy(strs + aoff, addr, alen + 1);
+      memcpy(s + aoff, addr, alen + 1);
     }
   }
   if (ws101__conn_tls_peer_subject(c) != NULL && !ws->eng.is_client &&
@@ -856,7 +868,7 @@ const char *ws101_ws_extensions(const ws101_ws *ws) {
   return str_at(ws, 2);
 }
 
-const char *ws101_ws_path(const ws101_ws *ws) { return ws->strs; }
+const char *ws101_ws_path(const ws101_ws *ws) { return strs(ws); }
 
 const char *ws101_ws_remote_addr(const ws101_ws *ws) {
   return str_at(ws, 3);
@@ -880,7 +892,7 @@ size_t ws101_ws_memory(const ws101_ws *ws) {
       n += ws101__malloc_chunk(ws->eng.part->msg.cap);
   }
   if (!ws->embedded) n += ws101__malloc_chunk(sizeof(*ws));
-  if (ws->strs_cap == 0)
+  if (ws->strs_cap == 0 && ws->rare != NULL && ws->rare->strs != NULL)
     n += ws101__malloc_chunk(addr_off(ws) + strlen(str_at(ws, 3)) + 1);
   if (ws->rare != NULL) {
     n += ws101__malloc_chunk(sizeof(*ws->rare));
