@@ -499,6 +499,21 @@ static size_t small_frame(feed *f, char *d, size_t avail) {
   return 6 + n;
 }
 
+/* Sets up `local` for the general path: the state of a connection at a
+ * frame boundary with no message open. The rest of it is set by
+ * start_frame before it is read. */
+static void start_local(feed *f) {
+  f->s = &f->local;
+  f->local.msg.data = NULL;
+  f->local.msg.len = f->local.msg.cap = 0;
+  f->local.hdr_len = 0;
+  f->local.msg_op = 0;
+  f->local.msg_z = 0;
+  f->local.msg_len = 0;
+  f->local.carry_len = 0;
+  f->e->feeding = 1;
+}
+
 size_t ws101__wse_feed(ws101__wse *e, char *data, size_t len,
                        ws101__wse_emit emitfn, void *ud) {
   feed f;
@@ -506,25 +521,14 @@ size_t ws101__wse_feed(ws101__wse *e, char *data, size_t len,
   /* Only a server's engine between messages, outside streaming mode, may
    * take the small-frame shortcut; anything else goes the general way. */
   int fast = !e->is_client && !e->opts->ws_stream_fragments;
-  if (e->state == S_DONE) return len;
   f.e = e;
   f.emit = emitfn;
   f.ud = ud;
   f.stop = 0;
+  /* NULL while idle and only whole small frames came: those need no
+   * receive state at all, so nothing is set up (or settled) for them. */
   f.s = e->part;
-  if (f.s == NULL) {
-    /* Idle: at a frame boundary, no message open. The rest of `local` is
-     * set by start_frame before it is read. */
-    f.s = &f.local;
-    f.local.msg.data = NULL;
-    f.local.msg.len = f.local.msg.cap = 0;
-    f.local.hdr_len = 0;
-    f.local.msg_op = 0;
-    f.local.msg_z = 0;
-    f.local.msg_len = 0;
-    f.local.carry_len = 0;
-  }
-  e->feeding = 1;
+  if (f.s != NULL) e->feeding = 1;
   while (!f.stop) {
     if (e->state == S_DONE) {
       p = len;
@@ -533,20 +537,21 @@ size_t ws101__wse_feed(ws101__wse *e, char *data, size_t len,
     if (e->state == S_HDR) {
       int r;
       if (p == len) break;
-      if (fast && f.s->hdr_len == 0 && !f.s->msg_op) {
+      if (fast && (f.s == NULL || (f.s->hdr_len == 0 && !f.s->msg_op))) {
         size_t k = small_frame(&f, data + p, len - p);
         if (k) {
           p += k;
           continue;
         }
       }
+      if (f.s == NULL) start_local(&f);
       r = take_header(&f, (const uint8_t *)data, len, &p);
       if (r < 0) {
         p = len;
         break;
       }
       if (r == 0) break;
-    } else {
+    } else { /* inside a frame: f.s is set (start_frame ran) */
       size_t n = len - p;
       if (n > f.s->remaining) n = (size_t)f.s->remaining;
       if (n == 0 && f.s->remaining > 0) break;
@@ -557,6 +562,6 @@ size_t ws101__wse_feed(ws101__wse *e, char *data, size_t len,
       p += n;
     }
   }
-  settle(&f);
+  if (f.s != NULL) settle(&f);
   return p;
 }
