@@ -60,16 +60,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memcpy(buf, data, size);
   memset(&ctx, 0, sizeof ctx);
   use_ctx = !(data[-2] & 16);
-  ws101__wse_init(&e, &o, data[-2] & 1, (data[-2] & 4) ? &pmd : NULL,
-                  use_ctx ? &ctx : NULL);
+  ws101__wse_init(&e, &o, data[-2] & 1, (data[-2] & 4) ? &pmd : NULL);
   while (at < size) {
     size_t n = size - at < chunk ? size - at : chunk;
-    if (ws101__wse_feed(&e, buf + at, n, on_ev, &s) != n) abort();
+    if (ws101__wse_feed(&e, use_ctx ? &ctx : NULL, buf + at, n, on_ev, &s) !=
+        n)
+      abort();
     if (use_ctx && ctx.taken != (e.part != NULL ? 1u : 0u)) abort();
     if (s.done && e.part != NULL) abort(); /* a stopped engine holds none */
     at += n;
   }
-  ws101__wse_free(&e);
+  ws101__wse_free(&e, use_ctx ? &ctx : NULL);
   if (ctx.taken != 0) abort();
   ws101__wse_ctx_clear(&ctx);
   free(buf);

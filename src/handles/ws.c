@@ -53,6 +53,13 @@ static loop_ws *loop_ws_of(ws101_loop *loop) {
   return (loop_ws *)loop->ws_scratch;
 }
 
+/* The engines' context of the handle's loop (attach made it; NULL only
+ * without memory, which the engine copes with). */
+static ws101__wse_ctx *eng_ctx(const ws101_ws *ws) {
+  loop_ws *l = ws->loop != NULL ? (loop_ws *)ws->loop->ws_scratch : NULL;
+  return l != NULL ? &l->eng : NULL;
+}
+
 static ws101__buf *loop_scratch(ws101_loop *loop) {
   loop_ws *l = loop_ws_of(loop);
   return l != NULL ? &l->scratch : NULL;
@@ -295,7 +302,7 @@ static inline void feed(ws101_ws *ws, char *data, size_t len) {
     return;
   }
   ws->in_feed = 1;
-  n = ws101__wse_feed(&ws->eng, data, len, on_event, ws);
+  n = ws101__wse_feed(&ws->eng, eng_ctx(ws), data, len, on_event, ws);
   ws->in_feed = 0;
   if (n < len && (ws->paused || ws->bp_paused) && ws->conn != NULL &&
       !(ws->conn->flags & WS101__CONN_CLOSING)) {
@@ -378,7 +385,7 @@ static void ws_on_shutdown(ws101__conn *c) {
 static void destroy(ws101_ws *ws) {
   if (ws101__ws_client_hooks(ws) != NULL && ws->rare->client_ops->free != NULL)
     ws->rare->client_ops->free(ws);
-  ws101__wse_free(&ws->eng);
+  ws101__wse_free(&ws->eng, NULL); /* any thread; finish() freed the rest */
   if (ws->rare != NULL) {
     if (ws->rare->reason_owned) free(ws->rare->reason);
     free(ws->rare->pend);
@@ -405,9 +412,7 @@ static void finish(ws101_ws *ws) {
   deliver(ws, WS101_WS_CLOSE,
           ws->rare != NULL && ws->rare->reason ? ws->rare->reason : "",
           ws->rare != NULL ? ws->rare->reason_len : 0, ws->close_code);
-  ws101__wse_free(&ws->eng);
-  /* The loop may go before the handle's last reference (destroy()). */
-  if (!ws->eng.feeding) ws->eng.ctx = NULL;
+  ws101__wse_free(&ws->eng, eng_ctx(ws));
   if (ws->rare != NULL) {
     free(ws->rare->pend);
     ws->rare->pend = NULL;
@@ -509,7 +514,7 @@ ws101_ws *ws101__ws_new(const ws101__ws_init *init) {
       free(ws);
     return NULL;
   }
-  ws101__wse_init(&ws->eng, init->opts, init->is_client, init->pmd, NULL);
+  ws101__wse_init(&ws->eng, init->opts, init->is_client, init->pmd);
   ws->cb = init->cb;
   ws->cb_data = init->user_data;
   ws->loop = init->loop;
@@ -527,8 +532,8 @@ int ws101__ws_set_negotiated(ws101_ws *ws, const char *subprotocol,
   int rc = set_strs(ws, 0, strs(ws), subprotocol ? subprotocol : "",
                     extensions ? extensions : "");
   if (rc != 0) return rc;
-  ws101__wse_free(&ws->eng);
-  ws101__wse_init(&ws->eng, ws->eng.opts, ws->eng.is_client, pmd, NULL);
+  ws101__wse_free(&ws->eng, NULL); /* before attach: no part block */
+  ws101__wse_init(&ws->eng, ws->eng.opts, ws->eng.is_client, pmd);
   return 0;
 }
 
@@ -545,8 +550,6 @@ void ws101__ws_attach(ws101_ws *ws, ws101__conn *c, char *leftover,
   loop_ws *l = loop_ws_of(c->loop);
   ws->conn = c;
   ws->loop = c->loop;
-  /* Without memory for it the engine allocates its blocks itself. */
-  ws->eng.ctx = l != NULL ? &l->eng : NULL;
   /* Directions without context takeover can share the loop's streams
    * instead of holding ~300 KiB of zlib state per connection (the pair
    * is used only for those: ws101__pmd_new). */
@@ -650,7 +653,7 @@ int ws101_ws_send_ex(ws101_ws *ws, const char *data, size_t len, int opcode,
   if (rc != 0) return rc;
   if (ws->eng.has_pmd && !(flags & WS101_SEND_NO_COMPRESS) &&
       len >= o->deflate_min_size) {
-    ws101__pmd *pmd = ws101__wse_pmd(&ws->eng);
+    ws101__pmd *pmd = ws101__wse_pmd(&ws->eng, eng_ctx(ws));
     ws101__buf *scratch = loop_scratch(ws->loop);
     if (pmd == NULL || scratch == NULL) return WS101_ENOMEM;
     scratch->len = 0;
@@ -678,7 +681,7 @@ int ws101__ws_send_prepared(ws101_ws *ws, const ws101__ws_prepared *m) {
   if (!writable(ws)) return WS101_ECLOSED;
   if (ws->send_frag) return WS101_ESTATE;
   if (ws->eng.has_pmd && m->payload_len >= o->deflate_min_size) {
-    ws101__pmd *pmd = ws101__wse_pmd(&ws->eng);
+    ws101__pmd *pmd = ws101__wse_pmd(&ws->eng, eng_ctx(ws));
     if (pmd == NULL) return WS101_ENOMEM;
     if (ws101__pmd_deflates_shared(pmd)) {
       if (m->z == NULL) return WS101__WS_NEED_Z;

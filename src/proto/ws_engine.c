@@ -20,6 +20,7 @@ enum {
  * use: the engine's part block, or `local` while the connection has none. */
 typedef struct feed {
   ws101__wse *e;
+  ws101__wse_ctx *ctx;
   ws101__wse_part *s;
   ws101__wse_emit emit;
   void *ud;
@@ -39,11 +40,9 @@ static int fail(feed *f, int code, const char *why) {
 }
 
 void ws101__wse_init(ws101__wse *e, const struct ws101_options *opts,
-                     int is_client, const ws101__pmd_params *pmd,
-                     ws101__wse_ctx *ctx) {
+                     int is_client, const ws101__pmd_params *pmd) {
   memset(e, 0, sizeof *e);
   e->opts = opts;
-  e->ctx = ctx;
   e->is_client = (uint8_t)(is_client != 0);
   if (pmd != NULL) {
     e->has_pmd = 1;
@@ -98,11 +97,11 @@ void ws101__wse_ctx_clear(ws101__wse_ctx *ctx) {
   ctx->nfree = 0;
 }
 
-void ws101__wse_free(ws101__wse *e) {
+void ws101__wse_free(ws101__wse *e, ws101__wse_ctx *ctx) {
   if (e->feeding) {
     e->state = S_DONE; /* the feed releases the block on its way out */
   } else if (e->part != NULL) {
-    if (e->ctx != NULL) e->ctx->taken--;
+    if (ctx != NULL) ctx->taken--;
     part_free(e->part);
     e->part = NULL;
   }
@@ -110,10 +109,10 @@ void ws101__wse_free(ws101__wse *e) {
   e->pmd = NULL;
 }
 
-ws101__pmd *ws101__wse_pmd(ws101__wse *e) {
+ws101__pmd *ws101__wse_pmd(ws101__wse *e, ws101__wse_ctx *ctx) {
   if (e->has_pmd && e->pmd == NULL)
     e->pmd = ws101__pmd_new(&e->pmdp, !e->is_client, e->opts,
-                            e->ctx != NULL ? e->ctx->pmd_shared : NULL);
+                            ctx != NULL ? ctx->pmd_shared : NULL);
   return e->pmd;
 }
 
@@ -136,7 +135,7 @@ static int own(feed *f) {
   ws101__wse_part *p;
   ws101__buf msg;
   if (f->s != &f->local) return 0;
-  p = part_get(f->e->ctx);
+  p = part_get(f->ctx);
   if (p == NULL) return fail(f, 1011, "out of memory");
   msg = p->msg; /* the cached buffer; local's is always empty */
   *p = f->local;
@@ -157,7 +156,7 @@ static void settle(feed *f) {
   if (s != &f->local) {
     if (idle) {
       e->part = NULL;
-      part_put(e->ctx, s);
+      part_put(f->ctx, s);
     }
   } else if (!idle) {
     (void)own(f); /* on failure the engine is stopped (S_DONE) */
@@ -189,7 +188,7 @@ static int start_frame(feed *f, const ws101__ws_hdr *h) {
                h->opcode == WS101__WS_OP_BINARY) {
       if (s->msg_op) return fail(f, 1002, "new message inside a fragmented one");
       if (h->rsv && !e->has_pmd) return fail(f, 1002, "RSV1 without deflate");
-      if (h->rsv && ws101__wse_pmd(e) == NULL)
+      if (h->rsv && ws101__wse_pmd(e, f->ctx) == NULL)
         return fail(f, 1011, "out of memory");
       s->msg_op = h->opcode;
       s->msg_z = h->rsv ? 1 : 0;
@@ -514,14 +513,15 @@ static void start_local(feed *f) {
   f->e->feeding = 1;
 }
 
-size_t ws101__wse_feed(ws101__wse *e, char *data, size_t len,
-                       ws101__wse_emit emitfn, void *ud) {
+size_t ws101__wse_feed(ws101__wse *e, ws101__wse_ctx *ctx, char *data,
+                       size_t len, ws101__wse_emit emitfn, void *ud) {
   feed f;
   size_t p = 0;
   /* Only a server's engine between messages, outside streaming mode, may
    * take the small-frame shortcut; anything else goes the general way. */
   int fast = !e->is_client && !e->opts->ws_stream_fragments;
   f.e = e;
+  f.ctx = ctx;
   f.emit = emitfn;
   f.ud = ud;
   f.stop = 0;

@@ -81,7 +81,6 @@ typedef struct ws101__wse_ctx {
 typedef struct ws101__wse {
   const struct ws101_options *opts; /* not owned */
   ws101__pmd *pmd;                  /* lazily created; NULL = not yet */
-  ws101__wse_ctx *ctx;              /* not owned; NULL = plain malloc */
   ws101__wse_part *part;            /* NULL while idle */
   ws101__pmd_params pmdp;
   uint8_t state;        /* WS101__WSE_S_* (ws_engine.c) */
@@ -90,28 +89,32 @@ typedef struct ws101__wse {
   uint8_t feeding;      /* inside ws101__wse_feed */
 } ws101__wse;
 
-/* Initializes an engine. `pmd` NULL means no deflate; `ctx` is the loop's
- * engine state (may be NULL; may also be set later, before the first feed,
- * by assigning e->ctx). `opts` and `ctx` must outlive it. */
+/* The per-loop context is not kept in the engine (8 bytes in every idle
+ * connection): the caller passes its loop's to each call that may need it.
+ * NULL is allowed everywhere: part blocks are then malloc'd and freed, and
+ * there is no shared deflate pair. */
+
+/* Initializes an engine. `pmd` NULL means no deflate. `opts` must outlive
+ * it. */
 void ws101__wse_init(ws101__wse *e, const struct ws101_options *opts,
-                     int is_client, const ws101__pmd_params *pmd,
-                     ws101__wse_ctx *ctx);
+                     int is_client, const ws101__pmd_params *pmd);
 
 /* Releases the engine's buffers and deflate state. The part block, if
- * any, is freed, not cached: this may run on a thread other than the
- * loop's. Called during a feed (from an event), it stops the engine and
- * the feed releases the block as it returns. */
-void ws101__wse_free(ws101__wse *e);
+ * any, is freed, not cached (`ctx`, its loop's, only keeps count; NULL on
+ * another thread). Called during a feed (from an event), it stops the
+ * engine and the feed releases the block as it returns. */
+void ws101__wse_free(ws101__wse *e, ws101__wse_ctx *ctx);
 
 /* Feeds peer bytes. `data` is modified (unmasked in place). Returns the
  * number of bytes consumed: `len` unless an emit callback asked to stop.
- * After WSE_CLOSE or WSE_FAIL all further input is consumed and ignored. */
-size_t ws101__wse_feed(ws101__wse *e, char *data, size_t len,
-                       ws101__wse_emit emit, void *ud);
+ * After WSE_CLOSE or WSE_FAIL all further input is consumed and ignored.
+ * `ctx`: the loop's context (the same one on every call). */
+size_t ws101__wse_feed(ws101__wse *e, ws101__wse_ctx *ctx, char *data,
+                       size_t len, ws101__wse_emit emit, void *ud);
 
 /* The deflate state for sending, created on first use (NULL on OOM or if
- * deflate was not negotiated). */
-ws101__pmd *ws101__wse_pmd(ws101__wse *e);
+ * deflate was not negotiated), with `ctx`'s shared pair if any. */
+ws101__pmd *ws101__wse_pmd(ws101__wse *e, ws101__wse_ctx *ctx);
 
 /* 1 if `code` is a close code a peer may send (RFC 6455 7.4). */
 int ws101__wse_close_code_ok(unsigned code);

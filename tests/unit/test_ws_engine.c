@@ -130,19 +130,20 @@ static void run(rec *r, int is_client, const ws101__pmd_params *pmd,
   memset(&ctx, 0, sizeof ctx);
   r->frag.len = 0;
   r->frag_fin = 0;
-  ws101__wse_init(&e, &opts, is_client, pmd, use_ctx ? &ctx : NULL);
+  ws101__wse_init(&e, &opts, is_client, pmd);
   memcpy(buf, W.b, W.n);
   for (i = 0; i <= ncuts; i++) {
     size_t end = i < ncuts ? cuts[i] : W.n;
     r->base = (const char *)buf + at;
     r->base_len = end - at;
-    ASSERT_EQ(ws101__wse_feed(&e, (char *)buf + at, end - at, on_ev, r),
+    ASSERT_EQ(ws101__wse_feed(&e, use_ctx ? &ctx : NULL, (char *)buf + at,
+                              end - at, on_ev, r),
               end - at);
     check_part(&e, use_ctx ? &ctx : NULL);
     at = end;
   }
   ASSERT(e.part == NULL);
-  ws101__wse_free(&e);
+  ws101__wse_free(&e, use_ctx ? &ctx : NULL);
   ws101__wse_ctx_clear(&ctx);
 }
 
@@ -327,11 +328,11 @@ static void utf8_fails_fast(void) {
     ws101__wse e;
     static uint8_t buf[sizeof W.b];
     memset(&r, 0, sizeof r);
-    ws101__wse_init(&e, &opts, 0, NULL, NULL);
+    ws101__wse_init(&e, &opts, 0, NULL);
     memcpy(buf, W.b, W.n);
-    ws101__wse_feed(&e, (char *)buf, cut, on_ev, &r);
+    ws101__wse_feed(&e, NULL, (char *)buf, cut, on_ev, &r);
     ASSERT(strncmp(r.log, "101/1007:", 9) == 0);
-    ws101__wse_free(&e);
+    ws101__wse_free(&e, NULL);
   }
 }
 
@@ -353,11 +354,11 @@ static void too_big(void) {
     W.n = 0;
     FR(1, 2, "01234567890");
     memset(&r, 0, sizeof r);
-    ws101__wse_init(&e, &opts, 0, NULL, NULL);
+    ws101__wse_init(&e, &opts, 0, NULL);
     memcpy(buf, W.b, W.n);
-    ws101__wse_feed(&e, (char *)buf, 6, on_ev, &r); /* header only */
+    ws101__wse_feed(&e, NULL, (char *)buf, 6, on_ev, &r); /* header only */
     ASSERT_STR_EQ(r.log, "101/1009:message too big|");
-    ws101__wse_free(&e);
+    ws101__wse_free(&e, NULL);
   }
   opts.ws_max_message = saved;
 }
@@ -431,16 +432,17 @@ static void stop_and_continue(void) {
   memcpy(buf, W.b, W.n);
   memset(&r, 0, sizeof r);
   r.stop_every = 1;
-  ws101__wse_init(&e, &opts, 0, NULL, NULL);
+  ws101__wse_init(&e, &opts, 0, NULL);
   while (total < W.n) {
-    n = ws101__wse_feed(&e, (char *)buf + total, W.n - total, on_ev, &r);
+    n = ws101__wse_feed(&e, NULL, (char *)buf + total, W.n - total, on_ev,
+                        &r);
     ASSERT_GT(n, 0);
     total += n;
     calls++;
   }
   ASSERT_EQ(calls, 3);
   ASSERT_STR_EQ(r.log, "2/0:one|2/0:two|5/0:|");
-  ws101__wse_free(&e);
+  ws101__wse_free(&e, NULL);
 }
 
 static void deflate_roundtrip(void) {
@@ -513,13 +515,13 @@ static void keep_limit(void) {
   frame(&W, 1, 0, big, 50000);
   memcpy(buf, W.b, W.n);
   memset(&r, 0, sizeof r);
-  ws101__wse_init(&e, &opts, 0, NULL, NULL);
-  ASSERT_EQ(ws101__wse_feed(&e, (char *)buf, W.n, on_ev, &r), W.n);
+  ws101__wse_init(&e, &opts, 0, NULL);
+  ASSERT_EQ(ws101__wse_feed(&e, NULL, (char *)buf, W.n, on_ev, &r), W.n);
   ASSERT(strstr(r.log, "3/0:len=100000") != NULL);
   /* Back at a boundary: the part block (and its big buffer) is gone. */
   ASSERT(e.part == NULL);
   ASSERT_EQ(ws101__wse_memory(&e), 0);
-  ws101__wse_free(&e);
+  ws101__wse_free(&e, NULL);
 }
 
 /* Complete small frames take the engine's shortcut when fed whole and the
@@ -560,9 +562,9 @@ static void small_frames_every_length(void) {
 }
 
 /* Feeds W[from..to) to e (buf holds W's bytes, unmasked in place). */
-static void feed_range(ws101__wse *e, uint8_t *buf, size_t from, size_t to,
-                       rec *r) {
-  ASSERT_EQ(ws101__wse_feed(e, (char *)buf + from, to - from, on_ev, r),
+static void feed_range(ws101__wse *e, ws101__wse_ctx *ctx, uint8_t *buf,
+                       size_t from, size_t to, rec *r) {
+  ASSERT_EQ(ws101__wse_feed(e, ctx, (char *)buf + from, to - from, on_ev, r),
             to - from);
 }
 
@@ -581,14 +583,14 @@ static void part_block_lifecycle(void) {
   memset(&r, 0, sizeof r);
   memset(&ctx, 0, sizeof ctx);
   memset(mid, 'm', sizeof mid);
-  ws101__wse_init(&e, &opts, 0, NULL, &ctx);
+  ws101__wse_init(&e, &opts, 0, NULL);
   /* Whole frames of every path: no block was ever made. */
   W.n = 0;
   FR(1, 1, "small");
   frame(&W, 1, 2, mid, sizeof mid); /* 16-bit length: the general path */
   FR(1, 9, "ping");
   memcpy(buf, W.b, W.n);
-  feed_range(&e, buf, 0, W.n, &r);
+  feed_range(&e, &ctx, buf, 0, W.n, &r);
   ASSERT(e.part == NULL);
   ASSERT(ctx.free == NULL && ctx.taken == 0);
   ASSERT_EQ(ws101__wse_memory(&e), 0);
@@ -600,11 +602,11 @@ static void part_block_lifecycle(void) {
   W.n = 0;
   FR(1, 1, "split");
   memcpy(buf, W.b, W.n);
-  feed_range(&e, buf, 0, 1, &r);
+  feed_range(&e, &ctx, buf, 0, 1, &r);
   ASSERT(e.part != NULL && ctx.taken == 1);
   ASSERT_EQ(ws101__wse_memory(&e), sizeof *e.part);
   first = e.part;
-  feed_range(&e, buf, 1, W.n, &r);
+  feed_range(&e, &ctx, buf, 1, W.n, &r);
   ASSERT_STR_EQ(r.log, "2/0:split|");
   ASSERT(e.part == NULL && ctx.taken == 0 && ctx.nfree == 1);
   /* A fragmented message with control frames inside it, one whole and
@@ -623,30 +625,30 @@ static void part_block_lifecycle(void) {
   d = W.n;
   FR(1, 1, "after");
   memcpy(buf, W.b, W.n);
-  feed_range(&e, buf, 0, a, &r);
+  feed_range(&e, &ctx, buf, 0, a, &r);
   ASSERT(e.part == first && ctx.taken == 1 && ctx.nfree == 0);
   ASSERT_GE(ws101__wse_memory(&e), sizeof *e.part + 4);
-  feed_range(&e, buf, a, b + 3, &r);
+  feed_range(&e, &ctx, buf, a, b + 3, &r);
   ASSERT(e.part == first);
-  feed_range(&e, buf, b + 3, c, &r);
+  feed_range(&e, &ctx, buf, b + 3, c, &r);
   ASSERT(e.part == first);
   ASSERT_STR_EQ(r.log, "5/0:in|6/0:pong|");
-  feed_range(&e, buf, c, d, &r);
+  feed_range(&e, &ctx, buf, c, d, &r);
   ASSERT_STR_EQ(r.log, "5/0:in|6/0:pong|2/0:fragmented|");
   ASSERT(e.part == NULL && ctx.taken == 0 && ctx.nfree == 1);
   ASSERT_EQ(ws101__wse_memory(&e), 0);
   /* The cached block kept its (small) reassembly buffer for the next. */
   ASSERT(ctx.free == first && first->msg.cap > 0 && first->msg.len == 0);
-  feed_range(&e, buf, d, W.n, &r);
+  feed_range(&e, &ctx, buf, d, W.n, &r);
   ASSERT(e.part == NULL && ctx.free == first);
   /* A payload split mid-frame: taken, then back. */
   memset(&r, 0, sizeof r);
   W.n = 0;
   frame(&W, 1, 2, mid, sizeof mid);
   memcpy(buf, W.b, W.n);
-  feed_range(&e, buf, 0, 100, &r);
+  feed_range(&e, &ctx, buf, 0, 100, &r);
   ASSERT(e.part == first && ctx.taken == 1);
-  feed_range(&e, buf, 100, W.n, &r);
+  feed_range(&e, &ctx, buf, 100, W.n, &r);
   ASSERT(e.part == NULL && ctx.taken == 0 && ctx.nfree == 1);
   ASSERT(strstr(r.log, "3/0:len=300,") != NULL);
   /* Closing mid-message frees the block (not cached: may be another
@@ -654,22 +656,22 @@ static void part_block_lifecycle(void) {
   W.n = 0;
   FR(0, 2, "open");
   memcpy(buf, W.b, W.n);
-  feed_range(&e, buf, 0, W.n, &r);
+  feed_range(&e, &ctx, buf, 0, W.n, &r);
   ASSERT(e.part != NULL && ctx.taken == 1);
-  ws101__wse_free(&e);
+  ws101__wse_free(&e, &ctx);
   ASSERT(e.part == NULL && ctx.taken == 0 && ctx.nfree == 0);
-  ws101__wse_init(&e, &opts, 0, NULL, &ctx);
+  ws101__wse_init(&e, &opts, 0, NULL);
   memset(&r, 0, sizeof r);
   W.n = 0;
   FR(0, 2, "open");
   FR(1, 1, "new message inside");
   memcpy(buf, W.b, W.n);
-  feed_range(&e, buf, 0, 8, &r);
+  feed_range(&e, &ctx, buf, 0, 8, &r);
   ASSERT(e.part != NULL);
-  feed_range(&e, buf, 8, W.n, &r);
+  feed_range(&e, &ctx, buf, 8, W.n, &r);
   ASSERT(strncmp(r.log, "101/1002:", 9) == 0);
   ASSERT(e.part == NULL && ctx.taken == 0 && ctx.nfree == 1);
-  ws101__wse_free(&e);
+  ws101__wse_free(&e, &ctx);
   ws101__wse_ctx_clear(&ctx);
   ASSERT(ctx.free == NULL && ctx.nfree == 0);
 }
@@ -684,12 +686,12 @@ static void part_cache_bound(void) {
   size_t i, n = sizeof es / sizeof es[0];
   memset(&ctx, 0, sizeof ctx);
   for (i = 0; i < n; i++) {
-    ws101__wse_init(&es[i], &opts, 0, NULL, &ctx);
+    ws101__wse_init(&es[i], &opts, 0, NULL);
     memset(&r, 0, sizeof r);
     W.n = 0;
     FR(0, 2, "a");
     memcpy(buf, W.b, W.n);
-    feed_range(&es[i], buf, 0, W.n, &r);
+    feed_range(&es[i], &ctx, buf, 0, W.n, &r);
   }
   ASSERT_EQ(ctx.taken, n);
   for (i = 0; i < n; i++) {
@@ -697,9 +699,9 @@ static void part_cache_bound(void) {
     W.n = 0;
     FR(1, 0, "b");
     memcpy(buf, W.b, W.n);
-    feed_range(&es[i], buf, 0, W.n, &r);
+    feed_range(&es[i], &ctx, buf, 0, W.n, &r);
     ASSERT_STR_EQ(r.log, "3/0:ab|");
-    ws101__wse_free(&es[i]);
+    ws101__wse_free(&es[i], &ctx);
   }
   ASSERT_EQ(ctx.taken, 0);
   ASSERT_EQ(ctx.nfree, WS101__WSE_CACHE);
