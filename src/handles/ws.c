@@ -12,6 +12,7 @@
 #include "proto/utf8.h"
 #include "proto/ws_frame.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,9 +34,10 @@ enum { T_NONE = 0, T_PING, T_PONG, T_CLOSE };
  * the loop's shared deflate pair. (Per loop, not per thread: a
  * thread-local buffer leaks when the thread that ran the loop exits.) */
 typedef struct loop_ws {
-  ws101__buf scratch; /* first: loop.h documents the slot as a ws101__buf */
-  ws101__wse_ctx eng;
+  ws101__wse_ctx eng; /* first: the read path casts the slot (loop_eng) */
+  ws101__buf scratch;
 } loop_ws;
+_Static_assert(offsetof(loop_ws, eng) == 0, "loop_eng casts the slot");
 
 static void free_loop_ws(void *p) {
   loop_ws *l = (loop_ws *)p;
@@ -53,11 +55,14 @@ static loop_ws *loop_ws_of(ws101_loop *loop) {
   return (loop_ws *)loop->ws_scratch;
 }
 
-/* The engines' context of the handle's loop (attach made it; NULL only
- * without memory, which the engine copes with). */
+/* The engines' context of a loop (attach made it; NULL only without
+ * memory, which the engine copes with). Two loads on every read. */
+static inline ws101__wse_ctx *loop_eng(const ws101_loop *loop) {
+  return (ws101__wse_ctx *)loop->ws_scratch;
+}
+
 static ws101__wse_ctx *eng_ctx(const ws101_ws *ws) {
-  loop_ws *l = ws->loop != NULL ? (loop_ws *)ws->loop->ws_scratch : NULL;
-  return l != NULL ? &l->eng : NULL;
+  return ws->loop != NULL ? loop_eng(ws->loop) : NULL;
 }
 
 static ws101__buf *loop_scratch(ws101_loop *loop) {
@@ -302,7 +307,7 @@ static inline void feed(ws101_ws *ws, char *data, size_t len) {
     return;
   }
   ws->in_feed = 1;
-  n = ws101__wse_feed(&ws->eng, eng_ctx(ws), data, len, on_event, ws);
+  n = ws101__wse_feed(&ws->eng, loop_eng(ws->loop), data, len, on_event, ws);
   ws->in_feed = 0;
   if (n < len && (ws->paused || ws->bp_paused) && ws->conn != NULL &&
       !(ws->conn->flags & WS101__CONN_CLOSING)) {
