@@ -77,7 +77,9 @@ static void part_put(ws101__wse_ctx *ctx, ws101__wse_part *p) {
     part_free(p);
     return;
   }
-  ctx->taken--;
+  /* Guarded: a block taken without the context (its loop had none yet,
+   * out of memory) may come back through it. */
+  if (ctx->taken) ctx->taken--;
   if (ctx->nfree >= WS101__WSE_CACHE) {
     part_free(p);
     return;
@@ -101,7 +103,7 @@ void ws101__wse_free(ws101__wse *e, ws101__wse_ctx *ctx) {
   if (e->feeding) {
     e->state = S_DONE; /* the feed releases the block on its way out */
   } else if (e->part != NULL) {
-    if (ctx != NULL) ctx->taken--;
+    if (ctx != NULL && ctx->taken) ctx->taken--;
     part_free(e->part);
     e->part = NULL;
   }
