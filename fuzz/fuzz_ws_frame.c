@@ -2,14 +2,16 @@
  *
  * Input: byte 0 picks the configuration (bit 0 client, bit 1 streaming
  * fragments, bit 2 permessage-deflate negotiated, bit 3 a small message
- * limit), byte 1 the read size (1..256), the rest is peer bytes fed in
- * reads of that size. Besides memory errors it checks the engine's
- * promises: delivered text is valid UTF-8 (streamed text parts on their
- * own), nothing follows a close or failure, and every read is consumed.
+ * limit, bit 4 no per-loop context: blocks are malloc'd and freed), byte 1
+ * the read size (1..256), the rest is peer bytes fed in reads of that
+ * size. Besides memory errors it checks the engine's promises: delivered
+ * text is valid UTF-8 (streamed text parts on their own), nothing follows
+ * a close or failure, every read is consumed, and the context's count of
+ * part blocks taken agrees with the engine after every read.
  *
  * Build: clang -g -fsanitize=fuzzer,address -Iinclude -Isrc
- *        fuzz/fuzz_ws_frame.c src/ws_engine.c src/ws_frame.c src/utf8.c
- *        src/ws_deflate.c src/options.c -lz */
+ *        fuzz/fuzz_ws_frame.c src/proto/ws_engine.c src/proto/ws_frame.c
+ *        src/proto/utf8.c src/proto/ws_deflate.c src/core/options.c -lz */
 #include "core/options.h"
 #include "proto/utf8.h"
 #include "proto/ws_engine.h"
@@ -40,6 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const ws101__pmd_params pmd = {0, 0, 15, 15};
   struct ws101_options o;
   ws101__wse e;
+  ws101__wse_ctx ctx;
+  int use_ctx;
   state s = {0, 0};
   char *buf;
   size_t chunk, at = 0;
@@ -54,13 +58,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   buf = malloc(size ? size : 1);
   if (buf == NULL) return 0;
   memcpy(buf, data, size);
-  ws101__wse_init(&e, &o, data[-2] & 1, (data[-2] & 4) ? &pmd : NULL, NULL);
+  memset(&ctx, 0, sizeof ctx);
+  use_ctx = !(data[-2] & 16);
+  ws101__wse_init(&e, &o, data[-2] & 1, (data[-2] & 4) ? &pmd : NULL);
   while (at < size) {
     size_t n = size - at < chunk ? size - at : chunk;
-    if (ws101__wse_feed(&e, buf + at, n, on_ev, &s) != n) abort();
+    if (ws101__wse_feed(&e, use_ctx ? &ctx : NULL, buf + at, n, on_ev, &s) !=
+        n)
+      abort();
+    if (use_ctx && ctx.taken != (e.part != NULL ? 1u : 0u)) abort();
+    if (s.done && e.part != NULL) abort(); /* a stopped engine holds none */
     at += n;
   }
-  ws101__wse_free(&e);
+  ws101__wse_free(&e, use_ctx ? &ctx : NULL);
+  if (ctx.taken != 0) abort();
+  ws101__wse_ctx_clear(&ctx);
   free(buf);
   return 0;
 }

@@ -12,6 +12,7 @@
 #include "proto/utf8.h"
 #include "proto/ws_frame.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,22 +26,48 @@ enum { T_NONE = 0, T_PING, T_PONG, T_CLOSE };
 /* Compression output above this size is not kept between messages. */
 #define SCRATCH_KEEP (256 * 1024)
 
-/* Compressed messages are produced in a per-loop scratch buffer:
- * write_frame copies (or masks) them into the connection before returning,
- * so one buffer per loop serves every connection. (Not per thread: a
+/* This file's per-loop state (the loop's ws_scratch slot). Compressed
+ * messages are produced in `scratch`: write_frame copies (or masks) them
+ * into the connection before returning, so one buffer per loop serves
+ * every connection. `eng` is the engines' context: the cache of receive
+ * state blocks that connections hold only mid-frame or mid-message, and
+ * the loop's shared deflate pair. (Per loop, not per thread: a
  * thread-local buffer leaks when the thread that ran the loop exits.) */
-static void free_scratch(void *p) {
-  ws101__buf_free((ws101__buf *)p);
-  free(p);
+typedef struct loop_ws {
+  ws101__wse_ctx eng; /* first: the read path casts the slot (loop_eng) */
+  ws101__buf scratch;
+} loop_ws;
+_Static_assert(offsetof(loop_ws, eng) == 0, "loop_eng casts the slot");
+
+static void free_loop_ws(void *p) {
+  loop_ws *l = (loop_ws *)p;
+  ws101__buf_free(&l->scratch);
+  ws101__wse_ctx_clear(&l->eng);
+  free(l);
+}
+
+static loop_ws *loop_ws_of(ws101_loop *loop) {
+  if (loop->ws_scratch == NULL) {
+    loop->ws_scratch = calloc(1, sizeof(loop_ws));
+    if (loop->ws_scratch == NULL) return NULL;
+    loop->ws_scratch_free = free_loop_ws;
+  }
+  return (loop_ws *)loop->ws_scratch;
+}
+
+/* The engines' context of a loop (attach made it; NULL only without
+ * memory, which the engine copes with). Two loads on every read. */
+static inline ws101__wse_ctx *loop_eng(const ws101_loop *loop) {
+  return (ws101__wse_ctx *)loop->ws_scratch;
+}
+
+static ws101__wse_ctx *eng_ctx(const ws101_ws *ws) {
+  return ws->loop != NULL ? loop_eng(ws->loop) : NULL;
 }
 
 static ws101__buf *loop_scratch(ws101_loop *loop) {
-  if (loop->ws_scratch == NULL) {
-    loop->ws_scratch = calloc(1, sizeof(ws101__buf));
-    if (loop->ws_scratch == NULL) return NULL;
-    loop->ws_scratch_free = free_scratch;
-  }
-  return (ws101__buf *)loop->ws_scratch;
+  loop_ws *l = loop_ws_of(loop);
+  return l != NULL ? &l->scratch : NULL;
 }
 
 /* The handle's occasional state, created on first use (NULL: no memory). */
@@ -280,7 +307,7 @@ static inline void feed(ws101_ws *ws, char *data, size_t len) {
     return;
   }
   ws->in_feed = 1;
-  n = ws101__wse_feed(&ws->eng, data, len, on_event, ws);
+  n = ws101__wse_feed(&ws->eng, loop_eng(ws->loop), data, len, on_event, ws);
   ws->in_feed = 0;
   if (n < len && (ws->paused || ws->bp_paused) && ws->conn != NULL &&
       !(ws->conn->flags & WS101__CONN_CLOSING)) {
@@ -363,14 +390,14 @@ static void ws_on_shutdown(ws101__conn *c) {
 static void destroy(ws101_ws *ws) {
   if (ws101__ws_client_hooks(ws) != NULL && ws->rare->client_ops->free != NULL)
     ws->rare->client_ops->free(ws);
-  ws101__wse_free(&ws->eng);
+  ws101__wse_free(&ws->eng, NULL); /* any thread; finish() freed the rest */
   if (ws->rare != NULL) {
     if (ws->rare->reason_owned) free(ws->rare->reason);
     free(ws->rare->pend);
     free(ws->rare->tls_subject);
+    free(ws->rare->strs);
     free(ws->rare);
   }
-  if (ws->strs_cap == 0) free(ws->strs);
   if (ws->embedded)
     ws101__conn_room_release(ws); /* frees the connection's block if gone */
   else
@@ -390,7 +417,7 @@ static void finish(ws101_ws *ws) {
   deliver(ws, WS101_WS_CLOSE,
           ws->rare != NULL && ws->rare->reason ? ws->rare->reason : "",
           ws->rare != NULL ? ws->rare->reason_len : 0, ws->close_code);
-  ws101__wse_free(&ws->eng);
+  ws101__wse_free(&ws->eng, eng_ctx(ws));
   if (ws->rare != NULL) {
     free(ws->rare->pend);
     ws->rare->pend = NULL;
@@ -412,41 +439,53 @@ const ws101__proto ws101__ws_proto = {
 /* ------------------------------------------------------------------------ */
 /* Creation                                                                 */
 
-/* Lays out ws->strs as path, subprotocol, extensions, then an empty remote
- * address that attach fills in: one allocation for every string a handle
- * reports. The old block is freed only once the new one is built, so
- * `path` may point into it. Returns 0 or WS101_ENOMEM (ws unchanged). */
-/* The i-th string of ws->strs (0 path, 1 subprotocol, 2 extensions, 3
- * remote address). Found by walking rather than kept as offsets: the
- * accessors are rare, the bytes are in every handle. */
+/* The handle's strings: path, subprotocol, extensions, remote address,
+ * NUL-separated, in the bytes after the struct (strs_cap of them) or, when
+ * they do not fit there, in a block of their own kept in ws->rare (so an
+ * embedded handle carries no pointer to them). "" before they are set. */
+static const char *strs(const ws101_ws *ws) {
+  if (ws->strs_cap != 0) return (const char *)(ws + 1);
+  return ws->rare != NULL && ws->rare->strs != NULL ? ws->rare->strs
+                                                    : "\0\0\0";
+}
+
+/* The i-th string (0 path, 1 subprotocol, 2 extensions, 3 remote
+ * address). Found by walking rather than kept as offsets: the accessors
+ * are rare, the bytes are in every handle. */
 static const char *str_at(const ws101_ws *ws, int i) {
-  const char *p = ws->strs;
+  const char *p = strs(ws);
   for (; i > 0; i--) p += strlen(p) + 1;
   return p;
 }
 
 static size_t addr_off(const ws101_ws *ws) {
-  return (size_t)(str_at(ws, 3) - ws->strs);
+  return (size_t)(str_at(ws, 3) - strs(ws));
 }
 
-static int set_strs(ws101_ws *ws, const char *path, const char *sub,
-                    const char *ext) {
+/* Lays out the strings as path, subprotocol, extensions, then an empty
+ * remote address that attach fills in: one allocation for every string a
+ * handle reports. `first` (ws101__ws_new only) may use the inline bytes;
+ * a replacement may be built from strings that live there, so it goes to
+ * a block, and the old block is freed only once the new one is built.
+ * Returns 0 or WS101_ENOMEM (ws unchanged). */
+static int set_strs(ws101_ws *ws, int first, const char *path,
+                    const char *sub, const char *ext) {
   size_t lp = strlen(path), ls = strlen(sub), lx = strlen(ext);
   char *s;
   if (lp + ls + lx > (size_t)UINT32_MAX - 3) return WS101_ENOMEM;
-  /* The inline bytes serve only the first layout (ws101__ws_new): a
-   * replacement may be built from strings that live there. */
-  if (ws->strs == NULL && ws->strs_cap >= lp + ls + lx + 4)
+  if (first && ws->strs_cap >= lp + ls + lx + 4)
     s = (char *)(ws + 1);
-  else if ((s = malloc(lp + ls + lx + 4)) == NULL)
+  else if (rare(ws) == NULL || (s = malloc(lp + ls + lx + 4)) == NULL)
     return WS101_ENOMEM;
   memcpy(s, path, lp + 1);
   memcpy(s + lp + 1, sub, ls + 1);
   memcpy(s + lp + 1 + ls + 1, ext, lx + 1);
   s[lp + ls + lx + 3] = '\0';
-  if (ws->strs != (char *)(ws + 1)) free(ws->strs);
-  if (s != (char *)(ws + 1)) ws->strs_cap = 0; /* strs is a heap block */
-  ws->strs = s;
+  if (s != (char *)(ws + 1)) {
+    free(ws->rare->strs);
+    ws->rare->strs = s;
+    ws->strs_cap = 0; /* the strings are in that block now */
+  }
   return 0;
 }
 
@@ -470,7 +509,7 @@ ws101_ws *ws101__ws_new(const ws101__ws_init *init) {
     ws->rare->client_ops = init->client_ops;
   }
   if ((init->client != NULL && ws->rare == NULL) ||
-      set_strs(ws, init->path ? init->path : "",
+      set_strs(ws, 1, init->path ? init->path : "",
                init->subprotocol ? init->subprotocol : "",
                init->extensions ? init->extensions : "") != 0) {
     free(ws->rare);
@@ -480,7 +519,7 @@ ws101_ws *ws101__ws_new(const ws101__ws_init *init) {
       free(ws);
     return NULL;
   }
-  ws101__wse_init(&ws->eng, init->opts, init->is_client, init->pmd, NULL);
+  ws101__wse_init(&ws->eng, init->opts, init->is_client, init->pmd);
   ws->cb = init->cb;
   ws->cb_data = init->user_data;
   ws->loop = init->loop;
@@ -495,11 +534,11 @@ ws101_ws *ws101__ws_new(const ws101__ws_init *init) {
 int ws101__ws_set_negotiated(ws101_ws *ws, const char *subprotocol,
                              const char *extensions,
                              const ws101__pmd_params *pmd) {
-  int rc = set_strs(ws, ws->strs, subprotocol ? subprotocol : "",
+  int rc = set_strs(ws, 0, strs(ws), subprotocol ? subprotocol : "",
                     extensions ? extensions : "");
   if (rc != 0) return rc;
-  ws101__wse_free(&ws->eng);
-  ws101__wse_init(&ws->eng, ws->eng.opts, ws->eng.is_client, pmd, NULL);
+  ws101__wse_free(&ws->eng, NULL); /* before attach: no part block */
+  ws101__wse_init(&ws->eng, ws->eng.opts, ws->eng.is_client, pmd);
   return 0;
 }
 
@@ -511,37 +550,40 @@ void ws101__ws_attach(ws101_ws *ws, ws101__conn *c, char *leftover,
                       size_t len) {
   const struct ws101_options *o = ws->eng.opts;
   char addr[64];
-  char *strs;
+  char *s;
   size_t alen, aoff;
+  loop_ws *l = loop_ws_of(c->loop);
   ws->conn = c;
   ws->loop = c->loop;
   /* Directions without context takeover can share the loop's streams
-   * instead of holding ~300 KiB of zlib state per connection. */
-  if (ws->eng.has_pmd && (ws->eng.pmdp.server_no_context_takeover ||
-                          ws->eng.pmdp.client_no_context_takeover)) {
+   * instead of holding ~300 KiB of zlib state per connection (the pair
+   * is used only for those: ws101__pmd_new). */
+  if (l != NULL && ws->eng.has_pmd &&
+      (ws->eng.pmdp.server_no_context_takeover ||
+       ws->eng.pmdp.client_no_context_takeover)) {
     if (c->loop->deflate_shared == NULL) {
       c->loop->deflate_shared = ws101__pmd_shared_new(o);
       if (c->loop->deflate_shared != NULL)
         c->loop->deflate_shared_free = free_shared;
     }
-    ws->eng.pmd_shared = (ws101__pmd_shared *)c->loop->deflate_shared;
+    l->eng.pmd_shared = (ws101__pmd_shared *)c->loop->deflate_shared;
   }
   ws101__conn_peer(c, addr, sizeof addr);
   alen = strlen(addr);
   aoff = addr_off(ws);
   if (ws->strs_cap >= aoff + alen + 1) {
-    memcpy(ws->strs + aoff, addr, alen + 1);
-  } else {
+    memcpy((char *)(ws + 1) + aoff, addr, alen + 1);
+  } else if (rare(ws) != NULL) { /* without memory the address stays "" */
     if (ws->strs_cap != 0) { /* outgrows the inline bytes: move out */
-      strs = malloc(aoff + alen + 1);
-      if (strs != NULL) memcpy(strs, ws->strs, aoff);
+      s = malloc(aoff + alen + 1);
+      if (s != NULL) memcpy(s, ws + 1, aoff);
     } else {
-      strs = realloc(ws->strs, aoff + alen + 1);
+      s = realloc(ws->rare->strs, aoff + alen + 1);
     }
-    if (strs != NULL) {
-      ws->strs = strs;
+    if (s != NULL) {
+      ws->rare->strs = s;
       ws->strs_cap = 0;
-      memcpy(strs + aoff, addr, alen + 1);
+      memcpy(s + aoff, addr, alen + 1);
     }
   }
   if (ws101__conn_tls_peer_subject(c) != NULL && !ws->eng.is_client &&
@@ -616,7 +658,7 @@ int ws101_ws_send_ex(ws101_ws *ws, const char *data, size_t len, int opcode,
   if (rc != 0) return rc;
   if (ws->eng.has_pmd && !(flags & WS101_SEND_NO_COMPRESS) &&
       len >= o->deflate_min_size) {
-    ws101__pmd *pmd = ws101__wse_pmd(&ws->eng);
+    ws101__pmd *pmd = ws101__wse_pmd(&ws->eng, eng_ctx(ws));
     ws101__buf *scratch = loop_scratch(ws->loop);
     if (pmd == NULL || scratch == NULL) return WS101_ENOMEM;
     scratch->len = 0;
@@ -644,7 +686,7 @@ int ws101__ws_send_prepared(ws101_ws *ws, const ws101__ws_prepared *m) {
   if (!writable(ws)) return WS101_ECLOSED;
   if (ws->send_frag) return WS101_ESTATE;
   if (ws->eng.has_pmd && m->payload_len >= o->deflate_min_size) {
-    ws101__pmd *pmd = ws101__wse_pmd(&ws->eng);
+    ws101__pmd *pmd = ws101__wse_pmd(&ws->eng, eng_ctx(ws));
     if (pmd == NULL) return WS101_ENOMEM;
     if (ws101__pmd_deflates_shared(pmd)) {
       if (m->z == NULL) return WS101__WS_NEED_Z;
@@ -834,7 +876,7 @@ const char *ws101_ws_extensions(const ws101_ws *ws) {
   return str_at(ws, 2);
 }
 
-const char *ws101_ws_path(const ws101_ws *ws) { return ws->strs; }
+const char *ws101_ws_path(const ws101_ws *ws) { return strs(ws); }
 
 const char *ws101_ws_remote_addr(const ws101_ws *ws) {
   return str_at(ws, 3);
@@ -851,9 +893,14 @@ ws101_loop *ws101_ws_loop(const ws101_ws *ws) { return ws->loop; }
 size_t ws101_ws_memory(const ws101_ws *ws) {
   size_t n;
   if (ws == NULL) return 0;
-  n = ws101__wse_memory(&ws->eng);
+  n = ws->eng.pmd != NULL ? ws101__pmd_memory(ws->eng.pmd) : 0;
+  if (ws->eng.part != NULL) { /* only mid-frame or mid-message */
+    n += ws101__malloc_chunk(sizeof(*ws->eng.part));
+    if (ws->eng.part->msg.cap)
+      n += ws101__malloc_chunk(ws->eng.part->msg.cap);
+  }
   if (!ws->embedded) n += ws101__malloc_chunk(sizeof(*ws));
-  if (ws->strs_cap == 0)
+  if (ws->strs_cap == 0 && ws->rare != NULL && ws->rare->strs != NULL)
     n += ws101__malloc_chunk(addr_off(ws) + strlen(str_at(ws, 3)) + 1);
   if (ws->rare != NULL) {
     n += ws101__malloc_chunk(sizeof(*ws->rare));

@@ -48,7 +48,9 @@ typedef struct ws101__ws_client_ops {
 
 /* What a handle needs only once in a while: the reason of its CLOSE event,
  * input stashed while reading is paused, the TLS client's certificate
- * subject. Allocated on first use, so an idle plain connection has none. */
+ * subject, strings too long for the inline bytes (or a handle without
+ * them: clients, HTTP/2 streams). Allocated on first use, so an idle plain
+ * connection has none. */
 typedef struct ws101__ws_rare {
   void *client;      /* the client helper's state */
   const ws101__ws_client_ops *client_ops;
@@ -56,14 +58,18 @@ typedef struct ws101__ws_rare {
   char *pend;        /* input left unread by ws101_ws_pause */
   size_t pend_len;
   char *tls_subject; /* server side: the verified client certificate's */
+  char *strs;        /* the handle's strings when not inline (ws.c) */
   uint8_t reason_len, reason_owned;
 } ws101__ws_rare;
 
 /* Bytes of strings (path, subprotocol, extensions, remote address) a
  * handle keeps inside its own allocation when it lives in a connection's
- * room; longer ones get a block of their own. Chosen so that a server
- * connection with its room ends on a malloc chunk boundary. */
-#define WS101__WS_INLINE_STRS 48
+ * room; longer ones get a block of their own. At least 48, rounded up so
+ * that a server connection with its room fills its malloc chunk exactly
+ * (glibc: 8 bytes of header, 16-byte granules; ws101__malloc_chunk). */
+#define WS101__WS_INLINE_STRS                                                 \
+  (48 + (16 - (WS101__CONN_ROOM_OFF + sizeof(struct ws101_ws) + 48 + 8) % 16) \
+            % 16)
 /* The room a server connection reserves for its WebSocket (io/conn.h). */
 #define WS101__WS_ROOM (sizeof(struct ws101_ws) + WS101__WS_INLINE_STRS)
 
@@ -76,7 +82,6 @@ struct ws101_ws {
   ws101_ws_cb cb;
   void *cb_data;
   void *user_data;   /* ws101_ws_set_user_data */
-  char *strs;        /* path, subprotocol, extensions, remote addr */
   ws101__ws_rare *rare; /* NULL until needed */
   atomic_uint refs;
   uint32_t last_rx;  /* uv_now() of the last read (truncated), keep-alive */
@@ -84,7 +89,8 @@ struct ws101_ws {
   uint8_t timer;     /* which deadline is armed (ws.c) */
   uint8_t send_frag; /* fragmented send open: TEXT/BINARY, or 0 */
   uint8_t send_utf8; /* validator state of a fragmented text send */
-  uint8_t strs_cap;  /* inline string bytes after the struct, 0 = none */
+  uint8_t strs_cap;  /* inline string bytes after the struct, 0 = none
+                        (then in rare->strs) */
   unsigned close_sent : 1, close_rcvd : 1, failed : 1, finished : 1;
   unsigned paused : 1, in_feed : 1, want_drain : 1, resume_posted : 1;
   /* Pub/sub: 1 once the connection has subscribed to a topic. The topic

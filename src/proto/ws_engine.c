@@ -16,12 +16,16 @@ enum {
   S_DONE = 3      /* close received or connection failed: ignore input */
 };
 
-/* The call context of one ws101__wse_feed. */
+/* The call context of one ws101__wse_feed. `s` is the receive state in
+ * use: the engine's part block, or `local` while the connection has none. */
 typedef struct feed {
   ws101__wse *e;
+  ws101__wse_ctx *ctx;
+  ws101__wse_part *s;
   ws101__wse_emit emit;
   void *ud;
   int stop;
+  ws101__wse_part local;
 } feed;
 
 static void emit(feed *f, int ev, char *data, size_t len, int arg) {
@@ -36,27 +40,81 @@ static int fail(feed *f, int code, const char *why) {
 }
 
 void ws101__wse_init(ws101__wse *e, const struct ws101_options *opts,
-                     int is_client, const ws101__pmd_params *pmd,
-                     ws101__pmd_shared *shared) {
+                     int is_client, const ws101__pmd_params *pmd) {
   memset(e, 0, sizeof *e);
   e->opts = opts;
   e->is_client = (uint8_t)(is_client != 0);
   if (pmd != NULL) {
     e->has_pmd = 1;
     e->pmdp = *pmd;
-    e->pmd_shared = shared;
   }
 }
 
-void ws101__wse_free(ws101__wse *e) {
-  ws101__buf_free(&e->msg);
+static void part_free(ws101__wse_part *p) {
+  ws101__buf_free(&p->msg);
+  free(p);
+}
+
+/* A part block from the cache, or a new one (its msg empty). */
+static ws101__wse_part *part_get(ws101__wse_ctx *ctx) {
+  ws101__wse_part *p = ctx != NULL ? ctx->free : NULL;
+  if (p != NULL) {
+    ctx->free = p->next;
+    ctx->nfree--;
+  } else {
+    p = (ws101__wse_part *)malloc(sizeof *p);
+    if (p == NULL) return NULL;
+    p->msg.data = NULL;
+    p->msg.len = p->msg.cap = 0;
+  }
+  if (ctx != NULL) ctx->taken++;
+  return p;
+}
+
+/* Back to the cache, keeping a reassembly buffer of up to WSE_KEEP. */
+static void part_put(ws101__wse_ctx *ctx, ws101__wse_part *p) {
+  if (ctx == NULL) {
+    part_free(p);
+    return;
+  }
+  /* Guarded: a block taken without the context (its loop had none yet,
+   * out of memory) may come back through it. */
+  if (ctx->taken) ctx->taken--;
+  if (ctx->nfree >= WS101__WSE_CACHE) {
+    part_free(p);
+    return;
+  }
+  ws101__buf_reset(&p->msg, WS101__WSE_KEEP);
+  p->next = ctx->free;
+  ctx->free = p;
+  ctx->nfree++;
+}
+
+void ws101__wse_ctx_clear(ws101__wse_ctx *ctx) {
+  while (ctx->free != NULL) {
+    ws101__wse_part *p = ctx->free;
+    ctx->free = p->next;
+    part_free(p);
+  }
+  ctx->nfree = 0;
+}
+
+void ws101__wse_free(ws101__wse *e, ws101__wse_ctx *ctx) {
+  if (e->feeding) {
+    e->state = S_DONE; /* the feed releases the block on its way out */
+  } else if (e->part != NULL) {
+    if (ctx != NULL && ctx->taken) ctx->taken--;
+    part_free(e->part);
+    e->part = NULL;
+  }
   if (e->pmd != NULL) ws101__pmd_free(e->pmd);
   e->pmd = NULL;
 }
 
-ws101__pmd *ws101__wse_pmd(ws101__wse *e) {
+ws101__pmd *ws101__wse_pmd(ws101__wse *e, ws101__wse_ctx *ctx) {
   if (e->has_pmd && e->pmd == NULL)
-    e->pmd = ws101__pmd_new(&e->pmdp, !e->is_client, e->opts, e->pmd_shared);
+    e->pmd = ws101__pmd_new(&e->pmdp, !e->is_client, e->opts,
+                            ctx != NULL ? ctx->pmd_shared : NULL);
   return e->pmd;
 }
 
@@ -68,13 +126,50 @@ int ws101__wse_close_code_ok(unsigned code) {
 }
 
 size_t ws101__wse_memory(const ws101__wse *e) {
-  return e->msg.cap + (e->pmd != NULL ? ws101__pmd_memory(e->pmd) : 0);
+  size_t n = e->pmd != NULL ? ws101__pmd_memory(e->pmd) : 0;
+  if (e->part != NULL) n += sizeof *e->part + e->part->msg.cap;
+  return n;
+}
+
+/* Moves the state from the stack into a part block of the engine's own
+ * (no-op if it has one). Returns 0 or -1 (failed: out of memory). */
+static int own(feed *f) {
+  ws101__wse_part *p;
+  ws101__buf msg;
+  if (f->s != &f->local) return 0;
+  p = part_get(f->ctx);
+  if (p == NULL) return fail(f, 1011, "out of memory");
+  msg = p->msg; /* the cached buffer; local's is always empty */
+  *p = f->local;
+  p->msg = msg;
+  f->e->part = p;
+  f->s = p;
+  return 0;
+}
+
+/* At the end of a feed: keeps the state in a block only if the connection
+ * is inside a frame or a message, and gives the block back otherwise. */
+static void settle(feed *f) {
+  ws101__wse *e = f->e;
+  ws101__wse_part *s = f->s;
+  int idle = e->state == S_DONE ||
+             (e->state == S_HDR && s->hdr_len == 0 && s->msg_op == 0);
+  e->feeding = 0;
+  if (s != &f->local) {
+    if (idle) {
+      e->part = NULL;
+      part_put(f->ctx, s);
+    }
+  } else if (!idle) {
+    (void)own(f); /* on failure the engine is stopped (S_DONE) */
+  }
 }
 
 /* Checks a new frame header against the connection state and starts it.
  * Returns 0 or -1 (failed). */
 static int start_frame(feed *f, const ws101__ws_hdr *h) {
   ws101__wse *e = f->e;
+  ws101__wse_part *s = f->s;
   if (h->rsv & 0x30) return fail(f, 1002, "reserved bits set");
   if (h->masked == e->is_client)
     return fail(f, 1002, e->is_client ? "masked frame from server"
@@ -86,36 +181,36 @@ static int start_frame(feed *f, const ws101__ws_hdr *h) {
     if (!h->fin) return fail(f, 1002, "fragmented control frame");
     if (h->len > 125) return fail(f, 1002, "control frame too long");
     if (h->rsv) return fail(f, 1002, "RSV1 on a control frame");
-    e->ctl_off = e->msg.len;
+    s->ctl_off = s->msg.len;
   } else {
     if (h->opcode == WS101__WS_OP_CONT) {
-      if (!e->msg_op) return fail(f, 1002, "continuation without a message");
+      if (!s->msg_op) return fail(f, 1002, "continuation without a message");
       if (h->rsv) return fail(f, 1002, "RSV1 on a continuation frame");
     } else if (h->opcode == WS101__WS_OP_TEXT ||
                h->opcode == WS101__WS_OP_BINARY) {
-      if (e->msg_op) return fail(f, 1002, "new message inside a fragmented one");
+      if (s->msg_op) return fail(f, 1002, "new message inside a fragmented one");
       if (h->rsv && !e->has_pmd) return fail(f, 1002, "RSV1 without deflate");
-      if (h->rsv && ws101__wse_pmd(e) == NULL)
+      if (h->rsv && ws101__wse_pmd(e, f->ctx) == NULL)
         return fail(f, 1011, "out of memory");
-      e->msg_op = h->opcode;
-      e->msg_z = h->rsv ? 1 : 0;
-      e->msg_len = 0;
-      e->utf8 = WS101__UTF8_ACCEPT;
-      e->carry_len = 0;
+      s->msg_op = h->opcode;
+      s->msg_z = h->rsv ? 1 : 0;
+      s->msg_len = 0;
+      s->utf8 = WS101__UTF8_ACCEPT;
+      s->carry_len = 0;
     } else {
       return fail(f, 1002, "unknown opcode");
     }
     /* Compressed lengths say nothing about the inflated size: those are
      * bounded while inflating instead. */
-    if (!e->msg_z && h->len > e->opts->ws_max_message - e->msg_len)
+    if (!s->msg_z && h->len > e->opts->ws_max_message - s->msg_len)
       return fail(f, 1009, "message too big");
   }
-  e->op = h->opcode;
-  e->fin = h->fin;
-  e->masked = h->masked;
-  memcpy(e->key, h->key, 4);
-  e->key_off = 0;
-  e->remaining = h->len;
+  s->op = h->opcode;
+  s->fin = h->fin;
+  s->masked = h->masked;
+  memcpy(s->key, h->key, 4);
+  s->key_off = 0;
+  s->remaining = h->len;
   e->state = S_PAYLOAD;
   return 0;
 }
@@ -123,7 +218,7 @@ static int start_frame(feed *f, const ws101__ws_hdr *h) {
 /* Gathers and starts the next frame header from d[*p..len). Returns 1 when
  * a frame started, 0 when more bytes are needed (all consumed), -1 failed. */
 static int take_header(feed *f, const uint8_t *d, size_t len, size_t *p) {
-  ws101__wse *e = f->e;
+  ws101__wse_part *e = f->s;
   ws101__ws_hdr h;
   int r;
   /* Usual case: the whole header is in this read; parse it in place. */
@@ -156,11 +251,11 @@ static int take_header(feed *f, const uint8_t *d, size_t len, size_t *p) {
 static int handle_control(feed *f, char *data, size_t n) {
   ws101__wse *e = f->e;
   unsigned code;
-  if (e->op == WS101__WS_OP_PING) {
+  if (f->s->op == WS101__WS_OP_PING) {
     emit(f, WS101_WS_PING, data, n, 0);
     return 0;
   }
-  if (e->op == WS101__WS_OP_PONG) {
+  if (f->s->op == WS101__WS_OP_PONG) {
     emit(f, WS101_WS_PONG, data, n, 0);
     return 0;
   }
@@ -184,7 +279,7 @@ static int handle_control(feed *f, char *data, size_t n) {
  * `carry` (<= 3 bytes) and sent, completed, as its own small part, so the
  * bulk still goes out without a copy. */
 static void deliver_part(feed *f, char *data, size_t n, int end) {
-  ws101__wse *e = f->e;
+  ws101__wse_part *e = f->s;
   int fl = (e->msg_op == WS101__WS_OP_TEXT ? WS101_FRAG_TEXT
                                            : WS101_FRAG_BINARY);
   if (e->msg_op == WS101__WS_OP_TEXT) {
@@ -214,7 +309,7 @@ static void deliver_part(feed *f, char *data, size_t n, int end) {
 
 /* Validates text bytes of the open message; fails with 1007 at once. */
 static int check_text(feed *f, const char *data, size_t n, int end) {
-  ws101__wse *e = f->e;
+  ws101__wse_part *e = f->s;
   if (e->msg_op != WS101__WS_OP_TEXT) return 0;
   if (ws101__utf8_validate(&e->utf8, data, n) != n)
     return fail(f, 1007, "invalid UTF-8 in text message");
@@ -223,7 +318,7 @@ static int check_text(feed *f, const char *data, size_t n, int end) {
   return 0;
 }
 
-static void end_message(ws101__wse *e) {
+static void end_message(ws101__wse_part *e) {
   e->msg_op = 0;
   e->msg_z = 0;
   e->msg_len = 0;
@@ -234,7 +329,7 @@ static void end_message(ws101__wse *e) {
 /* Delivers a complete message as TEXT or BINARY; `reassembled` says it sat
  * in the message buffer, which is then reset. */
 static void emit_message(feed *f, char *data, size_t len, int reassembled) {
-  ws101__wse *e = f->e;
+  ws101__wse_part *e = f->s;
   int ev = e->msg_op == WS101__WS_OP_TEXT ? WS101_WS_TEXT : WS101_WS_BINARY;
   e->msg_op = 0;
   emit(f, ev, data, len, 0);
@@ -242,21 +337,26 @@ static void emit_message(feed *f, char *data, size_t len, int reassembled) {
 }
 
 static int inflate_part(feed *f, char *data, size_t n, int end) {
-  ws101__wse *e = f->e;
-  size_t before = e->msg.len, max_total, got;
-  uint64_t budget = e->opts->ws_max_message - e->msg_len;
+  const struct ws101_options *o = f->e->opts;
+  ws101__wse_part *e;
+  size_t before, max_total, got;
+  uint64_t budget;
   int r;
   if (n == 0 && !end) return 0;
+  if (own(f) < 0) return -1;
+  e = f->s;
+  before = e->msg.len;
+  budget = o->ws_max_message - e->msg_len;
   max_total = budget > (uint64_t)(SIZE_MAX - before) ? SIZE_MAX
                                                       : before + (size_t)budget;
-  r = ws101__pmd_inflate(e->pmd, data, n, end, &e->msg, max_total);
+  r = ws101__pmd_inflate(f->e->pmd, data, n, end, &e->msg, max_total);
   if (r == WS101_ETOOBIG) return fail(f, 1009, "message too big");
   if (r == WS101_ENOMEM) return fail(f, 1011, "out of memory");
   if (r != 0) return fail(f, 1007, "invalid compressed data");
   got = e->msg.len - before;
   e->msg_len += got;
   if (check_text(f, e->msg.data + before, got, end) < 0) return -1;
-  if (e->opts->ws_stream_fragments) {
+  if (o->ws_stream_fragments) {
     deliver_part(f, e->msg.data + before, got, end);
     e->msg.len = before;
     if (end) end_message(e);
@@ -270,8 +370,10 @@ static int inflate_part(feed *f, char *data, size_t n, int end) {
  * the way (one pass over the bytes instead of unmask, then copy), and
  * emits the message once it is complete. Returns 0 or -1 (failed). */
 static int reassemble(feed *f, const char *data, size_t n, int end) {
-  ws101__wse *e = f->e;
+  ws101__wse_part *e;
   char *dst;
+  if (own(f) < 0) return -1;
+  e = f->s;
   /* The frame header announced the rest of this frame: one allocation for
    * (up to 256 KiB of) it instead of a doubling chain of reallocs and
    * copies. The cap keeps a peer that announces a huge frame and then
@@ -296,14 +398,15 @@ static int reassemble(feed *f, const char *data, size_t n, int end) {
 /* Consumes n payload bytes of the current frame (n may be 0 only when the
  * frame is complete). Returns 0 or -1 (failed). */
 static int payload(feed *f, char *data, size_t n) {
-  ws101__wse *e = f->e;
-  int whole = e->state == S_PAYLOAD && n == e->remaining;
+  ws101__wse *en = f->e;
+  ws101__wse_part *e = f->s;
+  int whole = en->state == S_PAYLOAD && n == e->remaining;
   int end;
   e->remaining -= n;
-  e->state = e->remaining ? S_MORE : S_HDR;
+  en->state = e->remaining ? S_MORE : S_HDR;
   end = e->remaining == 0 && e->fin;
   /* A data message that is not complete in this read goes to `msg`. */
-  if (e->op < 8 && !e->msg_z && !e->opts->ws_stream_fragments &&
+  if (e->op < 8 && !e->msg_z && !en->opts->ws_stream_fragments &&
       !(whole && end && e->op != WS101__WS_OP_CONT))
     return reassemble(f, data, n, end);
   if (e->masked && n)
@@ -311,6 +414,8 @@ static int payload(feed *f, char *data, size_t n) {
 
   if (e->op >= 8) {
     if (whole) return handle_control(f, data, n);
+    if (own(f) < 0) return -1;
+    e = f->s;
     if (ws101__buf_append(&e->msg, data, n) != 0)
       return fail(f, 1011, "out of memory");
     if (e->remaining) return 0;
@@ -324,7 +429,7 @@ static int payload(feed *f, char *data, size_t n) {
   if (e->msg_z) return inflate_part(f, data, n, end);
   if (check_text(f, data, n, end) < 0) return -1;
   e->msg_len += n;
-  if (e->opts->ws_stream_fragments) {
+  if (en->opts->ws_stream_fragments) {
     deliver_part(f, data, n, end);
     if (end) end_message(e);
     return 0;
@@ -368,7 +473,7 @@ static uint64_t unmask_small(uint8_t *p, size_t n, const uint8_t key[4]) {
  * frame is not of that kind and the general path must take it. */
 static size_t small_frame(feed *f, char *d, size_t avail) {
   ws101__wse *e = f->e;
-  uint8_t b0, b1, key[4];
+  uint8_t b0, b1, op, key[4];
   size_t n;
   char *pl;
   if (avail < 6) return 0;
@@ -382,54 +487,83 @@ static size_t small_frame(feed *f, char *d, size_t avail) {
   if (avail - 6 < n || n > e->opts->ws_max_message) return 0;
   memcpy(key, d + 2, 4);
   pl = d + 6;
-  e->op = b0 & 0x0F;
-  e->fin = 1;
-  e->masked = 1;
+  op = b0 & 0x0F;
   /* One pass unmasks and tells whether any byte is non-ASCII; only then
    * does a text message need the UTF-8 automaton. */
-  if (unmask_small((uint8_t *)pl, n, key) && e->op == WS101__WS_OP_TEXT &&
+  if (unmask_small((uint8_t *)pl, n, key) && op == WS101__WS_OP_TEXT &&
       !ws101__utf8_valid(pl, n)) {
     fail(f, 1007, "invalid UTF-8 in text message");
     return 6 + n;
   }
-  emit(f, e->op == WS101__WS_OP_TEXT ? WS101_WS_TEXT : WS101_WS_BINARY, pl,
-       n, 0);
+  emit(f, op == WS101__WS_OP_TEXT ? WS101_WS_TEXT : WS101_WS_BINARY, pl, n,
+       0);
   return 6 + n;
 }
 
-size_t ws101__wse_feed(ws101__wse *e, char *data, size_t len,
-                       ws101__wse_emit emitfn, void *ud) {
+/* Sets up `local` for the general path: the state of a connection at a
+ * frame boundary with no message open. The rest of it is set by
+ * start_frame before it is read. */
+static void start_local(feed *f) {
+  f->s = &f->local;
+  f->local.msg.data = NULL;
+  f->local.msg.len = f->local.msg.cap = 0;
+  f->local.hdr_len = 0;
+  f->local.msg_op = 0;
+  f->local.msg_z = 0;
+  f->local.msg_len = 0;
+  f->local.carry_len = 0;
+  f->e->feeding = 1;
+}
+
+size_t ws101__wse_feed(ws101__wse *e, ws101__wse_ctx *ctx, char *data,
+                       size_t len, ws101__wse_emit emitfn, void *ud) {
   feed f;
   size_t p = 0;
   /* Only a server's engine between messages, outside streaming mode, may
    * take the small-frame shortcut; anything else goes the general way. */
   int fast = !e->is_client && !e->opts->ws_stream_fragments;
   f.e = e;
+  f.ctx = ctx;
   f.emit = emitfn;
   f.ud = ud;
   f.stop = 0;
+  /* NULL while idle and only whole small frames came: those need no
+   * receive state at all, so nothing is set up (or settled) for them. */
+  f.s = e->part;
+  if (f.s != NULL) e->feeding = 1;
   while (!f.stop) {
-    if (e->state == S_DONE) return len;
+    if (e->state == S_DONE) {
+      p = len;
+      break;
+    }
     if (e->state == S_HDR) {
       int r;
       if (p == len) break;
-      if (fast && e->hdr_len == 0 && !e->msg_op) {
+      if (fast && (f.s == NULL || (f.s->hdr_len == 0 && !f.s->msg_op))) {
         size_t k = small_frame(&f, data + p, len - p);
         if (k) {
           p += k;
           continue;
         }
       }
+      if (f.s == NULL) start_local(&f);
       r = take_header(&f, (const uint8_t *)data, len, &p);
-      if (r < 0) return len;
+      if (r < 0) {
+        p = len;
+        break;
+      }
       if (r == 0) break;
-    } else {
+    } else { /* inside a frame: f.s is set (start_frame ran) */
       size_t n = len - p;
-      if (n > e->remaining) n = (size_t)e->remaining;
-      if (n == 0 && e->remaining > 0) break;
-      if (payload(&f, data + p, n) < 0) return len;
+      if (n > f.s->remaining) n = (size_t)f.s->remaining;
+      if (n == 0 && f.s->remaining > 0) break;
+      if (payload(&f, data + p, n) < 0) {
+        p = len;
+        break;
+      }
       p += n;
     }
   }
+  if (f.s != NULL) settle(&f);
   return p;
 }

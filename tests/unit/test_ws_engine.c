@@ -101,27 +101,50 @@ static int on_ev(void *ud, int ev, char *data, size_t len, int arg) {
   return r->stop_every;
 }
 
+/* run() feeds through a loop-style context unless this is cleared. */
+static int use_ctx = 1;
+
+/* The part block is held exactly while the engine is inside a frame or a
+ * message: after every feed the context's count agrees with the engine,
+ * and the engine's memory counts the block only while it is held. */
+static void check_part(const ws101__wse *e, const ws101__wse_ctx *ctx) {
+  if (ctx != NULL) ASSERT_EQ(ctx->taken, e->part != NULL ? 1u : 0u);
+  if (ctx != NULL) ASSERT_LE(ctx->nfree, WS101__WSE_CACHE);
+  if (e->part != NULL)
+    ASSERT_GE(ws101__wse_memory(e), sizeof *e->part + e->part->msg.cap);
+  else if (e->pmd == NULL)
+    ASSERT_EQ(ws101__wse_memory(e), 0);
+}
+
 /* Feeds W (copied: the engine unmasks in place) cut at the given offsets.
- * Consumption must be complete unless stopping was requested. */
+ * Consumption must be complete unless stopping was requested. Every input
+ * of these tests ends at a frame boundary with no message open (or fails
+ * the connection), so the block must be back in the cache at the end. */
 static void run(rec *r, int is_client, const ws101__pmd_params *pmd,
                 const size_t *cuts, size_t ncuts) {
   static uint8_t buf[sizeof W.b];
   ws101__wse e;
+  ws101__wse_ctx ctx;
   size_t i, at = 0;
   memset(r, 0, offsetof(rec, frag));
+  memset(&ctx, 0, sizeof ctx);
   r->frag.len = 0;
   r->frag_fin = 0;
-  ws101__wse_init(&e, &opts, is_client, pmd, NULL);
+  ws101__wse_init(&e, &opts, is_client, pmd);
   memcpy(buf, W.b, W.n);
   for (i = 0; i <= ncuts; i++) {
     size_t end = i < ncuts ? cuts[i] : W.n;
     r->base = (const char *)buf + at;
     r->base_len = end - at;
-    ASSERT_EQ(ws101__wse_feed(&e, (char *)buf + at, end - at, on_ev, r),
+    ASSERT_EQ(ws101__wse_feed(&e, use_ctx ? &ctx : NULL, (char *)buf + at,
+                              end - at, on_ev, r),
               end - at);
+    check_part(&e, use_ctx ? &ctx : NULL);
     at = end;
   }
-  ws101__wse_free(&e);
+  ASSERT(e.part == NULL);
+  ws101__wse_free(&e, use_ctx ? &ctx : NULL);
+  ws101__wse_ctx_clear(&ctx);
 }
 
 static void run_whole(rec *r, int is_client) { run(r, is_client, NULL, NULL, 0); }
@@ -137,6 +160,10 @@ static void check_all_splits(int is_client, const ws101__pmd_params *pmd,
   memset(&r, 0, sizeof r);
   run(&r, is_client, pmd, NULL, 0);
   if (strcmp(r.log, want) != 0) FAILF("whole: got %s\nwant %s", r.log, want);
+  use_ctx = 0; /* without a cache the engine mallocs its blocks itself */
+  run(&r, is_client, pmd, NULL, 0);
+  use_ctx = 1;
+  if (strcmp(r.log, want) != 0) FAILF("no ctx: got %s\nwant %s", r.log, want);
   for (i = 0; i <= W.n; i++) {
     run(&r, is_client, pmd, &i, 1);
     if (strcmp(r.log, want) != 0)
@@ -301,11 +328,11 @@ static void utf8_fails_fast(void) {
     ws101__wse e;
     static uint8_t buf[sizeof W.b];
     memset(&r, 0, sizeof r);
-    ws101__wse_init(&e, &opts, 0, NULL, NULL);
+    ws101__wse_init(&e, &opts, 0, NULL);
     memcpy(buf, W.b, W.n);
-    ws101__wse_feed(&e, (char *)buf, cut, on_ev, &r);
+    ws101__wse_feed(&e, NULL, (char *)buf, cut, on_ev, &r);
     ASSERT(strncmp(r.log, "101/1007:", 9) == 0);
-    ws101__wse_free(&e);
+    ws101__wse_free(&e, NULL);
   }
 }
 
@@ -327,11 +354,11 @@ static void too_big(void) {
     W.n = 0;
     FR(1, 2, "01234567890");
     memset(&r, 0, sizeof r);
-    ws101__wse_init(&e, &opts, 0, NULL, NULL);
+    ws101__wse_init(&e, &opts, 0, NULL);
     memcpy(buf, W.b, W.n);
-    ws101__wse_feed(&e, (char *)buf, 6, on_ev, &r); /* header only */
+    ws101__wse_feed(&e, NULL, (char *)buf, 6, on_ev, &r); /* header only */
     ASSERT_STR_EQ(r.log, "101/1009:message too big|");
-    ws101__wse_free(&e);
+    ws101__wse_free(&e, NULL);
   }
   opts.ws_max_message = saved;
 }
@@ -405,16 +432,17 @@ static void stop_and_continue(void) {
   memcpy(buf, W.b, W.n);
   memset(&r, 0, sizeof r);
   r.stop_every = 1;
-  ws101__wse_init(&e, &opts, 0, NULL, NULL);
+  ws101__wse_init(&e, &opts, 0, NULL);
   while (total < W.n) {
-    n = ws101__wse_feed(&e, (char *)buf + total, W.n - total, on_ev, &r);
+    n = ws101__wse_feed(&e, NULL, (char *)buf + total, W.n - total, on_ev,
+                        &r);
     ASSERT_GT(n, 0);
     total += n;
     calls++;
   }
   ASSERT_EQ(calls, 3);
   ASSERT_STR_EQ(r.log, "2/0:one|2/0:two|5/0:|");
-  ws101__wse_free(&e);
+  ws101__wse_free(&e, NULL);
 }
 
 static void deflate_roundtrip(void) {
@@ -487,12 +515,13 @@ static void keep_limit(void) {
   frame(&W, 1, 0, big, 50000);
   memcpy(buf, W.b, W.n);
   memset(&r, 0, sizeof r);
-  ws101__wse_init(&e, &opts, 0, NULL, NULL);
-  ASSERT_EQ(ws101__wse_feed(&e, (char *)buf, W.n, on_ev, &r), W.n);
+  ws101__wse_init(&e, &opts, 0, NULL);
+  ASSERT_EQ(ws101__wse_feed(&e, NULL, (char *)buf, W.n, on_ev, &r), W.n);
   ASSERT(strstr(r.log, "3/0:len=100000") != NULL);
-  ASSERT_LE(e.msg.cap, WS101__WSE_KEEP);
-  ASSERT_EQ(ws101__wse_memory(&e), e.msg.cap);
-  ws101__wse_free(&e);
+  /* Back at a boundary: the part block (and its big buffer) is gone. */
+  ASSERT(e.part == NULL);
+  ASSERT_EQ(ws101__wse_memory(&e), 0);
+  ws101__wse_free(&e, NULL);
 }
 
 /* Complete small frames take the engine's shortcut when fed whole and the
@@ -532,6 +561,153 @@ static void small_frames_every_length(void) {
   }
 }
 
+/* Feeds W[from..to) to e (buf holds W's bytes, unmasked in place). */
+static void feed_range(ws101__wse *e, ws101__wse_ctx *ctx, uint8_t *buf,
+                       size_t from, size_t to, rec *r) {
+  ASSERT_EQ(ws101__wse_feed(e, ctx, (char *)buf + from, to - from, on_ev, r),
+            to - from);
+}
+
+/* The receive state block: never taken for whole frames (small, 16-bit
+ * length, control, client-side), taken from the loop's cache when a frame
+ * or a message spans reads, given back at the next frame boundary with no
+ * message open, and reused from the cache without another malloc. */
+static void part_block_lifecycle(void) {
+  static uint8_t buf[sizeof W.b];
+  static char mid[300];
+  ws101__wse e;
+  ws101__wse_ctx ctx;
+  ws101__wse_part *first;
+  rec r;
+  size_t a, b, c, d;
+  memset(&r, 0, sizeof r);
+  memset(&ctx, 0, sizeof ctx);
+  memset(mid, 'm', sizeof mid);
+  ws101__wse_init(&e, &opts, 0, NULL);
+  /* Whole frames of every path: no block was ever made. */
+  W.n = 0;
+  FR(1, 1, "small");
+  frame(&W, 1, 2, mid, sizeof mid); /* 16-bit length: the general path */
+  FR(1, 9, "ping");
+  memcpy(buf, W.b, W.n);
+  feed_range(&e, &ctx, buf, 0, W.n, &r);
+  ASSERT(e.part == NULL);
+  ASSERT(ctx.free == NULL && ctx.taken == 0);
+  ASSERT_EQ(ws101__wse_memory(&e), 0);
+  ASSERT(strstr(r.log, "2/0:small|3/0:len=300,") != NULL);
+  ASSERT(strstr(r.log, "|5/0:ping|") != NULL);
+  /* A header split across reads takes the block; the rest of the frame
+   * gives it back. */
+  memset(&r, 0, sizeof r);
+  W.n = 0;
+  FR(1, 1, "split");
+  memcpy(buf, W.b, W.n);
+  feed_range(&e, &ctx, buf, 0, 1, &r);
+  ASSERT(e.part != NULL && ctx.taken == 1);
+  ASSERT_EQ(ws101__wse_memory(&e), sizeof *e.part);
+  first = e.part;
+  feed_range(&e, &ctx, buf, 1, W.n, &r);
+  ASSERT_STR_EQ(r.log, "2/0:split|");
+  ASSERT(e.part == NULL && ctx.taken == 0 && ctx.nfree == 1);
+  /* A fragmented message with control frames inside it, one whole and
+   * one split: the block stays taken (the same one, from the cache) until
+   * the final fragment, and the message arrives intact. */
+  memset(&r, 0, sizeof r);
+  W.n = 0;
+  FR(0, 1, "frag");
+  a = W.n;
+  FR(1, 9, "in");   /* whole ping inside the message */
+  FR(0, 0, "men");
+  b = W.n;
+  FR(1, 0xA, "pong"); /* split pong inside the message */
+  c = W.n;
+  FR(1, 0, "ted");
+  d = W.n;
+  FR(1, 1, "after");
+  memcpy(buf, W.b, W.n);
+  feed_range(&e, &ctx, buf, 0, a, &r);
+  ASSERT(e.part == first && ctx.taken == 1 && ctx.nfree == 0);
+  ASSERT_GE(ws101__wse_memory(&e), sizeof *e.part + 4);
+  feed_range(&e, &ctx, buf, a, b + 3, &r);
+  ASSERT(e.part == first);
+  feed_range(&e, &ctx, buf, b + 3, c, &r);
+  ASSERT(e.part == first);
+  ASSERT_STR_EQ(r.log, "5/0:in|6/0:pong|");
+  feed_range(&e, &ctx, buf, c, d, &r);
+  ASSERT_STR_EQ(r.log, "5/0:in|6/0:pong|2/0:fragmented|");
+  ASSERT(e.part == NULL && ctx.taken == 0 && ctx.nfree == 1);
+  ASSERT_EQ(ws101__wse_memory(&e), 0);
+  /* The cached block kept its (small) reassembly buffer for the next. */
+  ASSERT(ctx.free == first && first->msg.cap > 0 && first->msg.len == 0);
+  feed_range(&e, &ctx, buf, d, W.n, &r);
+  ASSERT(e.part == NULL && ctx.free == first);
+  /* A payload split mid-frame: taken, then back. */
+  memset(&r, 0, sizeof r);
+  W.n = 0;
+  frame(&W, 1, 2, mid, sizeof mid);
+  memcpy(buf, W.b, W.n);
+  feed_range(&e, &ctx, buf, 0, 100, &r);
+  ASSERT(e.part == first && ctx.taken == 1);
+  feed_range(&e, &ctx, buf, 100, W.n, &r);
+  ASSERT(e.part == NULL && ctx.taken == 0 && ctx.nfree == 1);
+  ASSERT(strstr(r.log, "3/0:len=300,") != NULL);
+  /* Closing mid-message frees the block (not cached: may be another
+   * thread); a failed connection gives it back at once. */
+  W.n = 0;
+  FR(0, 2, "open");
+  memcpy(buf, W.b, W.n);
+  feed_range(&e, &ctx, buf, 0, W.n, &r);
+  ASSERT(e.part != NULL && ctx.taken == 1);
+  ws101__wse_free(&e, &ctx);
+  ASSERT(e.part == NULL && ctx.taken == 0 && ctx.nfree == 0);
+  ws101__wse_init(&e, &opts, 0, NULL);
+  memset(&r, 0, sizeof r);
+  W.n = 0;
+  FR(0, 2, "open");
+  FR(1, 1, "new message inside");
+  memcpy(buf, W.b, W.n);
+  feed_range(&e, &ctx, buf, 0, 8, &r);
+  ASSERT(e.part != NULL);
+  feed_range(&e, &ctx, buf, 8, W.n, &r);
+  ASSERT(strncmp(r.log, "101/1002:", 9) == 0);
+  ASSERT(e.part == NULL && ctx.taken == 0 && ctx.nfree == 1);
+  ws101__wse_free(&e, &ctx);
+  ws101__wse_ctx_clear(&ctx);
+  ASSERT(ctx.free == NULL && ctx.nfree == 0);
+}
+
+/* The cache keeps at most WS101__WSE_CACHE blocks, however many engines
+ * were mid-message at once. */
+static void part_cache_bound(void) {
+  static ws101__wse es[WS101__WSE_CACHE + 3];
+  static uint8_t buf[64];
+  ws101__wse_ctx ctx;
+  rec r;
+  size_t i, n = sizeof es / sizeof es[0];
+  memset(&ctx, 0, sizeof ctx);
+  for (i = 0; i < n; i++) {
+    ws101__wse_init(&es[i], &opts, 0, NULL);
+    memset(&r, 0, sizeof r);
+    W.n = 0;
+    FR(0, 2, "a");
+    memcpy(buf, W.b, W.n);
+    feed_range(&es[i], &ctx, buf, 0, W.n, &r);
+  }
+  ASSERT_EQ(ctx.taken, n);
+  for (i = 0; i < n; i++) {
+    memset(&r, 0, sizeof r);
+    W.n = 0;
+    FR(1, 0, "b");
+    memcpy(buf, W.b, W.n);
+    feed_range(&es[i], &ctx, buf, 0, W.n, &r);
+    ASSERT_STR_EQ(r.log, "3/0:ab|");
+    ws101__wse_free(&es[i], &ctx);
+  }
+  ASSERT_EQ(ctx.taken, 0);
+  ASSERT_EQ(ctx.nfree, WS101__WSE_CACHE);
+  ws101__wse_ctx_clear(&ctx);
+}
+
 int main(void) {
   ws101__options_defaults(&opts);
   RUN(messages_table);
@@ -547,5 +723,7 @@ int main(void) {
   RUN(deflate_roundtrip);
   RUN(keep_limit);
   RUN(small_frames_every_length);
+  RUN(part_block_lifecycle);
+  RUN(part_cache_bound);
   TEST_DONE();
 }
