@@ -84,7 +84,7 @@ struct ws101_loop {
   /* Per-loop shared state of other modules, created on first use. */
   void *deflate_shared;        /* ws101__pmd_shared * */
   void (*deflate_shared_free)(void *);
-  void *ws_scratch;            /* ws.c: compression output (ws101__buf *) */
+  void *ws_scratch;            /* ws.c's per-loop state (its loop_ws) */
   void (*ws_scratch_free)(void *);
   void *client_pool;           /* HTTP client keep-alive pool */
   void (*client_pool_free)(void *);
