@@ -455,6 +455,16 @@ static int in_gap(const ws101__h2 *h, int32_t id) {
   return 0;
 }
 
+/* A request broke an RFC 9113 §8 rule: reset its stream with
+ * PROTOCOL_ERROR, as nghttp2's own HTTP checks did, and ignore what
+ * else arrives on it. The connection and other streams go on. */
+static void reject(ws101__h2 *h, ws101__h2_stream *st) {
+  if (st->rejected) return;
+  st->rejected = 1;
+  nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id,
+                            NGHTTP2_PROTOCOL_ERROR);
+}
+
 static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd,
                           void *ud) {
   ws101__h2 *h = ud;
@@ -504,6 +514,16 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f,
   if (f->hd.type != NGHTTP2_HEADERS) return 0;
   st = stream_of(h, f->hd.stream_id);
   if (st == NULL) return 0;
+  if (h->is_server) {
+    /* Every field is checked, also past the 431 limit and in trailers,
+     * as nghttp2 did; a dropped one does not count towards the limit. */
+    if (st->rejected) return 0;
+    rc = ws101__h2_check_field(&st->chk, name, nl, value, vl,
+                               st->head.version == 20,
+                               h->set.enable_connect_protocol);
+    if (rc == WS101__H2C_BAD) reject(h, st);
+    if (rc != WS101__H2C_OK) return 0;
+  }
   /* Trailers after the head, and the rest of a head over the limit (it
    * is still decoded, to keep HPACK in sync), are not stored. */
   if (st->head.version == 20 || st->head_status != 0) return 0;
@@ -516,6 +536,29 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f,
   if (rc == -1) st->head_status = 431;
   if (rc == -2) return NGHTTP2_ERR_CALLBACK_FAILURE;
   return 0;
+}
+
+/* The message rules of a whole HEADERS or DATA frame of a request
+ * (RFC 9113 §8.1): a complete head, trailers that end the stream, and a
+ * body that matches content-length. 0 when the stream was reset. */
+static int request_frame_ok(ws101__h2 *h, ws101__h2_stream *st,
+                            const nghttp2_frame *f) {
+  if (st->rejected) return 0;
+  if (f->hd.type == NGHTTP2_HEADERS) {
+    int bad = st->head.version != 20
+                  ? ws101__h2_check_head(&st->chk) != 0
+                  : !(f->hd.flags & NGHTTP2_FLAG_END_STREAM);
+    if (bad) {
+      reject(h, st);
+      return 0;
+    }
+  }
+  if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+      ws101__h2_check_end(&st->chk) != 0) {
+    reject(h, st);
+    return 0;
+  }
+  return 1;
 }
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f,
@@ -550,6 +593,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f,
   if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
   st = stream_of(h, f->hd.stream_id);
   if (st == NULL) return 0;
+  if (h->is_server && !request_frame_ok(h, st, f)) return 0;
   if (f->hd.type == NGHTTP2_HEADERS) {
     /* The first HEADERS is the head; later ones are trailers. */
     if (st->head.version != 20) {
@@ -582,7 +626,10 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id,
   ws101__h2 *h = ud;
   ws101__h2_stream *st = stream_of(h, id);
   (void)flags;
-  if (st == NULL || st->head.version != 20) {
+  if (st != NULL && h->is_server && !st->rejected &&
+      ws101__h2_check_data(&st->chk, len) != 0)
+    reject(h, st);
+  if (st == NULL || st->head.version != 20 || st->rejected) {
     /* No one takes these bytes: give the window back at once. */
     nghttp2_session_consume(s, id, len);
     return 0;
@@ -664,6 +711,9 @@ int ws101__h2_new(ws101__h2 **out, int is_server, const ws101__h2_settings *s,
   }
   /* Windows reopen when the application has taken the bytes. */
   nghttp2_option_set_no_auto_window_update(opt, 1);
+  /* A server checks requests itself (h2_check.c, the same rules for a
+   * fraction of the cost); a client keeps nghttp2's response checks. */
+  if (is_server) nghttp2_option_set_no_http_messaging(opt, 1);
   /* The Debian 1.52 security backports, set explicitly (see header). */
   nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
   nghttp2_option_set_max_continuations(opt, 8);

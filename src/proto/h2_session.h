@@ -32,6 +32,7 @@
 #define WS101_H2_SESSION_H
 
 #include "proto/buf.h"
+#include "proto/h2_check.h"
 #include "proto/http1_parser.h"
 
 #include <stddef.h>
@@ -78,6 +79,10 @@ struct ws101__h2_stream {
   int has_source;       /* we submitted a body with a data source */
   int in_list;          /* linked in the session's list */
   const char *protocol; /* ":protocol" of an extended CONNECT, or NULL */
+  /* Server: our RFC 9113 checks of the request (nghttp2's are off), and
+   * whether they reset the stream (it is then ignored until it closes). */
+  ws101__h2_check chk;
+  int rejected;
   ws101__h2_stream *prev, *next;
 };
 
