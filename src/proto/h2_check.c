@@ -45,11 +45,35 @@ static const uint8_t cls[256] = {
     10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10,  /* 0xf0 */
 };
 
+/* Every byte of p[0..n) has class `bit`. No branch per byte: the classes
+ * are ANDed four at a time (this runs over every name of every request). */
 static int all_of(const uint8_t *p, size_t n, unsigned bit) {
-  size_t i;
-  for (i = 0; i < n; i++)
-    if (!(cls[p[i]] & bit)) return 0;
-  return 1;
+  unsigned acc = bit;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    acc &= (unsigned)(cls[p[i]] & cls[p[i + 1]] & cls[p[i + 2]] &
+                      cls[p[i + 3]]);
+  for (; i < n; i++) acc &= cls[p[i]];
+  return (acc & bit) != 0;
+}
+
+/* Field-value bytes, eight at a time: a word with no byte below 0x20 and
+ * no DEL is all valid (bytes >= 0x80 are obs-text); a word that has one
+ * (HTAB is allowed) is looked at byte by byte. Values are most of a
+ * head's bytes, and the table loop was ~5 instructions a byte. */
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+static int value_bytes_ok(const uint8_t *p, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w, d;
+    memcpy(&w, p + i, 8);
+    d = w ^ (ONES * 0x7f);
+    if ((((w - ONES * 0x20) & ~w) | ((d - ONES) & ~d)) & HIGHS) {
+      if (!all_of(p + i, 8, C_VALUE)) return 0;
+    }
+  }
+  return all_of(p + i, n - i, C_VALUE);
 }
 
 static int is_alpha(uint8_t c) { return (uint8_t)((c | 32) - 'a') < 26; }
@@ -69,7 +93,7 @@ static int value_ok(const uint8_t *v, size_t n) {
   if (n == 0) return 1;
   if (v[0] == ' ' || v[0] == '\t' || v[n - 1] == ' ' || v[n - 1] == '\t')
     return 0;
-  return all_of(v, n, C_VALUE);
+  return value_bytes_ok(v, n);
 }
 
 static int eq(const uint8_t *p, size_t n, const char *s, size_t sn) {

@@ -184,6 +184,29 @@ static void test_regular_fields(void) {
                 WS101__H2C_IGNORE);
     }
   }
+  /* A bad byte at every position of a long value (the word-at-a-time
+   * path and its tail), and a long value with HTAB and obs-text inside. */
+  {
+    static const uint8_t bad[] = {'\0', '\r', '\n', 0x7f, 0x1f};
+    uint8_t v[37];
+    size_t pos, k;
+    for (k = 0; k < sizeof(bad); k++)
+      for (pos = 1; pos + 1 < sizeof(v); pos++) {
+        memset(v, 'a', sizeof(v));
+        v[pos] = bad[k];
+        ASSERT_EQ(ws101__h2_check_field(&c, (const uint8_t *)"x", 1, v,
+                                        sizeof(v), 0, 0),
+                  WS101__H2C_IGNORE);
+      }
+    memset(v, 'a', sizeof(v));
+    v[5] = '\t';
+    v[12] = 0x80;
+    v[20] = 0xff;
+    v[30] = ' ';
+    ASSERT_EQ(ws101__h2_check_field(&c, (const uint8_t *)"x", 1, v,
+                                    sizeof(v), 0, 0),
+              WS101__H2C_OK);
+  }
   /* ...but a pseudo-header still may not follow a dropped field. */
   ASSERT_EQ(field(&c, ":path", "/", 0), WS101__H2C_BAD);
 }
