@@ -181,33 +181,13 @@ static size_t token_len(const char *s) {
   return *p == '\0' ? (size_t)(p - s) : 0;
 }
 
-/* `vl` bytes of a field value (ws101__h1_is_field_byte each): eight at a
- * time, since every response sends a content type of ~25 bytes through
- * here and the byte loop was ~200 instructions of each request. A word
- * with no byte below 0x20 and none equal to 0x7f is all field bytes
- * (obs-text >= 0x80 is allowed); a word that may hold one (HTAB is below
- * 0x20 and allowed) is decided byte by byte. */
-static int field_value_ok(const char *s, size_t vl) {
-  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-  size_t i = 0, j;
-  for (; i + 8 <= vl; i += 8) {
-    uint64_t x, d;
-    memcpy(&x, s + i, 8);
-    d = x ^ (ones * 0x7f);
-    if ((((x - ones * 0x20) & ~x) | ((d - ones) & ~d)) & highs) break;
-  }
-  for (j = i; j < vl; j++)
-    if (!ws101__h1_is_field_byte((unsigned char)s[j])) return 0;
-  return 1;
-}
-
 int ws101_req_add_header(ws101_req *req, const char *name, const char *value) {
   const char *p;
   size_t nl, vl;
   if (req == NULL || name == NULL || value == NULL) return WS101_EINVAL;
   nl = token_len(name);
   vl = strlen(value);
-  if (nl == 0 || !field_value_ok(value, vl)) return WS101_EINVAL;
+  if (nl == 0 || !ws101__h1_is_field_value_n(value, vl)) return WS101_EINVAL;
   if (req->resp_state != WS101__RESP_IDLE) return WS101_ESTATE;
   /* Headers the library writes itself; compared only at their lengths,
    * since every response adds a header or two. */

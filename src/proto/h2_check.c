@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "proto/http1_chars.h"
+
 enum {
   F_METHOD = 1u << 0,
   F_PATH = 1u << 1,
@@ -65,25 +67,6 @@ INLINE int all_of(const uint8_t *p, size_t n, unsigned bit) {
   return (acc & bit) != 0;
 }
 
-/* Field-value bytes, eight at a time: a word with no byte below 0x20 and
- * no DEL is all valid (bytes >= 0x80 are obs-text); a word that has one
- * (HTAB is allowed) is looked at byte by byte. Values are most of a
- * head's bytes, and the table loop was ~5 instructions a byte. */
-#define ONES UINT64_C(0x0101010101010101)
-#define HIGHS UINT64_C(0x8080808080808080)
-INLINE int value_bytes_ok(const uint8_t *p, size_t n) {
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w, d;
-    memcpy(&w, p + i, 8);
-    d = w ^ (ONES * 0x7f);
-    if ((((w - ONES * 0x20) & ~w) | ((d - ONES) & ~d)) & HIGHS) {
-      if (!all_of(p + i, 8, C_VALUE)) return 0;
-    }
-  }
-  return all_of(p + i, n - i, C_VALUE);
-}
-
 static int is_alpha(uint8_t c) { return (uint8_t)((c | 32) - 'a') < 26; }
 
 static int scheme_ok(const uint8_t *p, size_t n) {
@@ -101,22 +84,11 @@ static int value_ok(const uint8_t *v, size_t n) {
   if (n == 0) return 1;
   if (v[0] == ' ' || v[0] == '\t' || v[n - 1] == ' ' || v[n - 1] == '\t')
     return 0;
-  return value_bytes_ok(v, n);
+  return ws101__h1_is_field_value_n(v, n);
 }
 
 static int eq(const uint8_t *p, size_t n, const char *s, size_t sn) {
   return n == sn && memcmp(p, s, sn) == 0;
-}
-
-static int ieq(const uint8_t *p, size_t n, const char *s, size_t sn) {
-  size_t i;
-  if (n != sn) return 0;
-  for (i = 0; i < n; i++) {
-    uint8_t c = p[i];
-    if (c >= 'A' && c <= 'Z') c = (uint8_t)(c + 32);
-    if (c != (uint8_t)s[i]) return 0;
-  }
-  return 1;
 }
 
 /* A decimal number, digits only, that fits in 63 bits; -1 otherwise. */
@@ -163,7 +135,8 @@ static int pseudo(ws101__h2_check *c, const uint8_t *n, size_t nl,
     if (eq(n, nl, ":scheme", 7)) {
       if (!scheme_ok(v, vl) || once(c, F_SCHEME, vl) != 0)
         return WS101__H2C_BAD;
-      if (ieq(v, vl, "http", 4) || ieq(v, vl, "https", 5))
+      if (ws101__h1_ieq_n((const char *)v, vl, "http") ||
+          ws101__h1_ieq_n((const char *)v, vl, "https"))
         c->flags |= F_SCHEME_HTTP;
       return WS101__H2C_OK;
     }
@@ -187,7 +160,8 @@ static int regular(ws101__h2_check *c, const uint8_t *n, size_t nl,
                    const uint8_t *v, size_t vl) {
   switch (nl) {
   case 2:
-    if (eq(n, nl, "te", 2) && !ieq(v, vl, "trailers", 8))
+    if (eq(n, nl, "te", 2) &&
+        !ws101__h1_ieq_n((const char *)v, vl, "trailers"))
       return WS101__H2C_BAD;
     break;
   case 7:
