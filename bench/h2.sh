@@ -71,18 +71,37 @@ ensure() {
 }
 
 h2load_row() { # h2load_row MODE M
-  local mode=$1 m=$2 row="$1-hello-c100-m$2" r s url out
+  local mode=$1 m=$2 row="$1-hello-c100-m$2" r s url out t0 t1
   for r in $(seq 1 "$ROUNDS"); do
     for s in $SERVERS; do
       ensure "$s" "$mode" || { h2_log "$s ($mode) unavailable"; continue; }
       url=$(h2_url "$s-$mode" "$mode")
       h2_log "$row  round $r/$ROUNDS  $s"
-      timeout -k 5 "$LIMIT" taskset -c "$H2_LOAD_CPU" h2load -t1 -c100 -m"$m" -D "$D" \
+      t0=$(cpu_ticks "${H2_PID[$s-$mode]}")
+      timeout -k 5 "$LIMIT" /usr/bin/time -f '%U %S %e' -o "$H2_RUN/h2load.time" \
+        taskset -c "$H2_LOAD_CPU" h2load -t1 -c100 -m"$m" -D "$D" \
         --warm-up-time "$WU" "$url" >"$H2_RUN/h2load.out" 2>&1
+      t1=$(cpu_ticks "${H2_PID[$s-$mode]}")
       out=$($PY "$ROOT/bench/report.py" h2load "$H2_RUN/h2load.out")
+      # who was the limit: each side's share of its core over the whole
+      # h2load run (warm-up included), server from /proc, h2load from time(1)
+      out=$($PY -c 'import json,os,sys
+d=json.loads(sys.argv[1]); u,s_,e=map(float,open(sys.argv[2]).read().split()[-3:])
+d["server_cpu_pct"]=round(100*(int(sys.argv[4])-int(sys.argv[3]))/os.sysconf("SC_CLK_TCK")/e,1) if e else None
+d["load_cpu_pct"]=round(100*(u+s_)/e,1) if e else None
+print(json.dumps(d))' "$out" "$H2_RUN/h2load.time" "$t0" "$t1" 2>/dev/null || echo "$out")
       record "$row" "$s" "$r" "$out"
     done
   done
+}
+
+cpu_ticks() { # user+system clock ticks of a process and its children
+  local total=0 c v
+  for c in $1 $(pgrep -P "$1"); do
+    v=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$c/stat" 2>/dev/null)
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
 }
 
 rss_kib() { # a process and its children
@@ -185,8 +204,10 @@ $PY - "$RAW" "$(git rev-parse --short HEAD 2>/dev/null)" "$DURATION" "$ROUNDS" <
 import json, statistics, sys, os
 raw, commit, dur, rounds = sys.argv[1:5]
 rows = {}
+per_raw = {}
 for line in open(raw):
     d = json.loads(line)
+    per_raw.setdefault((d["row"], d["server"]), []).append(d)
     key = "bytes_per_conn" if d["row"].startswith("idle") else "msgs_per_s"
     v = d.get(key)
     rows.setdefault(d["row"], {}).setdefault(d["server"], []).append((v, d.get("errors", 0)))
@@ -209,4 +230,9 @@ for row, per in rows.items():
         w = m.get("ws101")
         rat = "  ".join(f"ws101/{p} {w / m[p]:.2f}" for p in ("h2o", "nghttpd") if w and m.get(p))
     print(f"{row:24s} {unit:6s}  {cells}  |  {rat}")
+    cpu = {s: (statistics.median(c) if (c := [v for v in (d.get("server_cpu_pct") for d in per_raw.get((row, s), [])) if v is not None]) else None,
+               statistics.median(c) if (c := [v for v in (d.get("load_cpu_pct") for d in per_raw.get((row, s), [])) if v is not None]) else None)
+           for s in per}
+    if any(a is not None for a, _ in cpu.values()):
+        print(f"{'':24s} cpu %   " + "  ".join(f"{s} {a:.0f} (h2load {b:.0f})" for s, (a, b) in cpu.items() if a is not None and b is not None))
 EOF
