@@ -123,6 +123,7 @@ static int pseudo(ws101__h2_check *c, const uint8_t *n, size_t nl,
       c->flags |= F_PATH_SLASH;
     else if (vl == 1 && v[0] == '*')
       c->flags |= F_PATH_STAR;
+    c->kind = WS101__H2K_PATH;
     return WS101__H2C_OK;
   case 7: /* :method, :scheme */
     if (eq(n, nl, ":method", 7)) {
@@ -130,6 +131,7 @@ static int pseudo(ws101__h2_check *c, const uint8_t *n, size_t nl,
         return WS101__H2C_BAD;
       if (eq(v, vl, "CONNECT", 7)) c->flags |= F_CONNECT;
       if (eq(v, vl, "OPTIONS", 7)) c->flags |= F_OPTIONS;
+      c->kind = WS101__H2K_METHOD;
       return WS101__H2C_OK;
     }
     if (eq(n, nl, ":scheme", 7)) {
@@ -138,6 +140,7 @@ static int pseudo(ws101__h2_check *c, const uint8_t *n, size_t nl,
       if (ws101__h1_ieq_n((const char *)v, vl, "http") ||
           ws101__h1_ieq_n((const char *)v, vl, "https"))
         c->flags |= F_SCHEME_HTTP;
+      c->kind = WS101__H2K_SCHEME;
       return WS101__H2C_OK;
     }
     return WS101__H2C_BAD;
@@ -145,24 +148,31 @@ static int pseudo(ws101__h2_check *c, const uint8_t *n, size_t nl,
     if (!eq(n, nl, ":protocol", 9) || !connect_protocol ||
         !value_ok(v, vl))
       return WS101__H2C_BAD;
+    c->kind = WS101__H2K_PROTOCOL;
     return once(c, F_PROTOCOL, vl);
   case 10: /* :authority */
     if (!eq(n, nl, ":authority", 10) || !all_of(v, vl, C_AUTH))
       return WS101__H2C_BAD;
+    c->kind = WS101__H2K_AUTHORITY;
     return once(c, F_AUTHORITY, vl);
   default: /* unknown, or :status in a request */
     return WS101__H2C_BAD;
   }
 }
 
-/* The regular fields with a rule of their own; the others pass. */
+/* The regular fields with a rule (or a role in the head) of their own;
+ * the others pass. */
 static int regular(ws101__h2_check *c, const uint8_t *n, size_t nl,
                    const uint8_t *v, size_t vl) {
+  c->kind = WS101__H2K_FIELD;
   switch (nl) {
   case 2:
     if (eq(n, nl, "te", 2) &&
         !ws101__h1_ieq_n((const char *)v, vl, "trailers"))
       return WS101__H2C_BAD;
+    break;
+  case 6:
+    if (eq(n, nl, "expect", 6)) c->kind = WS101__H2K_EXPECT;
     break;
   case 7:
     if (eq(n, nl, "upgrade", 7)) return WS101__H2C_BAD;
@@ -176,6 +186,7 @@ static int regular(ws101__h2_check *c, const uint8_t *n, size_t nl,
       if ((c->flags & F_CL) || parse_length(v, vl, &c->content_length) != 0)
         return WS101__H2C_BAD;
       c->flags |= F_CL;
+      c->kind = WS101__H2K_CONTENT_LENGTH;
     }
     break;
   case 16:
@@ -210,11 +221,43 @@ int ws101__h2_check_field(ws101__h2_check *c, const uint8_t *name, size_t nl,
     return WS101__H2C_IGNORE;
   }
   /* host is an authority (a bad one is dropped), and only one. */
-  if (eq(name, nl, "host", 4))
+  if (eq(name, nl, "host", 4)) {
+    c->kind = WS101__H2K_HOST;
     return all_of(value, vl, C_AUTH) ? once(c, F_HOST, vl)
                                      : WS101__H2C_IGNORE;
+  }
   if (!value_ok(value, vl)) return WS101__H2C_IGNORE;
   return regular(c, name, nl, value, vl);
+}
+
+int ws101__h2_field_kind(const uint8_t *n, size_t nl) {
+  switch (nl) {
+  case 4:
+    if (eq(n, nl, "host", 4)) return WS101__H2K_HOST;
+    break;
+  case 5:
+    if (eq(n, nl, ":path", 5)) return WS101__H2K_PATH;
+    break;
+  case 6:
+    if (eq(n, nl, "expect", 6)) return WS101__H2K_EXPECT;
+    break;
+  case 7:
+    if (eq(n, nl, ":status", 7)) return WS101__H2K_STATUS;
+    if (eq(n, nl, ":method", 7)) return WS101__H2K_METHOD;
+    break;
+  case 9:
+    if (eq(n, nl, ":protocol", 9)) return WS101__H2K_PROTOCOL;
+    break;
+  case 10:
+    if (eq(n, nl, ":authority", 10)) return WS101__H2K_AUTHORITY;
+    break;
+  case 14:
+    if (eq(n, nl, "content-length", 14)) return WS101__H2K_CONTENT_LENGTH;
+    break;
+  default:
+    break;
+  }
+  return nl > 0 && n[0] == ':' ? WS101__H2K_OTHER_PSEUDO : WS101__H2K_FIELD;
 }
 
 int ws101__h2_check_head(ws101__h2_check *c) {

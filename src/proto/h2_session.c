@@ -321,12 +321,29 @@ static void flood_refill(ws101__h2 *h, uint64_t now) {
 
 /* Fields are stored as "name\0value\0" in hbuf; offsets go in `fields`
  * (as integers cast into the pointer slots) until the head is complete,
- * because hbuf may move while it grows. */
-static int add_field(ws101__h2 *h, ws101__h2_stream *st, const uint8_t *n,
-                     size_t nl, const uint8_t *v, size_t vl) {
+ * because hbuf may move while it grows. A pseudo-header keeps only its
+ * value ("value\0"), found by pv_at: it is part of the head, not a field.
+ * `kind` is WS101__H2K_*. */
+static int add_field(ws101__h2 *h, ws101__h2_stream *st, int kind,
+                     const uint8_t *n, size_t nl, const uint8_t *v,
+                     size_t vl) {
   size_t off = st->hbuf.len;
   char *d;
   ws101__h1_header *f;
+  if (kind >= WS101__H2K_METHOD) {
+    int i = kind - WS101__H2K_METHOD;
+    /* :scheme has no role in the head; a repeated one (a server has
+     * reset such a stream already) keeps the first. */
+    if (kind > WS101__H2K_STATUS || st->pv_at[i] != 0) return 0;
+    if (ws101__buf_reserve(&st->hbuf, vl + 1) != 0) return -2;
+    d = st->hbuf.data + off;
+    memcpy(d, v, vl);
+    d[vl] = '\0';
+    st->hbuf.len = off + vl + 1;
+    st->pv_at[i] = (uint32_t)off + 1;
+    st->pv_len[i] = (uint32_t)vl;
+    return 0;
+  }
   if (st->nfields >= h->set.max_headers) return -1;
   if (st->nfields == st->fields_cap) {
     size_t cap = st->fields_cap ? st->fields_cap * 2 : 16;
@@ -349,12 +366,29 @@ static int add_field(ws101__h2 *h, ws101__h2_stream *st, const uint8_t *n,
   f->name_len = nl;
   f->value = (char *)(uintptr_t)(off + nl + 1);
   f->value_len = vl;
+  if (kind == WS101__H2K_HOST && st->host_ix == 0)
+    st->host_ix = (uint32_t)st->nfields;
+  else if (kind == WS101__H2K_CONTENT_LENGTH && st->cl_ix == 0)
+    st->cl_ix = (uint32_t)st->nfields;
+  else if (kind == WS101__H2K_EXPECT && st->expect_ix == 0)
+    st->expect_ix = (uint32_t)st->nfields;
   return 0;
 }
 
-static int is_name(const ws101__h1_header *f, const char *name) {
-  size_t n = strlen(name);
-  return f->name_len == n && memcmp(f->name, name, n) == 0;
+/* Forgets the head received so far (too big, or a client's 1xx). */
+static void head_clear(ws101__h2_stream *st) {
+  st->nfields = 0;
+  st->hbuf.len = 0;
+  memset(st->pv_at, 0, sizeof st->pv_at);
+  st->host_ix = st->cl_ix = st->expect_ix = 0;
+}
+
+/* The value of pseudo-header `kind` in the finished buffer, or NULL. */
+static char *pseudo_at(const ws101__h2_stream *st, char *base, int kind,
+                       size_t *len) {
+  uint32_t at = st->pv_at[kind - WS101__H2K_METHOD];
+  *len = st->pv_len[kind - WS101__H2K_METHOD];
+  return at != 0 ? base + at - 1 : NULL;
 }
 
 /* Turns the stored fields into head: pseudo-headers fill method, target,
@@ -362,74 +396,67 @@ static int is_name(const ws101__h1_header *f, const char *name) {
  * field when there is none, so handlers read Host whatever the version. */
 static int finish_head(ws101__h2_stream *st) {
   ws101__h1_head *hd = &st->head;
-  size_t i, k = 0, host_off = st->hbuf.len;
-  char *base;
-  const char *authority = NULL, *path = NULL;
-  size_t alen = 0, plen = 0;
-  int has_host = 0;
+  size_t i, host_off = st->hbuf.len, alen, plen, slen, mlen, prlen;
+  char *base, *authority, *path, *status, *method, *protocol;
   /* The name of a Host field made from :authority lives in hbuf too, so
    * that every string of the head is inside one buffer (requests copy
    * the head by rebasing pointers into it). */
-  if (ws101__buf_append(&st->hbuf, "host", 5) != 0) return -1;
+  if (st->host_ix == 0 && st->pv_at[WS101__H2K_AUTHORITY - WS101__H2K_METHOD]) {
+    if (ws101__buf_append(&st->hbuf, "host", 5) != 0) return -1;
+    if (st->nfields == st->fields_cap) {
+      size_t cap = st->fields_cap ? st->fields_cap * 2 : 16;
+      ws101__h1_header *f = realloc(st->fields, cap * sizeof(*f));
+      if (f == NULL) return -1;
+      st->fields = f;
+      st->fields_cap = cap;
+    }
+  }
   base = st->hbuf.data;
   memset(hd, 0, sizeof(*hd));
   hd->version = 20;
   for (i = 0; i < st->nfields; i++) {
-    ws101__h1_header f = st->fields[i];
-    f.name = base + (uintptr_t)f.name;
-    f.value = base + (uintptr_t)f.value;
-    if (f.name_len > 0 && f.name[0] == ':') {
-      if (is_name(&f, ":method")) {
-        hd->method = f.value;
-        hd->method_len = f.value_len;
-      } else if (is_name(&f, ":path")) {
-        path = f.value;
-        plen = f.value_len;
-      } else if (is_name(&f, ":authority")) {
-        authority = f.value;
-        alen = f.value_len;
-      } else if (is_name(&f, ":status")) {
-        int v = 0;
-        size_t j;
-        for (j = 0; j < f.value_len && j < 3; j++)
-          v = v * 10 + (f.value[j] - '0');
-        hd->status = v;
-        hd->reason = (char *)"";
-      } else if (is_name(&f, ":protocol")) {
-        st->protocol = f.value;
-      }
-      continue;
-    }
-    if (is_name(&f, "host")) {
-      has_host = 1;
-      if (hd->host == NULL) hd->host = f.value;
-    } else if (is_name(&f, "content-length")) {
-      uint64_t v = 0;
-      size_t j;
-      for (j = 0; j < f.value_len; j++) v = v * 10 + (uint64_t)(f.value[j] - '0');
-      hd->flags |= WS101__H1_HAS_CL;
-      hd->content_length = v;
-    } else if (is_name(&f, "expect")) {
-      if (ws101__h1_ieq(f.value, "100-continue"))
-        hd->flags |= WS101__H1_EXPECT_CONTINUE;
-    }
-    st->fields[k++] = f;
+    st->fields[i].name = base + (uintptr_t)st->fields[i].name;
+    st->fields[i].value = base + (uintptr_t)st->fields[i].value;
   }
-  if (!has_host && authority != NULL && k < st->fields_cap) {
-    /* Reuse the slot of a pseudo-header (there is one: :authority). */
-    st->fields[k].name = base + host_off;
-    st->fields[k].name_len = 4;
-    st->fields[k].value = (char *)authority;
-    st->fields[k].value_len = alen;
-    hd->host = (char *)authority;
-    k++;
+  method = pseudo_at(st, base, WS101__H2K_METHOD, &mlen);
+  path = pseudo_at(st, base, WS101__H2K_PATH, &plen);
+  authority = pseudo_at(st, base, WS101__H2K_AUTHORITY, &alen);
+  status = pseudo_at(st, base, WS101__H2K_STATUS, &slen);
+  protocol = pseudo_at(st, base, WS101__H2K_PROTOCOL, &prlen);
+  hd->method = method;
+  hd->method_len = method != NULL ? mlen : 0;
+  if (status != NULL) {
+    int v = 0;
+    for (i = 0; i < slen && i < 3; i++) v = v * 10 + (status[i] - '0');
+    hd->status = v;
+    hd->reason = (char *)"";
+  }
+  st->protocol = protocol;
+  if (st->host_ix != 0) hd->host = st->fields[st->host_ix - 1].value;
+  if (st->cl_ix != 0) {
+    const ws101__h1_header *f = &st->fields[st->cl_ix - 1];
+    uint64_t v = 0;
+    for (i = 0; i < f->value_len; i++) v = v * 10 + (uint64_t)(f->value[i] - '0');
+    hd->flags |= WS101__H1_HAS_CL;
+    hd->content_length = v;
+  }
+  if (st->expect_ix != 0 &&
+      ws101__h1_ieq(st->fields[st->expect_ix - 1].value, "100-continue"))
+    hd->flags |= WS101__H1_EXPECT_CONTINUE;
+  if (st->host_ix == 0 && authority != NULL) {
+    ws101__h1_header *f = &st->fields[st->nfields++];
+    f->name = base + host_off;
+    f->name_len = 4;
+    f->value = authority;
+    f->value_len = alen;
+    hd->host = authority;
   }
   /* A CONNECT without :protocol targets the authority (RFC 9113 8.5). */
   if (path != NULL) {
-    hd->target = (char *)path;
+    hd->target = path;
     hd->target_len = plen;
   } else if (authority != NULL && hd->method != NULL) {
-    hd->target = (char *)authority;
+    hd->target = authority;
     hd->target_len = alen;
   }
   /* RFC 8441: ":protocol" takes the role of Upgrade, so the same checks
@@ -440,9 +467,8 @@ static int finish_head(ws101__h2_stream *st) {
   }
   hd->flags |= WS101__H1_KEEPALIVE;
   hd->headers = st->fields;
-  hd->nheaders = k;
+  hd->nheaders = st->nfields;
   hd->max_headers_cap = st->fields_cap;
-  st->nfields = k;
   return 0;
 }
 
@@ -508,7 +534,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f,
                      size_t vl, uint8_t flags, void *ud) {
   ws101__h2 *h = ud;
   ws101__h2_stream *st;
-  int rc;
+  int rc, kind = WS101__H2K_FIELD;
   (void)s;
   (void)flags;
   if (f->hd.type != NGHTTP2_HEADERS) return 0;
@@ -523,6 +549,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f,
                                h->set.enable_connect_protocol);
     if (rc == WS101__H2C_BAD) reject(h, st);
     if (rc != WS101__H2C_OK) return 0;
+    kind = st->chk.kind;
   }
   /* Trailers after the head, and the rest of a head over the limit (it
    * is still decoded, to keep HPACK in sync), are not stored. */
@@ -532,7 +559,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f,
     st->head_status = 431;
     return 0;
   }
-  rc = add_field(h, st, name, nl, value, vl);
+  if (!h->is_server) kind = ws101__h2_field_kind(name, nl);
+  rc = add_field(h, st, kind, name, nl, value, vl);
   if (rc == -1) st->head_status = 431;
   if (rc == -2) return NGHTTP2_ERR_CALLBACK_FAILURE;
   return 0;
@@ -597,13 +625,12 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f,
   if (f->hd.type == NGHTTP2_HEADERS) {
     /* The first HEADERS is the head; later ones are trailers. */
     if (st->head.version != 20) {
-      if (st->head_status != 0) st->nfields = 0;
+      if (st->head_status != 0) head_clear(st);
       if (finish_head(st) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
       /* A client skips interim (1xx) heads: the final one follows. */
       if (!h->is_server && st->head.status >= 100 && st->head.status < 200) {
         st->head.version = 0;
-        st->nfields = 0;
-        st->hbuf.len = 0;
+        head_clear(st);
         st->list_size = 0;
         return 0;
       }
@@ -1005,9 +1032,9 @@ int ws101__h2_upgrade(ws101__h2 *h, const uint8_t *payload, size_t len,
   h->max_peer_id = 1;
   /* Stream 1's head is the HTTP/1.1 request's, minus the hop-by-hop
    * fields that belonged to the upgrade. */
-  if (add_field(h, st, (const uint8_t *)":method", 7,
+  if (add_field(h, st, WS101__H2K_METHOD, (const uint8_t *)":method", 7,
                 (const uint8_t *)head->method, head->method_len) != 0 ||
-      add_field(h, st, (const uint8_t *)":path", 5,
+      add_field(h, st, WS101__H2K_PATH, (const uint8_t *)":path", 5,
                 (const uint8_t *)head->target, head->target_len) != 0)
     return WS101_ENOMEM;
   for (i = 0; i < head->nheaders; i++) {
@@ -1025,7 +1052,9 @@ int ws101__h2_upgrade(ws101__h2 *h, const uint8_t *payload, size_t len,
         !strcmp(lname, "transfer-encoding") || !strcmp(lname, "te") ||
         !strcmp(lname, "proxy-connection"))
       continue;
-    if (add_field(h, st, (const uint8_t *)lname, f->name_len,
+    if (add_field(h, st, ws101__h2_field_kind((const uint8_t *)lname,
+                                              f->name_len),
+                  (const uint8_t *)lname, f->name_len,
                   (const uint8_t *)f->value, f->value_len) == -2)
       return WS101_ENOMEM;
   }

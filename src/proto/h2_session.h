@@ -79,6 +79,12 @@ struct ws101__h2_stream {
   int has_source;       /* we submitted a body with a data source */
   int in_list;          /* linked in the session's list */
   const char *protocol; /* ":protocol" of an extended CONNECT, or NULL */
+  /* While the head arrives: where the pseudo-headers' values are in hbuf
+   * (offset + 1; 0 = not seen), by WS101__H2K_METHOD.. STATUS, and which
+   * fields are Host, Content-Length and Expect (index + 1), as h2_check
+   * found them, so finish_head compares no name again. */
+  uint32_t pv_at[5], pv_len[5];
+  uint32_t host_ix, cl_ix, expect_ix;
   /* Server: our RFC 9113 checks of the request (nghttp2's are off), and
    * whether they reset the stream (it is then ignored until it closes). */
   ws101__h2_check chk;
