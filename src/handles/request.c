@@ -94,6 +94,44 @@ int ws101__req_take_head(ws101_req *req, const char *raw, size_t head_len,
   return 0;
 }
 
+int ws101__req_adopt_head(ws101_req *req, ws101__buf *buf,
+                          ws101__h1_header **fields, size_t *cap,
+                          const ws101__h1_head *parsed) {
+  ws101__buf mine = req->headbuf;
+  ws101__h1_header *my_fields = req->hdrs;
+  size_t my_cap = req->hdr_cap;
+  const char *t = parsed->target;
+  const char *q = memchr(t, '?', parsed->target_len);
+  size_t plen = q != NULL ? (size_t)(q - t) : 0;
+  if (q != NULL && buf->cap - buf->len < plen + 1)
+    return ws101__req_take_head(req, buf->data, buf->len, parsed);
+  req->headbuf = *buf;
+  req->hdrs = *fields;
+  req->hdr_cap = *cap;
+  mine.len = 0;
+  *buf = mine;
+  *fields = my_fields;
+  *cap = my_cap;
+  req->head = *parsed;
+  req->head.headers = req->hdrs;
+  req->head.max_headers_cap = req->hdr_cap;
+  if (q == NULL) {
+    req->path = t; /* the target is NUL-terminated in the buffer */
+    req->query = "";
+  } else {
+    char *p = req->headbuf.data + req->headbuf.len;
+    memcpy(p, t, plen);
+    p[plen] = '\0';
+    req->headbuf.len += plen + 1;
+    req->path = p;
+    req->query = q + 1;
+  }
+  req->version = parsed->version;
+  req->is_head =
+      parsed->method_len == 4 && memcmp(parsed->method, "HEAD", 4) == 0;
+  return 0;
+}
+
 /* ---- accessors ---------------------------------------------------------- */
 
 const char *ws101_req_method(const ws101_req *req) { return req->head.method; }

@@ -93,6 +93,14 @@ void ws101__req_free(ws101_req *req);
  * request's own storage, so the strings outlive the read buffer. */
 int ws101__req_take_head(ws101_req *req, const char *raw, size_t head_len,
                          const ws101__h1_head *parsed);
+/* HTTP/2: what ws101__req_take_head does without copying. The request
+ * takes the stream's head buffer and field array themselves (the strings
+ * of `parsed` point into *buf), and its own emptied ones go back in their
+ * place for the stream's next head. A target with a query needs room for
+ * the path's copy in *buf (else the head is copied after all). */
+int ws101__req_adopt_head(ws101_req *req, ws101__buf *buf,
+                          ws101__h1_header **fields, size_t *cap,
+                          const ws101__h1_head *parsed);
 /* The protocol's output queue emptied: calls the drain callback if one
  * is owed. */
 void ws101__req_drained(ws101_req *req);

@@ -411,6 +411,12 @@ static int finish_head(ws101__h2_stream *st) {
       st->fields_cap = cap;
     }
   }
+  /* Room after the head for a NUL-terminated copy of the path, so that
+   * the request can take this buffer as it is (ws101__req_adopt_head). */
+  if (st->pv_at[WS101__H2K_PATH - WS101__H2K_METHOD] != 0 &&
+      ws101__buf_reserve(&st->hbuf,
+                         st->pv_len[WS101__H2K_PATH - WS101__H2K_METHOD] + 1))
+    return -1;
   base = st->hbuf.data;
   memset(hd, 0, sizeof(*hd));
   hd->version = 20;

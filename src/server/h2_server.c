@@ -395,8 +395,8 @@ static void dispatch(h2r *r) {
 static int take_head(h2r *r, ws101__h2_stream *st) {
   const ws101__route *rt;
   if (st->head.method == NULL || st->head.target == NULL) return 400;
-  if (ws101__req_take_head(&r->req, st->hbuf.data, st->hbuf.len, &st->head) !=
-      0)
+  if (ws101__req_adopt_head(&r->req, &st->hbuf, &st->fields, &st->fields_cap,
+                            &st->head) != 0)
     return 503;
   r->req.version = 20;
   rt = ws101__server_match(r->c->srv, r->req.path, strlen(r->req.path));

@@ -214,6 +214,17 @@ static void post_stats(ws101_loop *loop, void *ud) {
   hh_add(&S.done, 1);
 }
 
+/* Echoes what the request head became: path|query|target|host|x-a. */
+static void h_echo_head(ws101_req *req, void *ud) {
+  char b[256];
+  const char *xa = ws101_req_header(req, "x-a");
+  int n = snprintf(b, sizeof b, "%s|%s|%s|%s|%s", ws101_req_path(req),
+                   ws101_req_query(req), ws101_req_target(req),
+                   ws101_req_header(req, "host"), xa ? xa : "-");
+  (void)ud;
+  ws101_req_respond(req, 200, "text/plain", b, (size_t)n);
+}
+
 /* ---- tests ----------------------------------------------------------------- */
 
 static void test_version_both_protocols(void) {
@@ -531,8 +542,53 @@ static void test_loop_freed_with_held_stream(void) {
   h2_free(h);
 }
 
+/* The request takes the stream's head buffer instead of a copy
+ * (ws101__req_adopt_head): path and query split right, with and without
+ * a query, buffers passed back and forth over many streams of one
+ * connection, heads of different sizes in turn. */
+static void test_head_handed_over(void) {
+  static const char *paths[] = {"/e", "/e?a=1&b=2", "/e?", "/e/x?q"};
+  static const char *want[] = {"/e||/e|x|", "/e|a=1&b=2|/e?a=1&b=2|x|",
+                               "/e||/e?|x|", "/e/x|q|/e/x?q|x|"};
+  char xa[200];
+  hh_server s;
+  h2cli *c;
+  int i;
+  memset(xa, 'v', sizeof xa - 1);
+  xa[sizeof xa - 1] = '\0';
+  hh_init(&s, NULL);
+  ASSERT_EQ(ws101_server_route(s.srv, "/e", 0, h_echo_head, NULL), 0);
+  ASSERT_EQ(ws101_server_route(s.srv, "/e/*", 0, h_echo_head, NULL), 0);
+  hh_run(&s);
+  c = h2_connect(s.port);
+  for (i = 0; i < 40; i++) {
+    const char *path = paths[i % 4];
+    nghttp2_nv nv[5] = {NV(":method", "GET"), NV(":scheme", "http"),
+                        NV(":authority", "x"), NV(":path", "/"),
+                        NV("x-a", "")};
+    char expect[512];
+    int32_t id;
+    size_t nx = (size_t)(i % 3) * 90; /* 0, 90, 180 bytes of x-a */
+    nv[3].value = (uint8_t *)path;
+    nv[3].valuelen = strlen(path);
+    nv[4].value = (uint8_t *)xa;
+    nv[4].valuelen = nx;
+    id = nghttp2_submit_request(c->s, NULL, nv, nx ? 5 : 4, NULL, NULL);
+    ASSERT_GT(id, 0);
+    ASSERT(h2_until(c, is_closed, id, HH_MS));
+    ASSERT_EQ(c->status[slot(id)], 200);
+    snprintf(expect, sizeof expect, "%s%.*s", want[i % 4], (int)(nx ? nx : 1),
+             nx ? xa : "-");
+    ASSERT_EQ(c->body_len[slot(id)], strlen(expect));
+    ASSERT_MEM_EQ(c->body[slot(id)], expect, strlen(expect));
+  }
+  h2_free(c);
+  hh_stop(&s);
+}
+
 int main(void) {
   RUN(test_version_both_protocols);
+  RUN(test_head_handed_over);
   RUN(test_h2c_upgrade_and_off);
   RUN(test_stream_body_backpressure);
   RUN(test_abort_then_late_respond);
