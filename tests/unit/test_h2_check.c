@@ -253,6 +253,49 @@ static void test_trailers(void) {
   ASSERT_EQ(field(&c, "connection", "close", 1), WS101__H2C_BAD);
 }
 
+/* What each passing field is, by the check and by name alone: the head
+ * is assembled from these without comparing names again. */
+static void test_kinds(void) {
+  static const struct {
+    const char *n, *v;
+    int kind;
+  } k[] = {{":method", "GET", WS101__H2K_METHOD},
+           {":scheme", "http", WS101__H2K_SCHEME},
+           {":path", "/", WS101__H2K_PATH},
+           {":authority", "a", WS101__H2K_AUTHORITY},
+           {"host", "a", WS101__H2K_HOST},
+           {"content-length", "0", WS101__H2K_CONTENT_LENGTH},
+           {"expect", "100-continue", WS101__H2K_EXPECT},
+           {"accept", "*/*", WS101__H2K_FIELD},
+           {"hostx", "a", WS101__H2K_FIELD},
+           {"expects", "a", WS101__H2K_FIELD}};
+  ws101__h2_check c;
+  size_t i;
+  memset(&c, 0, sizeof c);
+  for (i = 0; i < sizeof k / sizeof k[0]; i++) {
+    const uint8_t *n = (const uint8_t *)k[i].n;
+    ASSERT_EQ(field(&c, k[i].n, k[i].v, 0), WS101__H2C_OK);
+    ASSERT_EQ(c.kind, k[i].kind);
+    if (k[i].kind != WS101__H2K_SCHEME)
+      ASSERT_EQ(ws101__h2_field_kind(n, strlen(k[i].n)), k[i].kind);
+  }
+  memset(&c, 0, sizeof c);
+  ASSERT_EQ(field(&c, ":protocol", "websocket", 0), WS101__H2C_BAD);
+  ASSERT_EQ(ws101__h2_check_field(&c, (const uint8_t *)":protocol", 9,
+                                  (const uint8_t *)"websocket", 9, 0, 1),
+            WS101__H2C_OK);
+  ASSERT_EQ(c.kind, WS101__H2K_PROTOCOL);
+  ASSERT_EQ(ws101__h2_field_kind((const uint8_t *)":status", 7),
+            WS101__H2K_STATUS);
+  ASSERT_EQ(ws101__h2_field_kind((const uint8_t *)":protocol", 9),
+            WS101__H2K_PROTOCOL);
+  ASSERT_EQ(ws101__h2_field_kind((const uint8_t *)":scheme", 7),
+            WS101__H2K_OTHER_PSEUDO);
+  ASSERT_EQ(ws101__h2_field_kind((const uint8_t *)":pat", 4),
+            WS101__H2K_OTHER_PSEUDO);
+  ASSERT_EQ(ws101__h2_field_kind((const uint8_t *)"te", 2), WS101__H2K_FIELD);
+}
+
 int main(void) {
   RUN(test_good_heads);
   RUN(test_pseudo_rules);
@@ -260,5 +303,6 @@ int main(void) {
   RUN(test_regular_fields);
   RUN(test_content_length);
   RUN(test_trailers);
+  RUN(test_kinds);
   TEST_DONE();
 }
