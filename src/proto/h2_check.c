@@ -207,9 +207,9 @@ int ws101__h2_check_field(ws101__h2_check *c, const uint8_t *name, size_t nl,
   size_t i;
   if (nl == 0) return WS101__H2C_BAD;
   if (name[0] == ':') {
-    if (trailer || (c->flags & F_REGULAR_SEEN) || nl == 1 ||
-        !all_of(name + 1, nl - 1, C_NAME))
-      return WS101__H2C_BAD;
+    /* No byte check of the name: pseudo() accepts only the exact names
+     * it compares against, and anything else is as bad as a bad byte. */
+    if (trailer || (c->flags & F_REGULAR_SEEN)) return WS101__H2C_BAD;
     return pseudo(c, name, nl, value, vl, connect_protocol);
   }
   /* From here on a pseudo-header is out of place, even if this field is
