@@ -23,6 +23,7 @@ void ws101__req_reset(ws101_req *req) {
   ws101__buf_reset(&req->resp_hdrs, 4096);
   req->status = 200;
   req->resp_state = WS101__RESP_IDLE;
+  req->resp_ct = NULL;
   req->has_cl = 0;
   req->cl_value = req->cl_left = 0;
   req->is_head = 0;
@@ -296,7 +297,12 @@ int ws101_req_respond(ws101_req *req, int status, const char *content_type,
   if (req->resp_state != WS101__RESP_IDLE) return WS101_ESTATE;
   if (status < 200 || status > 999) return WS101_EINVAL;
   if (req->has_cl && req->cl_value != len) return WS101_EINVAL;
-  if (content_type != NULL) {
+  if (content_type != NULL && req->ops->direct_ct) {
+    size_t n = strlen(content_type);
+    if (!ws101__h1_is_field_value_n(content_type, n)) return WS101_EINVAL;
+    req->resp_ct = content_type;
+    req->resp_ct_len = n;
+  } else if (content_type != NULL) {
     rc = ws101_req_add_header(req, "Content-Type", content_type);
     if (rc == WS101_ENOMEM) return respond_no_memory(req);
     if (rc != 0) return rc;
@@ -307,8 +313,12 @@ int ws101_req_respond(ws101_req *req, int status, const char *content_type,
    * is left owing. Without this, finish() saw cl_left > 0 and closed the
    * connection after a response whose head promised keep-alive. */
   req->cl_left = 0;
-  if (req->aborted) return complete(req, WS101_ECLOSED);
+  if (req->aborted) {
+    req->resp_ct = NULL;
+    return complete(req, WS101_ECLOSED);
+  }
   rc = req->ops->send_head(req, (int64_t)len);
+  req->resp_ct = NULL;
   if (rc == 0 && len > 0 && body_allowed(req))
     rc = req->ops->send_body(req, body, len);
   return complete(req, rc);

@@ -293,7 +293,14 @@ static int h2_send_head(ws101_req *req, int64_t body_len) {
     f[n].value_len = (size_t)(cl + sizeof cl - d);
     n++;
   }
-  n = collect_fields(req, f, n, sizeof(f) / sizeof(f[0]));
+  n = collect_fields(req, f, n, sizeof(f) / sizeof(f[0]) - 1);
+  if (req->resp_ct != NULL) { /* ws101_req_respond's, after the app's */
+    f[n].name = "content-type";
+    f[n].name_len = 12;
+    f[n].value = req->resp_ct;
+    f[n].value_len = req->resp_ct_len;
+    n++;
+  }
   has_body = body_len != 0 && r_body_allowed(req);
   rc = ws101__h2_respond(r->c->h, r->st, req->status, f, n, has_body);
   pump(r->c);
@@ -374,9 +381,9 @@ static void h2_drop(ws101_req *req, int err) {
   pump(r->c);
 }
 
-static const ws101__req_ops h2_ops = {h2_send_head, h2_send_body, h2_finish,
-                                      accept_ws,    h2_peer,      h2_read_body,
-                                      h2_queued,    h2_drop};
+static const ws101__req_ops h2_ops = {
+    h2_send_head, h2_send_body, h2_finish, accept_ws, h2_peer,
+    h2_read_body, h2_queued,    h2_drop,   1 /* direct_ct */};
 
 /* ---- session events ------------------------------------------------------ */
 
@@ -970,7 +977,14 @@ static int accept_ws(ws101_req *req, const char *subprotocol,
     f[n].value_len = strlen(extensions);
     n++;
   }
-  n = collect_fields(req, f, n, sizeof(f) / sizeof(f[0]));
+  n = collect_fields(req, f, n, sizeof(f) / sizeof(f[0]) - 1);
+  if (req->resp_ct != NULL) { /* ws101_req_respond's, after the app's */
+    f[n].name = "content-type";
+    f[n].name_len = 12;
+    f[n].value = req->resp_ct;
+    f[n].value_len = req->resp_ct_len;
+    n++;
+  }
   req->status = 200;
   if (ws101__h2_respond(r->c->h, r->st, 200, f, n, 1) != 0) {
     ws101_ws_unref(ws);

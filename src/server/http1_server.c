@@ -409,9 +409,9 @@ static void h1_drop(ws101_req *req, int err) {
   if (h->conn != NULL) ws101__conn_close(h->conn, err);
 }
 
-static const ws101__req_ops h1_ops = {h1_send_head, h1_send_body, h1_finish,
-                                      h1_accept_ws, h1_peer, h1_read_body,
-                                      h1_queued,    h1_drop};
+static const ws101__req_ops h1_ops = {
+    h1_send_head, h1_send_body, h1_finish, h1_accept_ws, h1_peer,
+    h1_read_body, h1_queued,    h1_drop,   0 /* direct_ct: in resp_hdrs */};
 
 /* ---- reading ------------------------------------------------------------ */
 

@@ -22,6 +22,7 @@ typedef struct h2cli {
   char body[64][256];
   size_t body_len[64];
   int closed[64];
+  char ctype[64][32];
   uint32_t close_err[64];
   int goaway;
   int32_t goaway_last;
@@ -37,6 +38,8 @@ static int c_hdr(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *n,
   (void)s, (void)fl, (void)vl;
   if (nl == 7 && memcmp(n, ":status", 7) == 0)
     c->status[slot(f->hd.stream_id)] = atoi((const char *)v);
+  if (nl == 12 && memcmp(n, "content-type", 12) == 0 && vl < 32)
+    memcpy(c->ctype[slot(f->hd.stream_id)], v, vl + 1);
   return 0;
 }
 
@@ -223,6 +226,16 @@ static void h_echo_head(ws101_req *req, void *ud) {
                    ws101_req_header(req, "host"), xa ? xa : "-");
   (void)ud;
   ws101_req_respond(req, 200, "text/plain", b, (size_t)n);
+}
+
+/* ws101_req_respond's content type goes out as a field of its own on
+ * HTTP/2 (not through resp_hdrs): a bad one is refused and the request
+ * is still answerable. */
+static int g_bad_ct_rc;
+static void h_ct(ws101_req *req, void *ud) {
+  (void)ud;
+  g_bad_ct_rc = ws101_req_respond(req, 200, "a/b\x01", "x", 1);
+  ws101_req_respond(req, 200, "a/b", "x", 1);
 }
 
 /* ---- tests ----------------------------------------------------------------- */
@@ -559,6 +572,7 @@ static void test_head_handed_over(void) {
   hh_init(&s, NULL);
   ASSERT_EQ(ws101_server_route(s.srv, "/e", 0, h_echo_head, NULL), 0);
   ASSERT_EQ(ws101_server_route(s.srv, "/e/*", 0, h_echo_head, NULL), 0);
+  ASSERT_EQ(ws101_server_route(s.srv, "/ct", 0, h_ct, NULL), 0);
   hh_run(&s);
   c = h2_connect(s.port);
   for (i = 0; i < 40; i++) {
@@ -581,6 +595,14 @@ static void test_head_handed_over(void) {
              nx ? xa : "-");
     ASSERT_EQ(c->body_len[slot(id)], strlen(expect));
     ASSERT_MEM_EQ(c->body[slot(id)], expect, strlen(expect));
+    ASSERT_STR_EQ(c->ctype[slot(id)], "text/plain");
+  }
+  {
+    int32_t id = h2_get(c, "/ct");
+    ASSERT(h2_until(c, is_closed, id, HH_MS));
+    ASSERT_EQ(c->status[slot(id)], 200);
+    ASSERT_STR_EQ(c->ctype[slot(id)], "a/b");
+    ASSERT_EQ(g_bad_ct_rc, WS101_EINVAL);
   }
   h2_free(c);
   hh_stop(&s);
