@@ -51,10 +51,34 @@ static char *rebase(char *p, const char *from, char *to) {
   return p ? to + (p - from) : NULL;
 }
 
+/* What both ways of taking a head end with: path and query from the
+ * target (NUL-terminated where it lies, so without a query the path is
+ * the target itself; with one, the part before '?' is copied, NUL-ended,
+ * to the end of headbuf, which the caller left room for), the version,
+ * and whether it is a HEAD request. */
+static void head_taken(ws101_req *req) {
+  const char *t = req->head.target;
+  const char *q = memchr(t, '?', req->head.target_len);
+  if (q == NULL) {
+    req->path = t;
+    req->query = "";
+  } else {
+    size_t plen = (size_t)(q - t);
+    char *p = req->headbuf.data + req->headbuf.len;
+    memcpy(p, t, plen);
+    p[plen] = '\0';
+    req->headbuf.len += plen + 1;
+    req->path = p;
+    req->query = q + 1;
+  }
+  req->version = req->head.version;
+  req->is_head =
+      req->head.method_len == 4 && memcmp(req->head.method, "HEAD", 4) == 0;
+}
+
 int ws101__req_take_head(ws101_req *req, const char *raw, size_t head_len,
                          const ws101__h1_head *parsed) {
-  const char *q;
-  size_t path_len, i;
+  size_t i;
   char *base;
   req->headbuf.len = 0;
   if (ws101__buf_reserve(&req->headbuf, head_len + parsed->target_len + 1))
@@ -67,6 +91,7 @@ int ws101__req_take_head(ws101_req *req, const char *raw, size_t head_len,
   }
   base = req->headbuf.data;
   memcpy(base, raw, head_len);
+  req->headbuf.len = head_len;
   req->head = *parsed;
   req->head.headers = req->hdrs;
   req->head.max_headers_cap = req->hdr_cap;
@@ -81,17 +106,7 @@ int ws101__req_take_head(ws101_req *req, const char *raw, size_t head_len,
     req->hdrs[i].name = rebase(parsed->headers[i].name, raw, base);
     req->hdrs[i].value = rebase(parsed->headers[i].value, raw, base);
   }
-  /* The path gets its own NUL-terminated copy after the head so that the
-   * target stays intact; the query already ends at the target's NUL. */
-  q = memchr(req->head.target, '?', req->head.target_len);
-  path_len = q ? (size_t)(q - req->head.target) : req->head.target_len;
-  memcpy(base + head_len, req->head.target, path_len);
-  base[head_len + path_len] = '\0';
-  req->headbuf.len = head_len + path_len + 1;
-  req->path = base + head_len;
-  req->query = q ? q + 1 : "";
-  req->version = parsed->version;
-  req->is_head = parsed->method_len == 4 && memcmp(parsed->method, "HEAD", 4) == 0;
+  head_taken(req);
   return 0;
 }
 
@@ -101,10 +116,7 @@ int ws101__req_adopt_head(ws101_req *req, ws101__buf *buf,
   ws101__buf mine = req->headbuf;
   ws101__h1_header *my_fields = req->hdrs;
   size_t my_cap = req->hdr_cap;
-  const char *t = parsed->target;
-  const char *q = memchr(t, '?', parsed->target_len);
-  size_t plen = q != NULL ? (size_t)(q - t) : 0;
-  if (q != NULL && buf->cap - buf->len < plen + 1)
+  if (buf->cap - buf->len < parsed->target_len + 1)
     return ws101__req_take_head(req, buf->data, buf->len, parsed);
   req->headbuf = *buf;
   req->hdrs = *fields;
@@ -116,20 +128,7 @@ int ws101__req_adopt_head(ws101_req *req, ws101__buf *buf,
   req->head = *parsed;
   req->head.headers = req->hdrs;
   req->head.max_headers_cap = req->hdr_cap;
-  if (q == NULL) {
-    req->path = t; /* the target is NUL-terminated in the buffer */
-    req->query = "";
-  } else {
-    char *p = req->headbuf.data + req->headbuf.len;
-    memcpy(p, t, plen);
-    p[plen] = '\0';
-    req->headbuf.len += plen + 1;
-    req->path = p;
-    req->query = q + 1;
-  }
-  req->version = parsed->version;
-  req->is_head =
-      parsed->method_len == 4 && memcmp(parsed->method, "HEAD", 4) == 0;
+  head_taken(req);
   return 0;
 }
 
@@ -277,19 +276,6 @@ static int body_allowed(const ws101_req *req) {
   return !req->is_head && req->status != 204 && req->status != 304;
 }
 
-/* No memory to build the response the handler asked for: answer a bare
- * 500 (which needs none) so the request still completes and the client is
- * not left waiting. */
-static int respond_no_memory(ws101_req *req) {
-  req->status = 500;
-  req->resp_hdrs.len = 0;
-  req->has_cl = 0;
-  req->cl_left = 0;
-  req->resp_state = WS101__RESP_STREAMING;
-  if (!req->aborted) req->ops->send_head(req, 0);
-  return complete(req, WS101_ENOMEM);
-}
-
 int ws101_req_respond(ws101_req *req, int status, const char *content_type,
                       const char *body, size_t len) {
   int rc;
@@ -297,15 +283,14 @@ int ws101_req_respond(ws101_req *req, int status, const char *content_type,
   if (req->resp_state != WS101__RESP_IDLE) return WS101_ESTATE;
   if (status < 200 || status > 999) return WS101_EINVAL;
   if (req->has_cl && req->cl_value != len) return WS101_EINVAL;
-  if (content_type != NULL && req->ops->direct_ct) {
+  if (content_type != NULL) {
+    /* Not through resp_hdrs: send_head puts it out itself (a line on
+     * HTTP/1.1, a field on HTTP/2), so it is checked here as
+     * ws101_req_add_header would. */
     size_t n = strlen(content_type);
     if (!ws101__h1_is_field_value_n(content_type, n)) return WS101_EINVAL;
     req->resp_ct = content_type;
     req->resp_ct_len = n;
-  } else if (content_type != NULL) {
-    rc = ws101_req_add_header(req, "Content-Type", content_type);
-    if (rc == WS101_ENOMEM) return respond_no_memory(req);
-    if (rc != 0) return rc;
   }
   req->status = status;
   req->resp_state = WS101__RESP_STREAMING;

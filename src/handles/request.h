@@ -18,7 +18,10 @@ struct ws101__route;
 enum { WS101__RESP_IDLE = 0, WS101__RESP_STREAMING = 1, WS101__RESP_DONE = 2 };
 
 typedef struct ws101__req_ops {
-  /* Sends the head: status, managed headers, req->resp_hdrs. `body_len` is
+  /* Sends the head: status, managed headers, req->resp_hdrs, then
+   * req->resp_ct when set (ws101_req_respond's content type, a field of
+   * its own: on HTTP/2, formatting it into resp_hdrs only to parse it back
+   * out was a tenth of our own instructions per request). `body_len` is
    * the exact body length, or -1 for a streamed body of unknown length. */
   int (*send_head)(ws101_req *req, int64_t body_len);
   /* Sends body bytes (framing such as chunking is the protocol's job). */
@@ -38,10 +41,6 @@ typedef struct ws101__req_ops {
   size_t (*queued)(const ws101_req *req, int *waiting);
   /* Closes the carrying connection (stream) at once with `err`. */
   void (*drop)(ws101_req *req, int err);
-  /* 1: send_head sends req->resp_ct itself (HTTP/2, where a field is not
-   * a line: formatting it into resp_hdrs only to parse it back out was a
-   * tenth of our own instructions per request); 0: it goes in resp_hdrs. */
-  int direct_ct;
 } ws101__req_ops;
 
 struct ws101_req {
@@ -72,8 +71,8 @@ struct ws101_req {
   uint64_t cl_value;
   uint64_t cl_left;
   ws101__buf resp_hdrs; /* "Name: value\r\n" lines added by the app */
-  /* ws101_req_respond's content type, checked, for an ops->direct_ct
-   * send_head only; the caller's memory, so set only during that call. */
+  /* ws101_req_respond's content type, checked, for send_head; the
+   * caller's memory, so set only during that call. */
   const char *resp_ct;
   size_t resp_ct_len;
   int is_head;

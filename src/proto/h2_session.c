@@ -319,6 +319,22 @@ static void flood_refill(ws101__h2 *h, uint64_t now) {
 
 /* ---- head assembly ------------------------------------------------------ */
 
+/* Index of pseudo-header kind `k` in pv_at / pv_len. */
+#define PV(k) ((k) - WS101__H2K_METHOD)
+
+/* Room for one more field in st->fields: 0, or -1 out of memory. */
+static int fields_room(ws101__h2_stream *st) {
+  size_t cap;
+  ws101__h1_header *f;
+  if (st->nfields < st->fields_cap) return 0;
+  cap = st->fields_cap ? st->fields_cap * 2 : 16;
+  f = realloc(st->fields, cap * sizeof(*f));
+  if (f == NULL) return -1;
+  st->fields = f;
+  st->fields_cap = cap;
+  return 0;
+}
+
 /* Fields are stored as "name\0value\0" in hbuf; offsets go in `fields`
  * (as integers cast into the pointer slots) until the head is complete,
  * because hbuf may move while it grows. A pseudo-header keeps only its
@@ -331,7 +347,7 @@ static int add_field(ws101__h2 *h, ws101__h2_stream *st, int kind,
   char *d;
   ws101__h1_header *f;
   if (kind >= WS101__H2K_METHOD) {
-    int i = kind - WS101__H2K_METHOD;
+    int i = PV(kind);
     /* :scheme has no role in the head; a repeated one (a server has
      * reset such a stream already) keeps the first. */
     if (kind > WS101__H2K_STATUS || st->pv_at[i] != 0) return 0;
@@ -345,13 +361,7 @@ static int add_field(ws101__h2 *h, ws101__h2_stream *st, int kind,
     return 0;
   }
   if (st->nfields >= h->set.max_headers) return -1;
-  if (st->nfields == st->fields_cap) {
-    size_t cap = st->fields_cap ? st->fields_cap * 2 : 16;
-    f = realloc(st->fields, cap * sizeof(*f));
-    if (f == NULL) return -2;
-    st->fields = f;
-    st->fields_cap = cap;
-  }
+  if (fields_room(st) != 0) return -2;
   /* One reserve and two copies per field: this runs for every header of
    * every request. */
   if (ws101__buf_reserve(&st->hbuf, nl + vl + 2) != 0) return -2;
@@ -386,8 +396,8 @@ static void head_clear(ws101__h2_stream *st) {
 /* The value of pseudo-header `kind` in the finished buffer, or NULL. */
 static char *pseudo_at(const ws101__h2_stream *st, char *base, int kind,
                        size_t *len) {
-  uint32_t at = st->pv_at[kind - WS101__H2K_METHOD];
-  *len = st->pv_len[kind - WS101__H2K_METHOD];
+  uint32_t at = st->pv_at[PV(kind)];
+  *len = st->pv_len[PV(kind)];
   return at != 0 ? base + at - 1 : NULL;
 }
 
@@ -401,21 +411,16 @@ static int finish_head(ws101__h2_stream *st) {
   /* The name of a Host field made from :authority lives in hbuf too, so
    * that every string of the head is inside one buffer (requests copy
    * the head by rebasing pointers into it). */
-  if (st->host_ix == 0 && st->pv_at[WS101__H2K_AUTHORITY - WS101__H2K_METHOD]) {
-    if (ws101__buf_append(&st->hbuf, "host", 5) != 0) return -1;
-    if (st->nfields == st->fields_cap) {
-      size_t cap = st->fields_cap ? st->fields_cap * 2 : 16;
-      ws101__h1_header *f = realloc(st->fields, cap * sizeof(*f));
-      if (f == NULL) return -1;
-      st->fields = f;
-      st->fields_cap = cap;
-    }
-  }
-  /* Room after the head for a NUL-terminated copy of the path, so that
-   * the request can take this buffer as it is (ws101__req_adopt_head). */
-  if (st->pv_at[WS101__H2K_PATH - WS101__H2K_METHOD] != 0 &&
-      ws101__buf_reserve(&st->hbuf,
-                         st->pv_len[WS101__H2K_PATH - WS101__H2K_METHOD] + 1))
+  if (st->host_ix == 0 && st->pv_at[PV(WS101__H2K_AUTHORITY)] &&
+      (ws101__buf_append(&st->hbuf, "host", 5) != 0 || fields_room(st) != 0))
+    return -1;
+  /* Room after the head for a NUL-terminated copy of the path (the
+   * target: :path, or :authority for a CONNECT), so that the request can
+   * take this buffer as it is (ws101__req_adopt_head). */
+  if (ws101__buf_reserve(&st->hbuf, (st->pv_at[PV(WS101__H2K_PATH)]
+                                         ? st->pv_len[PV(WS101__H2K_PATH)]
+                                         : st->pv_len[PV(WS101__H2K_AUTHORITY)]) +
+                                        1))
     return -1;
   base = st->hbuf.data;
   memset(hd, 0, sizeof(*hd));

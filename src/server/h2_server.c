@@ -239,8 +239,8 @@ static int is_hop_by_hop(const char *n, size_t len) {
   }
 }
 
-/* Turns req->resp_hdrs ("Name: value\r\n" lines) into fields after the
- * `n` already in `f`; names are lowercased in place (HTTP/2 wants them
+/* Turns req->resp_hdrs ("Name: value\r\n" lines), then req->resp_ct,
+ * into fields after the `n` already in `f`; names are lowercased in place (HTTP/2 wants them
  * so, and the buffer is ours until the response is done). */
 static size_t collect_fields(ws101_req *req, ws101__h2_field *f, size_t n,
                              size_t cap) {
@@ -261,6 +261,13 @@ static size_t collect_fields(ws101_req *req, ws101__h2_field *f, size_t n,
       n++;
     }
     p = eol + 2;
+  }
+  if (req->resp_ct != NULL && n < cap) { /* ws101_req_respond's, last */
+    f[n].name = "content-type";
+    f[n].name_len = 12;
+    f[n].value = req->resp_ct;
+    f[n].value_len = req->resp_ct_len;
+    n++;
   }
   return n;
 }
@@ -297,14 +304,7 @@ static int h2_send_head(ws101_req *req, int64_t body_len) {
     f[n].value_len = (size_t)(cl + sizeof cl - d);
     n++;
   }
-  n = collect_fields(req, f, n, sizeof(f) / sizeof(f[0]) - 1);
-  if (req->resp_ct != NULL) { /* ws101_req_respond's, after the app's */
-    f[n].name = "content-type";
-    f[n].name_len = 12;
-    f[n].value = req->resp_ct;
-    f[n].value_len = req->resp_ct_len;
-    n++;
-  }
+  n = collect_fields(req, f, n, sizeof(f) / sizeof(f[0]));
   has_body = body_len != 0 && r_body_allowed(req);
   rc = ws101__h2_respond(r->c->h, r->st, req->status, f, n, has_body);
   pump(r->c);
@@ -385,9 +385,9 @@ static void h2_drop(ws101_req *req, int err) {
   pump(r->c);
 }
 
-static const ws101__req_ops h2_ops = {
-    h2_send_head, h2_send_body, h2_finish, accept_ws, h2_peer,
-    h2_read_body, h2_queued,    h2_drop,   1 /* direct_ct */};
+static const ws101__req_ops h2_ops = {h2_send_head, h2_send_body, h2_finish,
+                                      accept_ws,    h2_peer,      h2_read_body,
+                                      h2_queued,    h2_drop};
 
 /* ---- session events ------------------------------------------------------ */
 
@@ -981,14 +981,7 @@ static int accept_ws(ws101_req *req, const char *subprotocol,
     f[n].value_len = strlen(extensions);
     n++;
   }
-  n = collect_fields(req, f, n, sizeof(f) / sizeof(f[0]) - 1);
-  if (req->resp_ct != NULL) { /* ws101_req_respond's, after the app's */
-    f[n].name = "content-type";
-    f[n].name_len = 12;
-    f[n].value = req->resp_ct;
-    f[n].value_len = req->resp_ct_len;
-    n++;
-  }
+  n = collect_fields(req, f, n, sizeof(f) / sizeof(f[0]));
   req->status = 200;
   if (ws101__h2_respond(r->c->h, r->st, 200, f, n, 1) != 0) {
     ws101_ws_unref(ws);

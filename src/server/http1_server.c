@@ -193,7 +193,8 @@ static int h1_send_head(ws101_req *req, int64_t body_len) {
   char line[384], *p;
   const char *reason;
   int n, close_after;
-  uv_buf_t b[3];
+  uv_buf_t b[5];
+  unsigned nb = 2;
   if (h->conn == NULL) return WS101_ECLOSED;
   h->chunked_out = 0;
   /* 204 and 304 carry no body, so no framing either (RFC 9110 6.4.1). */
@@ -237,8 +238,13 @@ static int h1_send_head(ws101_req *req, int64_t body_len) {
   n = (int)(p - line);
   b[0] = uv_buf_init(line, (unsigned)n);
   b[1] = uv_buf_init(req->resp_hdrs.data, (unsigned)req->resp_hdrs.len);
-  b[2] = uv_buf_init("\r\n", 2);
-  return ws101__conn_write(h->conn, b, 3);
+  if (req->resp_ct != NULL) { /* ws101_req_respond's, after the app's */
+    b[nb++] = uv_buf_init("Content-Type: ", 14);
+    b[nb++] = uv_buf_init((char *)req->resp_ct, (unsigned)req->resp_ct_len);
+  }
+  b[nb++] = uv_buf_init(req->resp_ct != NULL ? "\r\n\r\n" : "\r\n",
+                        req->resp_ct != NULL ? 4 : 2);
+  return ws101__conn_write(h->conn, b, nb);
 }
 
 static int h1_send_body(ws101_req *req, const char *data, size_t len) {
@@ -409,9 +415,9 @@ static void h1_drop(ws101_req *req, int err) {
   if (h->conn != NULL) ws101__conn_close(h->conn, err);
 }
 
-static const ws101__req_ops h1_ops = {
-    h1_send_head, h1_send_body, h1_finish, h1_accept_ws, h1_peer,
-    h1_read_body, h1_queued,    h1_drop,   0 /* direct_ct: in resp_hdrs */};
+static const ws101__req_ops h1_ops = {h1_send_head, h1_send_body, h1_finish,
+                                      h1_accept_ws, h1_peer, h1_read_body,
+                                      h1_queued,    h1_drop};
 
 /* ---- reading ------------------------------------------------------------ */
 

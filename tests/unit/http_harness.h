@@ -147,17 +147,23 @@ typedef struct hh_cli {
   char buf[HH_BUF];
 } hh_cli;
 
-static inline hh_cli *hh_connect(int port) {
+/* A blocking socket connected to 127.0.0.1:port (allocates nothing). */
+static inline int hh_socket(int port) {
   struct sockaddr_in a;
-  hh_cli *c = calloc(1, sizeof(*c));
-  ASSERT(c != NULL);
-  c->fd = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT(c->fd >= 0);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT(fd >= 0);
   memset(&a, 0, sizeof(a));
   a.sin_family = AF_INET;
   a.sin_port = htons((uint16_t)port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(c->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  ASSERT_EQ(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  return fd;
+}
+
+static inline hh_cli *hh_connect(int port) {
+  hh_cli *c = calloc(1, sizeof(*c));
+  ASSERT(c != NULL);
+  c->fd = hh_socket(port);
   return c;
 }
 
